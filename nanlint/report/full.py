@@ -1,0 +1,35 @@
+"""The default format: location, code, message, the source line with a caret under the span, the fix hint."""
+from __future__ import annotations
+
+from nanlint.findings import Finding
+
+BOLD, RED, CYAN, BLUE, RESET = "\033[1m", "\033[31m", "\033[36m", "\033[34m", "\033[0m"
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"{code}{text}{RESET}" if color else text
+
+
+def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
+    out = []
+    for f in findings:
+        location = _paint(f"{f.filename}:{f.line}:{f.column}:", BOLD, color)
+        out.append(f"{location} {_paint(f.code, RED + BOLD, color)} {f.message}\n")
+        lines = sources.get(f.filename, "").splitlines()
+        if 1 <= f.line <= len(lines):
+            text = lines[f.line - 1].expandtabs(1)
+            gutter = str(f.line)
+            start = f.column - 1
+            end = f.span.end_column - 1 if f.span.end_line == f.line else len(text)
+            width = max(1, end - start)
+            pad = " " * len(gutter)
+            out.append(_paint(f"{pad} |\n", BLUE, color))
+            out.append(_paint(f"{gutter} | ", BLUE, color) + text + "\n")
+            out.append(_paint(f"{pad} | ", BLUE, color) + " " * start + _paint("^" * width, RED, color) + "\n")
+        if f.fix is not None:
+            tag = "" if f.fix.applicability.value == "safe" else " (unsafe)"
+            out.append(_paint(f"  = fix{tag}: {f.fix.message}\n", CYAN, color))
+        elif f.hint:
+            out.append(_paint(f"  = help: {f.hint}\n", CYAN, color))
+        out.append("\n")
+    return "".join(out)
