@@ -200,3 +200,12 @@ def show_settings(config_file, isolated) -> None:
 
     config = _load_config(config_file, isolated, {})
     click.echo(json.dumps(config.describe(), indent=2))
+
+
+def _register_trace() -> None:
+    from nanlint.trace.command import trace
+
+    main.add_command(trace)
+
+
+_register_trace()
