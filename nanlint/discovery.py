@@ -21,16 +21,16 @@ class _GitIgnores:
     """``.gitignore`` files, read once per folder, applied to the paths below their folder."""
 
     def __init__(self) -> None:
-        self._specs: dict[Path, pathspec.PathSpec | None] = {}
+        self._specs: dict[Path, pathspec.GitIgnoreSpec | None] = {}
 
-    def spec_for(self, folder: Path) -> pathspec.PathSpec | None:
+    def spec_for(self, folder: Path) -> pathspec.GitIgnoreSpec | None:
         if folder not in self._specs:
             spec = None
             gitignore = folder / ".gitignore"
             try:
                 if gitignore.is_file():
                     patterns = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
-                    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+                    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
             except (OSError, ValueError):
                 spec = None
             self._specs[folder] = spec
