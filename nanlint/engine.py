@@ -5,7 +5,9 @@ visitors, then drop suppressed findings. Positions are computed only when someth
 """
 from __future__ import annotations
 
+import functools
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -16,7 +18,8 @@ from nanlint.facts import Binding, Fact, Facts, Scope
 from nanlint.findings import Applicability, Confidence, Edit, Finding, Fix, InternalError, Severity, Span
 from nanlint.resolver import ImportResolver, Target
 from nanlint.rules import all_rules
-from nanlint.rules.base import Rule
+from nanlint.rules.base import Rule, may_fire
+from nanlint.traversal import Plan, concrete_node_types
 from nanlint import suppression
 
 
@@ -117,70 +120,120 @@ class AnalysisOptions:
     target_precision: str | None = None
 
 
-class _Walker(cst.CSTVisitor):
-    """One traversal for all rules: keeps scopes and bindings, then dispatches to rule methods."""
+@functools.lru_cache(maxsize=None)
+def _hook_names(rule_class: type[Rule]) -> tuple[tuple[str, str], ...]:
+    """(``visit``/``leave``, node type) for every ``visit_<Node>``/``leave_<Node>`` method of a rule class."""
+    concrete = concrete_node_types()
+    out = []
+    for attr in dir(rule_class):
+        kind, _, node_type = attr.partition("_")
+        if kind in ("visit", "leave") and node_type in concrete and callable(getattr(rule_class, attr, None)):
+            out.append((kind, node_type))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan(wanted: frozenset[str]) -> Plan:
+    return Plan(wanted)
+
+
+# bookkeeping flags per node type
+_PUSH_STATEMENT, _FUNCTION, _CLASS, _IMPORT, _BIND = 1, 2, 4, 8, 16
+
+
+class _Walker:
+    """One traversal for all rules: keeps scopes and bindings, then dispatches to rule methods.
+
+    Nodes are visited in libcst's order, but only the types that a rule or the bookkeeping needs; subtrees
+    that cannot contain such a type (whitespace, commas, operators) are not entered. A rule method's
+    return value is ignored (there is no "skip children" as in ``CSTVisitor``)."""
 
     def __init__(self, ctx: FileContext, rules: list[Rule], errors: list[InternalError]):
-        super().__init__()
         self.ctx = ctx
         self.errors = errors
         self.visitors: dict[str, list[tuple[Rule, Callable]]] = {}
         self.leavers: dict[str, list[tuple[Rule, Callable]]] = {}
         for rule in rules:
-            for attr in dir(type(rule)):
-                if attr.startswith("visit_"):
-                    self.visitors.setdefault(attr[6:], []).append((rule, getattr(rule, attr)))
-                elif attr.startswith("leave_"):
-                    self.leavers.setdefault(attr[6:], []).append((rule, getattr(rule, attr)))
+            for kind, node_type in _hook_names(type(rule)):
+                table = self.visitors if kind == "visit" else self.leavers
+                table.setdefault(node_type, []).append((rule, getattr(rule, f"{kind}_{node_type}")))
+        wanted = frozenset(self.visitors) | frozenset(self.leavers) | _BOOKKEEPING
+        self.plan = _plan(wanted)
         self.broken: set[str] = set()
+        self._entries: dict[type, tuple] = {}
 
-    def _dispatch(self, table: dict, node: cst.CSTNode) -> None:
-        handlers = table.get(type(node).__name__)
-        if not handlers:
-            return
+    def _entry(self, cls: type) -> tuple:
+        name = cls.__name__
+        flags = 0
+        if name in _STATEMENTS:
+            flags |= _PUSH_STATEMENT
+        if name == "FunctionDef":
+            flags |= _FUNCTION
+        elif name == "ClassDef":
+            flags |= _CLASS
+        elif name in ("Import", "ImportFrom"):
+            flags |= _IMPORT
+        if name in _BINDERS:
+            flags |= _BIND
+        entry = (self.plan.fields(cls), self.visitors.get(name), self.leavers.get(name), flags)
+        self._entries[cls] = entry
+        return entry
+
+    def walk(self, node: cst.CSTNode) -> None:
+        entry = self._entries.get(type(node)) or self._entry(type(node))
+        fields, visitors, leavers, flags = entry
+        ctx = self.ctx
+        if flags:
+            if flags & _PUSH_STATEMENT:
+                ctx.statement_stack.append(node)
+            if flags & _FUNCTION:
+                self._enter_function(node)
+            elif flags & _CLASS:
+                ctx.class_stack.append(node)
+                scope = Scope("class", ctx.scope, node)
+                scope.self_attrs = {}
+                ctx.scope = scope
+            elif flags & _IMPORT:
+                ctx.resolver.add(node)
+        if visitors:
+            self._dispatch(visitors, node)
+        walk = self.walk
+        for name in fields:
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                walk(value)
+            elif type(value) is tuple or type(value) is list:
+                for child in value:
+                    if isinstance(child, cst.CSTNode):
+                        walk(child)
+        if leavers:
+            self._dispatch(leavers, node)
+        if flags:
+            if flags & _BIND:
+                self._bind(node)
+            if flags & _FUNCTION:
+                ctx.function_stack.pop()
+                ctx.scope = ctx.scope.parent or ctx.module_scope
+            elif flags & _CLASS:
+                ctx.class_stack.pop()
+                ctx.scope = ctx.scope.parent or ctx.module_scope
+            if flags & _PUSH_STATEMENT:
+                ctx.statement_stack.pop()
+
+    def _dispatch(self, handlers: list, node: cst.CSTNode) -> None:
         for rule, method in handlers:
             if rule.code in self.broken:
                 continue
             try:
                 method(node)
+            except RecursionError:
+                raise
             except Exception as exc:  # a bug in one rule must not hide the other findings
                 self.broken.add(rule.code)
                 tb = traceback.extract_tb(exc.__traceback__)[-1]
                 self.errors.append(
                     InternalError(self.ctx.filename, rule.code, f"{type(exc).__name__}: {exc} ({tb.filename}:{tb.lineno})")
                 )
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        ctx = self.ctx
-        kind = type(node).__name__
-        if kind in _STATEMENTS:
-            ctx.statement_stack.append(node)
-        if kind == "FunctionDef":
-            self._enter_function(node)
-        elif kind == "ClassDef":
-            ctx.class_stack.append(node)
-            scope = Scope("class", ctx.scope, node)
-            scope.self_attrs = {}
-            ctx.scope = scope
-        elif kind in ("Import", "ImportFrom"):
-            ctx.resolver.add(node)
-        self._dispatch(self.visitors, node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        ctx = self.ctx
-        kind = type(original_node).__name__
-        self._dispatch(self.leavers, original_node)
-        if kind in _BINDERS:
-            self._bind(original_node)
-        if kind == "FunctionDef":
-            ctx.function_stack.pop()
-            ctx.scope = ctx.scope.parent or ctx.module_scope
-        elif kind == "ClassDef":
-            ctx.class_stack.pop()
-            ctx.scope = ctx.scope.parent or ctx.module_scope
-        if kind in _STATEMENTS:
-            ctx.statement_stack.pop()
 
     # ---- bindings ----
     def _enter_function(self, node: cst.FunctionDef) -> None:
@@ -239,6 +292,7 @@ _STATEMENTS = frozenset({
     "SimpleStatementLine", "If", "For", "While", "With", "Try", "FunctionDef", "ClassDef", "Match", "TryStar",
 })
 _BINDERS = frozenset({"Assign", "AnnAssign", "AugAssign", "For", "WithItem", "NamedExpr"})
+_BOOKKEEPING = _STATEMENTS | _BINDERS | {"Import", "ImportFrom"}
 _AUG_TO_BIN = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
     cst.DivideAssign: cst.Divide, cst.PowerAssign: cst.Power, cst.FloorDivideAssign: cst.FloorDivide,
@@ -260,8 +314,18 @@ def _syntax_error_finding(filename: str, exc: cst.ParserSyntaxError) -> Finding:
 
 def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
     """Check one file's source. Never raises for any input: parse failures become NAN000 findings and
-    exceptions inside rules become :class:`InternalError` entries."""
+    exceptions inside rules become :class:`InternalError` entries.
+
+    Rules whose ``triggers`` do not occur in the text cannot fire and are not run; when no enabled rule
+    can fire, the libcst parse is skipped and CPython's parser checks the syntax (see :func:`_syntax_ok`)."""
     result = FileResult(filename)
+    rule_classes = all_rules()
+    enabled = [(code, cls) for code, cls in rule_classes.items() if code in options.codes]
+    active = [(code, cls) for code, cls in enabled if may_fire(cls, source)]
+    if not active and _syntax_ok(source, filename):
+        reported: list = []
+        result.findings.extend(sorted(suppression.apply(source, _NoTree(filename), reported, options.codes), key=Finding.sort_key))
+        return result
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -274,17 +338,41 @@ def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
         )
         return result
     ctx = FileContext(source, filename, module, options)
-    rule_classes = all_rules()
-    rules = [cls(ctx, options.rule_options.get(code)) for code, cls in rule_classes.items() if code in options.codes]
+    rules = [cls(ctx, options.rule_options.get(code)) for code, cls in active]
     if rules:
         walker = _Walker(ctx, rules, result.errors)
         try:
-            module.visit(walker)
+            walker.walk(module)
         except RecursionError:
             result.errors.append(InternalError(filename, "engine", "RecursionError: the file nests too deeply to analyze"))
     findings = suppression.apply(source, ctx, ctx.findings, options.codes)
     result.findings.extend(sorted(findings, key=Finding.sort_key))
     return result
+
+
+class _NoTree:
+    """The context suppression sees when no rule ran (it only needs the file name then)."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def line_of(self, node):  # pragma: no cover - never called: nothing was reported
+        raise AssertionError("no findings without a tree")
+
+
+def _syntax_ok(source: str, filename: str) -> bool:
+    """Whether CPython compiles ``source``. Used only to decide that the libcst parse may be skipped: a
+    file CPython rejects still goes through libcst, so NAN000 findings keep libcst's exact message and
+    position. What is guaranteed: a file libcst rejects is reported unless CPython accepts it (libcst
+    grammar gaps; none known for the syntax of the running CPython); a file both accept is never reported.
+    Errors of the compiler proper (``return`` outside a function, ...) also send the file to libcst."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes etc. must not print SyntaxWarnings
+            warnings.simplefilter("ignore")
+            compile(source, filename, "exec", dont_inherit=True)  # bytecode: 3x faster than building an ast
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
 
 
 def iter_codes(findings: Iterable[Finding]) -> set[str]:
