@@ -39,16 +39,13 @@ class RunResult:
     files: int = 0
 
 
-def run(paths: Iterable[str], config: Config, force_exclude: bool = False) -> RunResult:
-    """Check every file under ``paths``; results sorted by path, line, column, code."""
-    result = RunResult()
-    for filename in discover(list(paths), config, force_exclude):
-        file_result = check_file(filename, config)
-        result.files += 1
-        result.findings.extend(file_result.findings)
-        result.errors.extend(file_result.errors)
-    result.findings.sort(key=Finding.sort_key)
-    return result
+def run(paths: Iterable[str], config: Config, force_exclude: bool = False, jobs: int | None = None, cache: bool | None = None) -> RunResult:
+    """Check every file under ``paths``; results sorted by path, line, column, code. ``jobs``: processes
+    (None: one per CPU); ``cache``: use ``.nanlint_cache/`` (None: as configured). See :mod:`nanlint.runner`."""
+    from nanlint.runner import run_paths
+
+    totals = run_paths(paths, config, force_exclude, jobs=jobs, use_cache=cache)
+    return RunResult(totals.findings, totals.errors, totals.files)
 
 
 def check_paths(paths: Iterable[str], config: Config | None = None, force_exclude: bool = False) -> list[Finding]:

@@ -71,7 +71,9 @@ def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Co
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 @click.option("--force-exclude", is_flag=True, help="Apply excludes to paths named on the command line too.")
 @click.option("--target-precision", type=click.Choice(["float32", "float16", "bfloat16"]), help="Assume this working precision.")
-def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, exit_zero, quiet, config_file, isolated, force_exclude, target_precision):
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel processes (default: one per CPU).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write .nanlint_cache/.")
+def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, exit_zero, quiet, config_file, isolated, force_exclude, target_precision, jobs, no_cache):
     """Check PATHS (default: the current directory) for inf/NaN hazards."""
     from nanlint import api
     from nanlint.fixes import apply_edits, unified_diff
@@ -79,7 +81,7 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
 
     config = _load_config(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
     paths = list(paths) or ["."]
-    result = api.run(paths, config, force_exclude)
+    result = api.run(paths, config, force_exclude, jobs=jobs, cache=False if no_cache else None)
     findings = result.findings
     sources: dict[str, str] = {}
     for name in {f.filename for f in findings}:
