@@ -122,6 +122,12 @@ def _plan(wanted: frozenset[str]) -> Plan:
     return Plan(wanted)
 
 
+@functools.lru_cache(maxsize=64)
+def _irrelevant(plan: Plan) -> frozenset[type]:
+    """Node types the walk need not even enter: not wanted and unable to hold a wanted node."""
+    return frozenset(cls for cls in concrete_node_types().values() if not plan.relevant(cls))
+
+
 # bookkeeping flags per node type
 _PUSH_STATEMENT, _FUNCTION, _CLASS, _IMPORT, _BIND = 1, 2, 4, 8, 16
 
@@ -144,6 +150,7 @@ class _Walker:
                 table.setdefault(node_type, []).append((rule, getattr(rule, f"{kind}_{node_type}")))
         wanted = frozenset(self.visitors) | frozenset(self.leavers) | _BOOKKEEPING
         self.plan = _plan(wanted)
+        self.skip = _irrelevant(self.plan)
         self.broken: set[str] = set()
         self._entries: dict[type, tuple] = {}
 
@@ -183,14 +190,15 @@ class _Walker:
         if visitors:
             self._dispatch(visitors, node)
         walk = self.walk
+        skip = self.skip
         for name in fields:
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                walk(value)
-            elif type(value) is tuple or type(value) is list:
+            if type(value) is tuple or type(value) is list:
                 for child in value:
-                    if isinstance(child, cst.CSTNode):
+                    if type(child) not in skip and isinstance(child, cst.CSTNode):
                         walk(child)
+            elif type(value) not in skip and isinstance(value, cst.CSTNode):
+                walk(value)
         if leavers:
             self._dispatch(leavers, node)
         if flags:

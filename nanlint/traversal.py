@@ -125,13 +125,22 @@ def fields_to_walk(cls: type[CSTNode], wanted: frozenset[str]) -> tuple[str, ...
 
 
 class Plan:
-    """Per node type: which fields to descend into. Built lazily, once per type and wanted-set."""
+    """Per node type: which fields to descend into, and whether a node of that type matters at all (is
+    wanted, or can hold a wanted node). Built lazily, once per type and wanted-set."""
 
-    __slots__ = ("wanted", "_fields")
+    __slots__ = ("wanted", "_fields", "_relevant")
 
     def __init__(self, wanted: Iterable[str]):
         self.wanted = frozenset(wanted)
         self._fields: dict[type, tuple[str, ...]] = {}
+        self._relevant: dict[type, bool] = {}
+
+    def relevant(self, cls: type) -> bool:
+        found = self._relevant.get(cls)
+        if found is None:
+            name = cls.__name__
+            found = self._relevant[cls] = name in self.wanted or not self.wanted.isdisjoint(_reach().get(name, ()))
+        return found
 
     def fields(self, cls: type) -> tuple[str, ...]:
         found = self._fields.get(cls)
@@ -141,16 +150,17 @@ class Plan:
 
 
 def iter_nodes(node: CSTNode, plan: Plan) -> Iterable[tuple[bool, CSTNode]]:
-    """(entering, node) events in libcst's visiting order, for the nodes under ``plan`` (a test helper and
-    the reference the engine's recursive walk is checked against)."""
+    """(entering, node) events in libcst's visiting order for the relevant nodes under ``plan`` (the
+    reference the engine's own recursive walk follows; the tests compare it with ``CSTNode.visit``)."""
     yield True, node
     for name in plan.fields(type(node)):
         value = getattr(node, name)
         if isinstance(value, CSTNode):
-            yield from iter_nodes(value, plan)
+            if plan.relevant(type(value)):
+                yield from iter_nodes(value, plan)
         elif isinstance(value, (tuple, list)):
             for child in value:
-                if isinstance(child, CSTNode):
+                if isinstance(child, CSTNode) and plan.relevant(type(child)):
                     yield from iter_nodes(child, plan)
     yield False, node
 
