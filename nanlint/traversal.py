@@ -13,6 +13,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import sys
 import textwrap
 import typing
 from typing import Iterable
@@ -69,29 +70,43 @@ def _may_hold_nodes(cls: type[CSTNode], field: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _field_types(cls: type[CSTNode]) -> dict[str, frozenset[str]]:
     """For each field, the names of the concrete node classes that can sit in it (directly)."""
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # pragma: no cover - libcst's annotations all resolve; be safe with future versions
-        hints = {}
-    concrete = concrete_node_types()
     out: dict[str, frozenset[str]] = {}
+    hints = None
     for field in dataclasses.fields(cls):
-        hint = hints.get(field.name)
+        hint = field.type
+        if isinstance(hint, str):  # postponed annotation: resolve (libcst 1.x does not postpone)
+            if hints is None:
+                try:
+                    hints = typing.get_type_hints(cls)
+                except Exception:
+                    hints = {}
+            hint = hints.get(field.name)
         if hint is None:
-            out[field.name] = frozenset(concrete)  # unknown: assume anything
+            out[field.name] = frozenset(concrete_node_types())  # unknown: assume anything
             continue
-        bases = _node_classes(hint)
-        out[field.name] = frozenset(name for name, sub in concrete.items() if any(issubclass(sub, b) for b in bases))
+        bases = _node_classes(hint, vars(sys.modules[cls.__module__]))
+        out[field.name] = frozenset().union(*(_concrete_below(base) for base in bases))
     return out
 
 
-def _node_classes(hint) -> list[type]:
+@functools.lru_cache(maxsize=None)
+def _concrete_below(base: type) -> frozenset[str]:
+    return frozenset(name for name, sub in concrete_node_types().items() if base in sub.__mro__)
+
+
+def _node_classes(hint, namespace: dict) -> list[type]:
+    """The CSTNode classes named in an annotation (through Union, Optional, Sequence, forward refs)."""
+    if isinstance(hint, (str, typing.ForwardRef)):
+        name = hint if isinstance(hint, str) else hint.__forward_arg__
+        hint = namespace.get(name, getattr(cst, name, None))
+        if hint is None:
+            return [CSTNode]  # unresolvable: assume any node
     origin = typing.get_origin(hint)
     if origin is None:
         return [hint] if isinstance(hint, type) and issubclass(hint, CSTNode) else []
     out: list[type] = []
     for argument in typing.get_args(hint):
-        out.extend(_node_classes(argument))
+        out.extend(_node_classes(argument, namespace))
     return out
 
 
