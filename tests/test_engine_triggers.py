@@ -71,3 +71,27 @@ def test_unused_noqa_without_a_parse(parses, log_triggers):
     assert [f.code for f in skipped] == ["NAN002"] and parses == []
     full = [f for f in check_source(source + "y = 'log'\n", "a.py", config)]
     assert [(f.code, f.span, f.message) for f in full] == [(f.code, f.span, f.message) for f in skipped]
+
+
+# Inputs on which CPython's compiler and libcst's grammar may disagree (CPython is stricter on all of these
+# that differ: semantic checks, escapes, ``from __future__``), plus plain syntax errors.
+EDGE_CASES = [
+    "\f\nx=1\n", "x = 1\\\n", "if x:\n\tpass\n        pass\n", "x=1\r\ny=2\r", "x = '\\N{DASH}'\n", "x = yield\n",
+    "nonlocal x\n", "a, *b, *c = d\n", "def f(a, a): pass\n", "class C: return 1\n", "from __future__ import braces\n",
+    "break\n", "await x\n", "f(**a, *b)\n", "f() = 1\n", "None = 1\n", "(a, b) += 1\n", "x = 0777\n", "x = 1_000_\n",
+    "with (a as b, c as d):\n    pass\n", "x = 1;;\n", "x = 1 if 2\n", "@x\n", "f'{'\n", "import a.b as c.d\n",
+    "try:\n    pass\nfinally:\n    continue\n", "lambda: (yield)\n", "f(a for a in b, c)\n", "del ()\n",
+]
+
+
+@pytest.mark.parametrize("source", EDGE_CASES)
+def test_prescreen_agrees_with_the_full_analysis_on_edge_cases(source, monkeypatch):
+    full = check_source(source, "a.py")
+    monkeypatch.setattr(all_rules()["NAN101"], "triggers", ("no such token",))
+    assert check_source(source, "a.py") == full
+
+
+def test_declared_triggers_are_tuples_of_strings():
+    for code, cls in all_rules().items():
+        triggers = cls.triggers
+        assert triggers is None or (isinstance(triggers, tuple) and triggers and all(isinstance(t, str) and t for t in triggers)), code
