@@ -130,10 +130,26 @@ class Cache:
             merged = {p: e for p, e in merged.items() if e.get("used", 0) >= horizon}
             document = {"format": FORMAT, "key": self.key, "entries": merged}
             _atomic_write(self.path, json.dumps(document, separators=(",", ":")).encode())
+            _drop_stale_files(self.folder, keep=self.path)
         except OSError:
             return  # a read-only project still gets checked, only without a cache
         self._entries = merged
         self._dirty.clear()
+
+
+def _drop_stale_files(folder: Path, keep: Path) -> None:
+    """Result files of configurations or nanlint versions not used for ``KEEP_DAYS`` (and temporary files
+    a killed run left behind a day ago) are deleted."""
+    now = time.time()
+    for path in folder.iterdir():
+        if path == keep or not (path.name.startswith("results-") and path.suffix in (".json", ".tmp")):
+            continue
+        try:
+            age = now - path.stat().st_mtime
+            if age > KEEP_DAYS * 86400 or (path.suffix == ".tmp" and age > 86400):
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -156,3 +156,20 @@ def test_unwritable_cache_folder_is_not_an_error(project):
     (project / DIRNAME).write_text("a file where the folder should be")
     results = check_files(_files(project), _config(project), jobs=1)
     assert "NAN101" in {f.code for r in results for f in r.findings}
+
+
+def test_stale_result_files_are_dropped(project):
+    import os
+    import time
+
+    config = _config(project)
+    folder = project / DIRNAME
+    folder.mkdir()
+    old, recent = folder / "results-0000000000000000.json", folder / "results-1111111111111111.json"
+    for path in (old, recent):
+        path.write_text("{}")
+    long_ago = time.time() - (cache_module.KEEP_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    check_files(_files(project), config, jobs=1)
+    assert not old.exists() and recent.exists()
+    assert len(list(folder.glob("results-*.json"))) == 2
