@@ -32,6 +32,7 @@ class F(IntFlag):
     CONST = 1 << 8  # a literal number
     NORMALIZED = 1 << 9  # unit-norm vectors (F.normalize)
     EPS = 1 << 10  # a small positive constant meant as a guard (1e-8, `eps`, `finfo(dtype).eps`)
+    SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
     MAY_ONE = 1 << 17  # can be exactly +-1 (probabilities, cosines)
@@ -41,7 +42,7 @@ class F(IntFlag):
     GUESS = 1 << 21  # some of these facts come from a name (``cosine``, ``eps``): report with medium confidence
 
 
-MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS
+MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
 MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
@@ -506,6 +507,9 @@ class Facts:
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
             inner = self.of(base, scope, at)
             if self._is_mask_index(expr, scope, at):
+                index = expr.slice[0].slice.value
+                if isinstance(index, cst.Comparison) and source_text(index.left) == source_text(base):
+                    return Fact(F.SELECTED | (inner.flags & (F.NONNEG | F.PROB)) | F.MAY_EMPTY, inner.origin)
                 return inner.with_flags(F.MAY_EMPTY)
             return inner.with_flags(remove=F.MAY_EMPTY)
         if isinstance(expr, cst.Call):
@@ -661,12 +665,16 @@ class Facts:
             return self._linear(op, call, scope, at, target)
         if op in ("log", "log2", "log10", "log1p"):
             return self._log_fact(op, call, scope, at, target)
+        if op == "exp":
+            x = self.subject_node(call, target)
+            if isinstance(x, cst.UnaryOperation) and isinstance(x.operator, cst.Minus) and self.of(x.expression, scope, at).has(F.NONNEG):
+                return Fact(F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ONE, Origin("`exp(-x)` of x >= 0, in (0, 1]", call))
         if op in NONNEG_OPS:
             flags = F.NONNEG | (F.MAY_ZERO if op in MAY_ZERO_NONNEG_OPS else F.NONE)
             if op in ("sqrt", "abs", "absolute", "fabs"):
                 inner = self._subject(call, target, scope, at)
-                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS))
-                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED):
+                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED))
+                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED):
                     flags |= F.MAY_ZERO
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
@@ -897,8 +905,8 @@ class Facts:
         if low is not None and not _is_none(low):
             fact = self._lower_bound(subject, self.of(low, scope, at), call)
         if high is not None and not _is_none(high):
-            hv = constant_value(high)
-            lv = constant_value(low) if low is not None else None
+            hv = _bound_value(high, scope, at, self, upper=True)
+            lv = _bound_value(low, scope, at, self, upper=False) if low is not None else None
             flags = fact.flags | F.BOUNDED
             if lv is not None and hv is not None and -1 < lv and hv < 1:
                 flags = (flags | F.GUARDED | F.UNIT) & ~F.MAY_ONE
@@ -920,6 +928,8 @@ class Facts:
     # ---- arithmetic ----
     def _power(self, base: Fact, exponent: cst.BaseExpression | None, scope: Scope, at: int, node: cst.CSTNode) -> Fact:
         value = constant_value(exponent) if exponent is not None else None
+        if base.has(F.SELECTED):
+            return Fact(F.SELECTED | (F.NONNEG if value is not None and value % 2 == 0 else F.NONE), None)
         if value is None:
             if base.has(F.NONNEG):
                 return Fact(F.NONNEG | (base.flags & (ZEROISH | F.POSITIVE)), base.origin)
@@ -930,9 +940,11 @@ class Facts:
             flags = F.NONNEG | (F.MAY_ZERO if not base.has(F.POSITIVE) else F.POSITIVE)
             flags |= base.flags & F.GUESS
             if base.has(F.PROB):
-                flags |= F.PROB | F.MAY_ONE
-            elif base.has(F.UNIT):
-                flags |= F.MAY_ONE | F.BOUNDED  # cos**2 in [0, 1]; 1 - cos**2 is where rounding bites
+                flags |= F.PROB | (base.flags & F.MAY_ONE)
+            if base.has(F.UNIT):
+                flags |= F.BOUNDED | (base.flags & F.MAY_ONE)  # cos**2 in [0, 1]; 1 - cos**2 is where rounding bites
+                if base.has(F.GUARDED) and not base.has(F.MAY_ONE):
+                    flags |= F.UNIT | F.GUARDED  # clamped strictly inside (-1, 1): the square stays below 1
             if base.has(F.POSITIVE) and base.has(F.GUARDED):
                 flags |= F.GUARDED
             return Fact(flags, Origin("a square", node) if not base.has(F.POSITIVE) else base.origin)
@@ -950,6 +962,13 @@ class Facts:
         return self._combine(left, right, op, expr.left, expr.right, expr)
 
     def _combine(self, left: Fact, right: Fact, op: cst.BaseBinaryOp, left_node: cst.BaseExpression, right_node: cst.BaseExpression, expr: cst.CSTNode) -> Fact:
+        if (left.flags | right.flags) & F.SELECTED and (left.has(F.CONST) or right.has(F.CONST) or (left.flags & right.flags & F.SELECTED)):
+            # arithmetic on values chosen by a test on themselves: their domain was checked there
+            return Fact(F.SELECTED | (left.flags & right.flags & F.NONNEG), None)
+        fact = self._combine_values(left, right, op, left_node, right_node, expr)
+        return fact
+
+    def _combine_values(self, left: Fact, right: Fact, op: cst.BaseBinaryOp, left_node: cst.BaseExpression, right_node: cst.BaseExpression, expr: cst.CSTNode) -> Fact:
         if isinstance(op, cst.Add):
             for a, b in ((left, right), (right, left)):
                 if b.has(F.POSITIVE) and (a.has(F.NONNEG) or b.has(F.EPS) or b.value is None):
@@ -967,6 +986,8 @@ class Facts:
             return UNKNOWN
         if isinstance(op, cst.Subtract):
             lv = left.value
+            if lv is not None and lv >= 1 and right.has(F.UNIT) and right.has(F.GUARDED) and not right.has(F.MAY_ONE) and right.value is None:
+                return Fact(F.POSITIVE | F.NONNEG | F.GUARDED | F.BOUNDED, Origin("`1 - x` with x clamped below 1", expr))
             if lv == 1 and right.has(F.PROB) and not right.has(F.CONST):
                 what = f"`1 - p` of {right.origin.what}" if right.origin else "`1 - p`"
                 flags = PROB_FACTS | (F.GUARDED if right.has(F.POSITIVE) and right.has(F.GUARDED) else F.NONE)
@@ -1027,6 +1048,19 @@ class Facts:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _bound_value(expr: cst.BaseExpression, scope: Scope, at: int, facts: "Facts", upper: bool) -> float | None:
+    """A clamp bound's value; ``1 - eps`` / ``-1 + eps`` with an eps-like name count as just inside +-1."""
+    value = constant_value(expr)
+    if value is not None:
+        return value
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)):
+        edge = constant_value(expr.left)
+        if edge is not None and abs(edge) == 1 and facts.of(expr.right, scope, at).has(F.EPS):
+            inward = -1 if isinstance(expr.operator, cst.Subtract) else 1
+            return edge + inward * 1e-7
+    return None
 
 
 def _is_dim_argument(call: cst.Call, other: cst.BaseExpression) -> bool:
