@@ -32,6 +32,7 @@ class F(IntFlag):
     CONST = 1 << 8  # a literal number
     NORMALIZED = 1 << 9  # unit-norm vectors (F.normalize)
     EPS = 1 << 10  # a small positive constant meant as a guard (1e-8, `eps`, `finfo(dtype).eps`)
+    COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
@@ -43,7 +44,7 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
@@ -404,7 +405,10 @@ class Facts:
         for param in (*params.posonly_params, *params.params, *params.kwonly_params):
             if param.name.value == name.value and param.default is not None:
                 fact = self.of(param.default, binding.scope.parent or binding.scope, binding.index)
-                return Fact(fact.flags & ~F.CONST, Origin(f"the default of `{name.value}`", param.default) if fact.flags else None)
+                # a default says the parameter is a positive setting (eps=1e-8, scale=2.0), not that it is a
+                # probability or may be 0: callers pass other values, and 0 often means "off"
+                flags = fact.flags & (F.POSITIVE | F.NONNEG | F.EPS | F.GUARDED) if fact.has(F.POSITIVE) else F.NONE
+                return Fact(flags, Origin(f"the default of `{name.value}`", param.default) if flags else None)
         return None
 
     @staticmethod
@@ -638,7 +642,13 @@ class Facts:
             return Fact(F.NONNEG | F.MAY_ZERO, Origin(f"a `{op}`", call))
         if op in COUNT_OPS or (op == "len" and target.namespace == "builtin"):
             subject = arg(call, 0)
-            may_zero = op != "len" or (subject is not None and self._maybe_empty_collection(subject, scope, at))
+            if op == "len":
+                may_zero = subject is not None and self._maybe_empty_collection(subject, scope, at)
+            elif op in ("numel", "nelement", "size"):
+                # a tensor's element count is 0 only for an empty selection
+                may_zero = self._subject(call, target, scope, at).has(F.MAY_EMPTY)
+            else:
+                may_zero = True
             flags = F.COUNT | F.NONNEG | (F.MAY_ZERO if may_zero else F.POSITIVE)
             return Fact(flags, Origin(f"a count (`{op}`)", call))
         if op in ("size", "dim", "ndimension") and target.namespace == "method":
@@ -700,13 +710,14 @@ class Facts:
             keep = inner.flags & (F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.UNIT | F.BOUNDED | F.GUESS)
         else:
             keep = inner.flags & (F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.COUNT | F.GUESS)
-            if inner.has(F.PROB):
-                keep |= F.NONNEG | F.MAY_ZERO
+            if inner.has(F.PROB) and not inner.has(F.COUNT):
+                # a sum of probabilities is 0 only when every term underflows
+                keep = (keep & ~F.MAY_ZERO) | F.NONNEG | F.GUESS_ZERO
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
         if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
             keep &= ~F.GUESS_ZERO
-        elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE):
+        elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
             keep |= F.GUESS_ZERO
         if not keep:
@@ -937,7 +948,13 @@ class Facts:
         if value == 0:
             return Fact(F.POSITIVE | F.NONNEG, None)
         if value > 0 and value % 2 == 0:
-            flags = F.NONNEG | (F.MAY_ZERO if not base.has(F.POSITIVE) else F.POSITIVE)
+            if base.has(F.POSITIVE):
+                zero = F.POSITIVE
+            elif base.flags & ZEROISH:
+                zero = base.flags & ZEROISH
+            else:
+                zero = F.GUESS_ZERO  # 0 exactly where the base is: as likely as the base being 0
+            flags = F.NONNEG | zero
             flags |= base.flags & F.GUESS
             if base.has(F.PROB):
                 flags |= F.PROB | (base.flags & F.MAY_ONE)
@@ -1002,7 +1019,7 @@ class Facts:
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.GUESS, Origin("a difference with a square (`a**2 - b`), which can round below 0", expr))
             if lv == 1 and not right.flags & (F.CONST | F.LOGSPACE) and not right.has(F.BOUNDED):
-                return Fact(F.GUESS_ZERO, Origin("`1 - x`, which is 0 at x = 1", expr))
+                return Fact(F.GUESS_ZERO | F.COMPLEMENT, Origin("`1 - x`, which is 0 at x = 1", expr))
             return UNKNOWN
         if isinstance(op, cst.Multiply):
             if left.has(F.PROB) and right.has(F.PROB):
@@ -1018,7 +1035,7 @@ class Facts:
                 origin = right.origin if right.flags & ZEROISH and not left.flags & ZEROISH else left.origin or right.origin
                 return Fact(flags, origin)
             if _same_expr(left_node, right_node):
-                return Fact(F.NONNEG | F.MAY_ZERO, Origin("a square", expr))
+                return Fact(F.NONNEG | ((left.flags & ZEROISH) or F.GUESS_ZERO), Origin("a square", expr))
             if left.has(F.POSITIVE) and left.value is not None:
                 return right.with_flags(remove=F.CONST | F.EPS) if right.value is None else Fact(right.flags & ~F.CONST)
             if right.has(F.POSITIVE) and right.value is not None:

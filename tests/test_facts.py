@@ -53,7 +53,8 @@ PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\
         ("a, b = torch.sigmoid(z), x\nprobe(a)", F.PROB),
         ("n = mask.sum()\nprobe(n)", F.COUNT),
         ("n = len([v for v in xs if v > 0])\nprobe(n)", F.MAY_ZERO),
-        ("s = (x * x).sum(-1)\nprobe(s)", F.MAY_ZERO),
+        ("s = (x * x).sum(-1)\nprobe(s)", F.GUESS_ZERO),
+        ("s = (x.abs() ** 2).sum(-1)\nprobe(s)", F.MAY_ZERO),
         ("s = x.abs().max()\nprobe(s)", F.MAY_ZERO),
         ("s = torch.norm(x, dim=1)\nprobe(s)", F.MAY_ZERO),
         ("s = x.std(0)\nprobe(s)", F.MAY_ZERO),
@@ -66,7 +67,8 @@ PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\
         ("probe(torch.sum(w))", F.GUESS_ZERO),
         ("probe(torch.sign(z) * 1e-6)", F.MAY_ZERO),
         ("probe(x.clamp(min=0))", F.MAY_ZERO),
-        ("e = eps * min(1, torch.sqrt(torch.mean(g * g)))\nprobe(e)", F.MAY_ZERO),
+        ("e = eps * min(1, torch.sqrt(torch.mean(g * g)))\nprobe(e)", F.GUESS_ZERO),
+        ("e = eps * min(1, torch.sqrt(torch.mean(F.relu(g))))\nprobe(e)", F.MAY_ZERO),
     ],
 )
 def test_function_facts_have_flag(body, flag):
@@ -136,7 +138,7 @@ def test_aliased_import():
 
 def test_eps_named_variable_that_can_be_zero_is_not_a_guard():
     fact = fact_of(PRELUDE + "def f(g, eps):\n    curr_eps = eps * min(1, torch.sqrt(torch.mean(g * g)))\n    probe(curr_eps)\n")
-    assert fact.may_be_zero
+    assert fact.may_be_zero_guess and not fact.is_guarded
 
 
 def test_offset_of_unknown_sign_is_not_a_guard():

@@ -283,3 +283,25 @@ class WhereTracker:
 
 def is_constant(expr: cst.BaseExpression) -> bool:
     return constant_value(expr) is not None
+
+
+def in_no_grad(ctx) -> bool:
+    """Inside ``@torch.no_grad()`` / ``@torch.inference_mode()`` or a ``with torch.no_grad():`` block, where
+    gradient-only hazards cannot happen (optimizer steps, evaluation, buffers)."""
+    for node in ctx.statement_stack:
+        if isinstance(node, cst.FunctionDef):
+            for decorator in node.decorators:
+                text = source_text(decorator.decorator)
+                if "no_grad" in text or "inference_mode" in text:
+                    return True
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                text = source_text(item.item)
+                if "no_grad" in text or "inference_mode" in text:
+                    return True
+    return False
+
+
+def weak_zero(fact: Fact) -> bool:
+    """A zero guessed from `1 - x` of an unknown x: too weak to report outside a log."""
+    return fact.may_be_zero_guess and fact.has(F.COMPLEMENT)

@@ -5,7 +5,7 @@ import libcst as cst
 
 from nanlint.facts import EPS_NAME, F, Fact, arg, source_text
 from nanlint.findings import Applicability, Confidence
-from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, operand
+from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, operand, weak_zero
 from nanlint.rules.base import Rule
 
 DIV_NAMESPACES = frozenset({"torch", "numpy", "tf", "jax"})
@@ -74,7 +74,7 @@ class DivisionByMaybeZero(WhereTracker, Rule):
         if fact.value is not None or fact.has(F.CONST) or fact.has(F.SELECTED):
             return
         vanishing = None
-        if not (fact.may_be_zero or fact.may_be_zero_guess):
+        if weak_zero(fact) or not (fact.may_be_zero or fact.may_be_zero_guess):
             vanishing = self._vanishing_eps(denominator)
             if vanishing is None:
                 return
@@ -106,7 +106,7 @@ class DivisionByMaybeZero(WhereTracker, Rule):
         for term in (resolved.left, resolved.right):
             if isinstance(term, cst.Name) and EPS_NAME.search(term.value):
                 fact = self.fact(term)
-                if fact.may_be_zero:
+                if fact.may_be_zero or fact.may_be_zero_guess:
                     return term, fact
         return None
 

@@ -9,7 +9,16 @@ import libcst as cst
 from nanlint.facts import F, Fact, arg, constant_value, source_text
 from nanlint.findings import Confidence
 from nanlint.resolver import Target
-from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, operand, repaired_after
+from nanlint.rules._shared import (
+    WhereTracker,
+    checked_by_condition,
+    confidence_of,
+    describe,
+    in_no_grad,
+    operand,
+    repaired_after,
+    weak_zero,
+)
 from nanlint.rules.base import Rule
 
 ROOT_NAMESPACES = frozenset({"torch", "method", "numpy", "tf", "jax", "math"})
@@ -83,9 +92,9 @@ class SqrtOfMaybeZero(_RootRule):
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if fact.may_be_negative or fact.is_guarded or fact.has(F.CONST):
             return  # NAN212 takes values that can go below 0
-        if not (fact.may_be_zero or fact.may_be_zero_guess):
+        if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact):
             return
-        if spelling != "rsqrt" and not _autograd(self):
+        if spelling != "rsqrt" and (not _autograd(self) or in_no_grad(self.ctx)):
             return  # without autograd a root of 0 is just 0
         if self.rule_target_is_math(node):
             return
@@ -126,7 +135,7 @@ class EpsOutsideRoot(Rule):
     code = "NAN213"
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if not isinstance(node.operator, cst.Add) or not _autograd(self):
+        if not isinstance(node.operator, cst.Add) or not _autograd(self) or in_no_grad(self.ctx):
             return
         for root, eps in ((node.left, node.right), (node.right, node.left)):
             if not isinstance(root, cst.Call) or not self.fact(eps).has(F.EPS):
@@ -181,8 +190,10 @@ class FractionalPowerOfMaybeZero(WhereTracker, Rule):
         fact = self.fact(base)
         if fact.has(F.CONST) or self.in_related_where(base):
             return
-        negative = fact.may_be_negative
-        zero = (fact.may_be_zero or fact.may_be_zero_guess) and _autograd(self)
+        negative = fact.may_be_negative and not fact.has(F.COMPLEMENT)
+        zero = (fact.may_be_zero or fact.may_be_zero_guess) and not weak_zero(fact) and _autograd(self) and not in_no_grad(self.ctx)
+        if value is not None and value < 0:
+            return  # x ** -0.5 at 0 is inf in the forward pass: a division (NAN201's family), not a fractional power
         if value is not None and value > 1 and not negative:
             return  # x ** 2.4 is fine at 0
         if not (negative or zero):

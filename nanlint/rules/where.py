@@ -6,7 +6,7 @@ import libcst as cst
 
 from nanlint.facts import F, Fact, arg, constant_value, source_text
 from nanlint.findings import Confidence
-from nanlint.rules._shared import describe, is_where, names_in
+from nanlint.rules._shared import describe, in_no_grad, is_where, names_in
 from nanlint.rules.base import Rule
 
 RISKY_UNARY = {
@@ -21,7 +21,7 @@ class WhereNanBranch(Rule):
     code = "NAN241"
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not is_where(self, node):
+        if not is_where(self, node) or in_no_grad(self.ctx):
             return
         cond = node.args[0].value
         cond_names = names_in(cond)
