@@ -304,3 +304,46 @@ class AdamEpsInHalfParams(Rule):
             confidence=Confidence.LOW if C.has_grad_scaler(self.ctx) else Confidence.MEDIUM,
             hint="pass eps=1e-4 when the parameters are float16, or keep float32 master weights (autocast + GradScaler)",
         )
+
+
+class MaskAfterSoftmax(Rule):
+    """NAN357: a softmax over unmasked scores, masked and renormalized afterwards."""
+
+    code = "NAN357"
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Multiply):
+            return
+        for probs, mask in ((node.left, node.right), (node.right, node.left)):
+            if not _is_mask_expr(mask):
+                continue
+            softmax = self._softmax(probs)
+            if softmax is None:
+                continue
+            scores = arg(softmax, 0, "input") if self.target(softmax).namespace != "method" else self.target(softmax).receiver
+            if scores is None or "mask" in self.ctx.code_for(scores).lower():
+                return  # the scores were masked before the softmax too
+            text = C.function_text(self.ctx, self.ctx.current_function)
+            if not re.search(r"/\s*\(?\s*[\w.\[\]]*\.?sum\(", text):
+                return  # no renormalization: masking probabilities to zero is fine
+            self.report(
+                node,
+                f"mask applied after the softmax (line {self.ctx.line_of(softmax)}): large scores at masked "
+                "positions make every kept probability underflow to 0, and the renormalization gives 0 / 0 or a "
+                "row of zeros whose log is -inf",
+                confidence=Confidence.MEDIUM,
+                hint="mask the scores before the softmax (`masked_fill(~mask, torch.finfo(x.dtype).min)`)",
+            )
+            return
+
+    def _softmax(self, expr: cst.BaseExpression) -> cst.Call | None:
+        if isinstance(expr, cst.Name):
+            found = C.bound_value(self, expr)
+            if found is None:
+                return None
+            expr = found[0]
+        if isinstance(expr, cst.Call):
+            target = self.target(expr)
+            if target.op == "softmax" and target.namespace in ("torch", "method"):
+                return expr
+        return None
