@@ -209,3 +209,19 @@ def keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
         if a.keyword is not None and a.keyword.value == name:
             return a.value
     return None
+
+
+from nanlint.rules.base import Rule as _Rule  # noqa: E402  (base imports nothing from here)
+
+
+class FamilyRule(_Rule):
+    """A rule whose call targets are memoized per node for the whole file: a dozen rules ask what the same
+    call calls, and resolving it through imports and held modules is the costly part."""
+
+    def target(self, call: cst.Call):
+        targets = _cache(self.ctx).setdefault("targets", {})
+        key = id(call)
+        found = targets.get(key)
+        if found is None:
+            found = targets[key] = super().target(call)
+        return found

@@ -34,6 +34,10 @@ def _is_constant(expr: cst.BaseExpression | None) -> bool:
 
 
 def mask_fill(rule: "Rule", call: cst.Call) -> MaskFill | None:
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    if name not in FILL_OPS and name != "where":
+        return None
     target = rule.target(call)
     if target.op in FILL_OPS:
         if target.namespace == "method":

@@ -10,6 +10,7 @@ from nanlint.facts import arg, literal_value
 from nanlint.findings import Confidence
 from nanlint.rules import _context as C
 from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
 
 # calls that return uint8 images (0..255)
 IMAGE_READERS = frozenset({"read_image", "decode_image", "decode_jpeg", "decode_png", "imread", "pil_to_tensor", "PILToTensor", "imdecode"})
@@ -19,7 +20,7 @@ FLOAT_DTYPES = re.compile(r"float(16|32|64)?\b|FloatTensor|\bdouble\b|\bfloat\b"
 # anything in the function that rescales or normalizes the values
 SCALING = re.compile(
     r"/\s*255|255\.0?\s*\)|div_?\(\s*255|\*\s*\(?\s*1\.?0?\s*/\s*255|normaliz|Normalize|ConvertImageDtype|convert_image_dtype|"
-    r"to_dtype|scale\s*=\s*True|ToTensor|to_tensor|preprocess|processor|transform|standardi[sz]e|\bmean\b|\bstd\b|/\s*127\.5|-\s*127\.5|/\s*256",
+    r"to_dtype|scale\s*=\s*True|ToTensor|to_tensor|preprocess|processor|transform|standardi[sz]e|\bmean\b|\bstd\b|/\s*127\.5|-\s*127\.5|/\s*\(?\s*\d",
     re.I,
 )
 # steps through which an image stays an image
@@ -30,12 +31,14 @@ PASS_THROUGH = frozenset({
 })
 
 
-class Uint8ImageToFloat(Rule):
+class Uint8ImageToFloat(FamilyRule):
     """NAN601: a uint8 image converted to float without scaling to [0, 1] or normalizing."""
 
     code = "NAN601"
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in CONVERSIONS:
+            return
         subject = self._float_conversion(node)
         if subject is None:
             return
@@ -44,6 +47,10 @@ class Uint8ImageToFloat(Rule):
             return
         if SCALING.search(C.function_text(self.ctx, self.ctx.current_function)):
             return
+        function = self.ctx.current_function
+        names = f"{function.name.value if function else ''} {self.ctx.code_for(subject)}"
+        if NOT_AN_IMAGE.search(names):
+            return  # depth, disparity, flow and label maps are read as images but are not model inputs
         self.report(
             node,
             f"uint8 image from `{C.call_name(reader)}` (line {self.ctx.line_of(reader)}) converted to float without "
@@ -105,11 +112,15 @@ class Uint8ImageToFloat(Rule):
         return None
 
 
+NOT_AN_IMAGE = re.compile(r"depth|disparit|flow|mask|label|seg|target|valid|\bgt\b|_gt|gt_|annot|anno", re.I)
+
+
+CONVERSIONS = FLOAT_METHODS | {"to", "type", "astype", "tensor", "as_tensor", "array", "asarray", "FloatTensor"}
 UINT8_PRODUCERS = frozenset({"PILToTensor", "ToImage", "ToImageTensor", "PILToImage"})
 SCALERS = frozenset({"ConvertImageDtype", "ConvertDtype", "ToTensor", "Normalize", "Lambda", "ToDtype"})
 
 
-class UnscaledImageTransform(Rule):
+class UnscaledImageTransform(FamilyRule):
     """NAN602: a torchvision Compose that makes a uint8 tensor and never scales it."""
 
     code = "NAN602"
@@ -156,12 +167,14 @@ STANDARDIZE = re.compile(
 )
 
 
-class UnscaledTabularFeatures(Rule):
+class UnscaledTabularFeatures(FamilyRule):
     """NAN603 (preview): raw tabular features loaded and fed to a model with no standardization in the file."""
 
     code = "NAN603"
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in ("tensor", "from_numpy", "FloatTensor", "as_tensor", "Tensor"):
+            return
         target = self.target(node)
         if target.op not in ("tensor", "from_numpy", "FloatTensor", "as_tensor", "Tensor") or target.namespace not in ("torch", "other"):
             return
@@ -209,13 +222,15 @@ WEIGHT_LIKE = re.compile(r"[Ww]eight|\.data\b|[Pp]aram|kernel|\bw\b|\bW\w*")
 EMBEDDING_LIKE = re.compile(r"emb|pos|token|cls|query|queries|prompt|latent|codebook|mask_token|bias|noise|prior|register", re.I)
 
 
-class LargeInitStd(Rule):
+class LargeInitStd(FamilyRule):
     """NAN604: weights initialized with std >= 1 in a model with saturating activations."""
 
     code = "NAN604"
     default_options = {"max_std": 1.0}
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in ("normal_", "normal", "trunc_normal_"):
+            return
         target = self.target(node)
         if target.op not in ("normal_", "normal", "trunc_normal_"):
             return

@@ -9,6 +9,7 @@ from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules._losses_models import model_ends_in
 from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
 
 SIGMOID_OPS = frozenset({"sigmoid", "Sigmoid", "expit"})
 SOFTMAX_OPS = frozenset({"softmax", "Softmax", "Softmax2d"})
@@ -45,7 +46,7 @@ def produced_by(rule: Rule, expr: cst.BaseExpression, ops: frozenset[str]) -> tu
     return None
 
 
-class BceOnSigmoid(Rule):
+class BceOnSigmoid(FamilyRule):
     """NAN401: binary cross-entropy on a sigmoid output instead of BCEWithLogitsLoss."""
 
     code = "NAN401"
@@ -101,7 +102,7 @@ class BceOnSigmoid(Rule):
         return self.replace(loss, new, "Use `binary_cross_entropy_with_logits` on the logits", Applicability.SAFE)
 
 
-class CrossEntropyOnSoftmax(Rule):
+class CrossEntropyOnSoftmax(FamilyRule):
     """NAN402: cross_entropy on a softmax output (a second softmax inside the loss)."""
 
     code = "NAN402"
@@ -146,7 +147,7 @@ class CrossEntropyOnSoftmax(Rule):
         return self.replace(operand, logits, "Pass the logits, not their softmax", Applicability.UNSAFE)
 
 
-class NllOnProbabilities(Rule):
+class NllOnProbabilities(FamilyRule):
     """NAN403: nll_loss on probabilities instead of log-probabilities."""
 
     code = "NAN403"
@@ -189,7 +190,7 @@ class NllOnProbabilities(Rule):
         return self.replace(operand, new, "Use `log_softmax`", Applicability.UNSAFE)
 
 
-class StackedSaturatingActivations(Rule):
+class StackedSaturatingActivations(FamilyRule):
     """NAN404: sigmoid/tanh applied to the output of sigmoid/tanh."""
 
     code = "NAN404"

@@ -10,6 +10,7 @@ from nanlint.facts import arg, literal_value
 from nanlint.findings import Confidence
 from nanlint.rules import _context as C
 from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
 
 # optimizer class -> family (the option that holds its threshold)
 FAMILIES = {
@@ -22,7 +23,7 @@ LR_NAME = re.compile(r"^(lr|learning_rate|base_lr|lr0|init_lr|initial_lr|max_lr|
 LR_FLAG = re.compile(r"^-{1,2}(lr|learning[-_]rate|base[-_]lr|lr0|init[-_]lr|initial[-_]lr|max[-_]lr|peak[-_]lr)$", re.I)
 
 
-class LargeLearningRate(Rule):
+class LargeLearningRate(FamilyRule):
     """NAN501: a learning rate far above what the optimizer tolerates."""
 
     code = "NAN501"
@@ -30,6 +31,9 @@ class LargeLearningRate(Rule):
 
     # ---- sites ----
     def visit_Call(self, node: cst.Call) -> None:
+        name = C.call_name(node)
+        if name not in FAMILIES and name not in ("add_argument", "dict"):
+            return
         target = self.target(node)
         family = FAMILIES.get(target.op) if target.namespace in ("optim", "other", "local") else None
         if family is not None:
@@ -50,6 +54,8 @@ class LargeLearningRate(Rule):
                     self._check(a.value, self._file_family(), f"`{a.keyword.value}`", Confidence.MEDIUM)
 
     def visit_Param(self, node: cst.Param) -> None:
+        if defines_optimizer(self.ctx):
+            return  # an optimizer's own default is its author's choice, not a training set-up
         if node.default is not None and LR_NAME.match(node.name.value):
             self._check(node.default, self._file_family(), f"the default of `{node.name.value}`", Confidence.MEDIUM)
 
@@ -107,6 +113,11 @@ class LargeLearningRate(Rule):
         )
 
 
+def defines_optimizer(ctx) -> bool:
+    """The file implements an optimizer (``class Lamb(Optimizer)``, a functional ``adamw`` step)."""
+    return C.mentions(ctx, "defines_optimizer", r"class\s+\w+\s*\(\s*(torch\.optim\.)?(optim\.)?Optimizer\s*\)|@torch\.no_grad\(\)\s*\n\s*def step\(")
+
+
 def literal_string(expr: cst.BaseExpression | None) -> str | None:
     if isinstance(expr, cst.SimpleString):
         value = expr.evaluated_value
@@ -114,13 +125,13 @@ def literal_string(expr: cst.BaseExpression | None) -> str | None:
     return None
 
 
-class HalfPrecisionWithoutGradScaler(Rule):
+class HalfPrecisionWithoutGradScaler(FamilyRule):
     """NAN502: float16 training (autocast to float16, ``.half()``) with no loss scaling."""
 
     code = "NAN502"
 
     def visit_Call(self, node: cst.Call) -> None:
-        if C._cache(self.ctx).get("nan502_done"):
+        if C.call_name(node) not in ("autocast", "half") or C._cache(self.ctx).get("nan502_done"):
             return
         how = self._half_training(node)
         if how is None:
@@ -158,12 +169,14 @@ class HalfPrecisionWithoutGradScaler(Rule):
 RNN_MODULES = frozenset({"LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"})
 
 
-class RnnWithoutGradClipping(Rule):
+class RnnWithoutGradClipping(FamilyRule):
     """NAN503: a recurrent network trained in this file with no gradient clipping."""
 
     code = "NAN503"
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in RNN_MODULES:
+            return
         target = self.target(node)
         if target.op not in RNN_MODULES or target.namespace != "nn" or target.qualname is None:
             return

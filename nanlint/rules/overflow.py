@@ -10,6 +10,7 @@ from nanlint.facts import F, arg, literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
 
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
 EXP_NAMESPACES = frozenset({"torch", "method", "numpy", "tf", "jax"})
@@ -23,6 +24,8 @@ SUBTRACTS_MAX = re.compile(r"max|logsumexp|lse|logaddexp|log_normalizer|log_z\b|
 
 def exp_operand(rule: Rule, call: cst.Call) -> cst.BaseExpression | None:
     """The operand of a tensor/array ``exp``-like call (``torch.exp(x)``, ``x.exp()``, ``np.exp(x)``)."""
+    if C.call_name(call) not in EXP_OPS:
+        return None
     target = rule.target(call)
     if target.op not in EXP_OPS or target.namespace not in EXP_NAMESPACES:
         return None
@@ -113,7 +116,7 @@ def clamped_in_function(rule: Rule, name: str) -> bool:
     return re.search(rf"{escaped}\s*\.\s*(clamp|clip|clamp_max)_?\(|(clamp|clip|clamp_max|minimum|tanh)\(\s*{escaped}\b", text) is not None
 
 
-class ExpOfUnboundedValue(Rule):
+class ExpOfUnboundedValue(FamilyRule):
     """NAN301: exp of a log-variance / log-std / log-ratio with no upper clamp."""
 
     code = "NAN301"
@@ -165,7 +168,7 @@ class ExpOfUnboundedValue(Rule):
         return None
 
 
-class ManualSoftmax(Rule):
+class ManualSoftmax(FamilyRule):
     """NAN302: exp(x) / sum(exp(x)) without subtracting the max first."""
 
     code = "NAN302"
@@ -219,12 +222,14 @@ def _calls_in(expr: cst.BaseExpression) -> list[cst.Call]:
     return out
 
 
-class NaiveLogSumExp(Rule):
+class NaiveLogSumExp(FamilyRule):
     """NAN303: log(sum(exp(x))) instead of logsumexp."""
 
     code = "NAN303"
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) != "log":
+            return
         target = self.target(node)
         if target.op != "log" or target.namespace not in ("torch", "method", "numpy", "tf", "jax"):
             return
@@ -306,13 +311,15 @@ def _torch_prefix(rule: Rule, *calls: cst.Call) -> str | None:
     return None
 
 
-class ClampAfterExp(Rule):
+class ClampAfterExp(FamilyRule):
     """NAN304: clamp(exp(x), max=M): the overflow already happened inside."""
 
     code = "NAN304"
     CLAMPS = frozenset({"clamp", "clip", "clamp_max", "clamp_", "clip_", "clamp_max_", "minimum", "min", "clip_by_value"})
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in self.CLAMPS:
+            return
         target = self.target(node)
         if target.op not in self.CLAMPS or target.namespace not in ("torch", "method", "numpy", "tf", "jax"):
             return
@@ -346,7 +353,7 @@ class ClampAfterExp(Rule):
         )
 
 
-class ExpOfUnknownValue(Rule):
+class ExpOfUnknownValue(FamilyRule):
     """NAN305 (preview): exp / expm1 / cosh / sinh / large powers of any value with no known bound."""
 
     code = "NAN305"

@@ -10,6 +10,7 @@ from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules._precision_masks import MaskFill, mask_fill
 from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
 
 NORM_LAYERS = frozenset({
     "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
@@ -25,7 +26,7 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
-class MaskValueOverflowsHalf(Rule):
+class MaskValueOverflowsHalf(FamilyRule):
     """NAN351: a finite mask constant beyond float16's largest value (65504)."""
 
     code = "NAN351"
@@ -112,7 +113,7 @@ def _is_mask_expr(expr: cst.BaseExpression) -> bool:
     return bool(name) and "mask" in name.lower()
 
 
-class PositiveInfMask(Rule):
+class PositiveInfMask(FamilyRule):
     """NAN352: masking scores with +inf before a softmax."""
 
     code = "NAN352"
@@ -136,7 +137,7 @@ FILTER_NAME = re.compile(r"remove|top_?k|top_?p|nucleus|filter|sorted|keep|banne
 SCORE_NAME = re.compile(r"score|dots|attn|att|logit|energ|sim|weight|alpha|qk", re.I)
 
 
-class FullyMaskedRowNan(Rule):
+class FullyMaskedRowNan(FamilyRule):
     """NAN353: ``-inf`` masks before a softmax where a whole row can be masked."""
 
     code = "NAN353"
@@ -181,7 +182,7 @@ class FullyMaskedRowNan(Rule):
 
 
 # ---- eps ----
-class EpsUnderflowsInHalf(Rule):
+class EpsUnderflowsInHalf(FamilyRule):
     """NAN354: an eps below float16's smallest subnormal (~5.96e-8) in code that runs in half precision."""
 
     code = "NAN354"
@@ -212,6 +213,8 @@ class EpsUnderflowsInHalf(Rule):
     def visit_Param(self, node: cst.Param) -> None:
         if node.default is None or not EPS_NAME.search(node.name.value) or NORM_EPS_NAME.search(node.name.value):
             return
+        if self._defaults_exempt():
+            return
         value = literal_value(node.default)
         if value is not None and 0 < value < C.FP16_TINY:
             self._flag(node.default, value, f"the default of `{node.name.value}`")
@@ -220,11 +223,22 @@ class EpsUnderflowsInHalf(Rule):
         value = literal_value(node.value)
         if value is None or not 0 < value < C.FP16_TINY:
             return
+        if self._defaults_exempt():
+            return
         for target in node.targets:
             name = C.name_of(target.target)
             if name and EPS_NAME.search(name) and not NORM_EPS_NAME.search(name):
                 self._flag(node.value, value, f"assigned to `{name}`")
                 return
+
+    def _defaults_exempt(self) -> bool:
+        """An eps default is harmless in optimizer implementations (their state is float32 master state) and
+        in code that upcasts to float32 before using it."""
+        from nanlint.rules.optimization import defines_optimizer
+
+        if defines_optimizer(self.ctx):
+            return True
+        return C.mentions(self.ctx, "upcasts", r"\.float\(\)|float32")
 
     def _flag(self, node: cst.BaseExpression, value: float, how: str) -> None:
         prec = C.precision(self.ctx)
@@ -248,7 +262,7 @@ class EpsUnderflowsInHalf(Rule):
         )
 
 
-class OneMinusEpsRoundsToOne(Rule):
+class OneMinusEpsRoundsToOne(FamilyRule):
     """NAN355: ``1 - eps`` that rounds back to exactly 1 in half precision."""
 
     code = "NAN355"
@@ -277,13 +291,15 @@ class OneMinusEpsRoundsToOne(Rule):
         )
 
 
-class AdamEpsInHalfParams(Rule):
+class AdamEpsInHalfParams(FamilyRule):
     """NAN356: an Adam-family optimizer whose eps (default 1e-8) is 0 in float16, over float16 parameters."""
 
     code = "NAN356"
     ADAM = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam", "FusedAdam", "AdamP", "Lamb", "LAMB"})
 
     def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in self.ADAM:
+            return
         target = self.target(node)
         if target.op not in self.ADAM or target.namespace not in ("optim", "other", "local"):
             return
@@ -306,7 +322,7 @@ class AdamEpsInHalfParams(Rule):
         )
 
 
-class MaskAfterSoftmax(Rule):
+class MaskAfterSoftmax(FamilyRule):
     """NAN357: a softmax over unmasked scores, masked and renormalized afterwards."""
 
     code = "NAN357"
