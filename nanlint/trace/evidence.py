@@ -118,7 +118,8 @@ class HealthWatch:
         self.roots.append(root)
         prefix = "" if len(self.roots) == 1 else f"{type(root).__name__}{len(self.roots)}."
         for name, module in root.named_modules():
-            self.names.setdefault(id(module), (prefix + name) or type(root).__name__)
+            label = f"{prefix}{name} ({type(module).__name__})" if name else prefix + type(root).__name__
+            self.names.setdefault(id(module), label)
         for name, p in root.named_parameters():
             self.monitor.param_names.setdefault(id(p), prefix + name)
         if isinstance(root, torch.nn.DataParallel):
@@ -225,8 +226,8 @@ class HealthWatch:
                                             "update_norm": math.sqrt(d2)})
                 if ratio > UPDATE_RATIO_HIGH and math.isfinite(ratio):
                     self.health.warnings.append(
-                        f"step {self.steps}: update-to-weight ratio {ratio:.3g} in param group {gi} (lr={lr}): the step "
-                        f"changes the weights by {ratio:.0%} at once (healthy: ~1e-3); lower the learning rate")
+                        f"step {self.steps}: update-to-weight ratio {ratio:.3g} in param group {gi} (lr={lr if lr is None else format(lr, 'g')}): one step "
+                        f"moves the weights by {ratio:.3g} times their norm (healthy: ~1e-3); lower the learning rate")
 
     def finish(self) -> None:
         if not self.health.grad_norms:

@@ -114,7 +114,7 @@ class Monitor:
             info = self._info[func] = _op_info(func)
         return info
 
-    def lookup(self, t: torch.Tensor, phase: str, site) -> Rec:
+    def lookup(self, t: torch.Tensor, phase: str, site, consumer: str = "?") -> Rec:
         entry = self.produced.get(id(t))
         if entry is not None and entry[0]() is t:
             return entry[1]
@@ -122,7 +122,7 @@ class Monitor:
         version = t._version
         if entry is not None and entry[0]() is t and entry[1] == version:
             return entry[2]
-        rec = Rec("<input>", phase, site, None, self.param_names.get(id(t)), self._stats(t), (), False, leaf=True)
+        rec = Rec(f"input of {consumer}", phase, site, None, self.param_names.get(id(t)), self._stats(t), (), False, leaf=True)
         self.leaves[id(t)] = (weakref.ref(t), version, rec)
         self.pending.append(rec)
         return rec
@@ -181,7 +181,7 @@ class Monitor:
         for a in _flat(args, kwargs):
             if isinstance(a, torch.Tensor):
                 if _watched(a):
-                    inputs.append(self.lookup(a, phase, site))
+                    inputs.append(self.lookup(a, phase, site, info.name))
             elif isinstance(a, float):
                 if a in (INF, -INF):
                     fill = True
@@ -202,7 +202,7 @@ class Monitor:
             seen.add(id(o))
             p = param or (self.param_names.get(id(o)) if phase == "step" else None)
             rec = Rec(opname, phase, site, nodename, p, self._stats(o), tuple(inputs), fill or not inputs)
-            if site is not None and site in self.flagged:
+            if site is not None and phase != "backward" and site in self.flagged:
                 self._measure(rec, info, args, o, scalar_max)
             produced[id(o)] = (weakref.ref(o), rec)
             self.pending.append(rec)

@@ -60,7 +60,7 @@ class Protector:
             return None
         return real
 
-    def _target(self, path: str, operation: str, copy_existing: bool = False) -> str:
+    def _target(self, path: str, operation: str, copy_existing: bool = False, record: bool = True) -> str:
         target = self.map.get(path)
         if target is None:
             target = os.path.join(self.dir, path.lstrip(os.sep))
@@ -68,7 +68,8 @@ class Protector:
             if copy_existing and os.path.isfile(path):
                 self._orig("copyfile")(path, target)
             self.map[path] = target
-            self.redirects.append(Redirect(operation, path, target))
+            if record:
+                self.redirects.append(Redirect(operation, path, target))
         return target
 
     def _read_path(self, file):
@@ -133,7 +134,7 @@ class Protector:
                 s, d = self._path(src), self._path(dst)
                 if d is None and s is None:
                     return original(src, dst)
-                target = self._target(d, "rename") if d is not None else dst
+                target = self._target(d, name, record=s is None or s in self.map) if d is not None else dst
                 if s is not None and s in self.map:
                     result = original(self.map.pop(s), target)
                 elif s is not None:

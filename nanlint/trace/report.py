@@ -57,6 +57,8 @@ ADVICE = {
     "pow": "clamp the base away from 0 (negative exponents, fractional powers)",
     "mean": "a mean over an empty selection is 0/0: check the count before dividing",
     "step": "lower the learning rate, warm it up, or clip gradients (clip_grad_norm_)",
+    "overflow": "the value overflowed its dtype: find what made the inputs this large (training health below: "
+                "update-to-weight ratio, module output ranges), or compute in a wider dtype",
     "fill": "use torch.finfo(x.dtype).min instead of a hard-coded -1e9/-1e4 mask constant",
 }
 
@@ -238,6 +240,8 @@ def _story(r: TraceResult) -> list[str]:
         (k for k in ("log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
     if key is None and op in opkinds.LOG:
         key = "log"
+    if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):
+        key = "overflow"
     hint = next((v.message for v in rules), None)
     advice = ADVICE.get(key) if key else None
     if advice or hint:

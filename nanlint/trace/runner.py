@@ -16,6 +16,11 @@ from nanlint.trace.patches import Patcher
 from nanlint.trace.stopping import StopTrace
 
 
+# frames that exist only because the monitor's modes are active: a normal run would not show them
+MODE_FRAMES = ("torch/_ops.py", "torch/_compile.py", "torch/_dynamo/eval_frame.py", "torch/utils/_python_dispatch.py",
+               "torch/overrides.py")
+
+
 @dataclass
 class Outcome:
     status: str  # "stopped", "finished", "exited", "crashed"
@@ -32,8 +37,10 @@ def script_traceback(exc: BaseException) -> str:
     runpy_file = os.path.realpath(runpy.__file__)
 
     def keep(frame) -> bool:
-        path = os.path.realpath(frame.filename)
-        return not path.startswith(NANLINT_DIR) and path != runpy_file and not frame.filename.startswith("<frozen runpy")
+        path = os.path.realpath(frame.filename).replace(os.sep, "/")
+        if path.startswith(NANLINT_DIR.replace(os.sep, "/")) or path == runpy_file or frame.filename.startswith("<frozen runpy"):
+            return False
+        return not any(path.endswith(tail) for tail in MODE_FRAMES)
 
     def prune(t):
         t.stack = traceback.StackSummary.from_list([f for f in t.stack if keep(f)])
