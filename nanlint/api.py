@@ -81,19 +81,36 @@ def read_stdin(filename: str) -> SourceText:
     return decode(data, filename)
 
 
-def run(paths: Iterable[str], config: Config, force_exclude: bool = False, *, stdin_filename: str | None = None) -> RunResult:
+def run(
+    paths: Iterable[str],
+    config: Config,
+    force_exclude: bool = False,
+    *,
+    stdin_filename: str | None = None,
+    jobs: int | None = None,
+    cache: bool | None = None,
+) -> RunResult:
     """Check every file under ``paths`` (``-`` reads standard input, reported as ``stdin_filename``);
-    results sorted by path, line, column, code."""
+    results sorted by path, line, column, code. ``jobs``: processes (None: one per CPU); ``cache``: use
+    ``.nanlint_cache/`` (None: as configured). Files go through :mod:`nanlint.runner`."""
+    from nanlint.runner import check_files
+
     result = RunResult()
+    filenames = []
     for filename in discover(list(paths), config, force_exclude):
-        if filename == STDIN:
-            shown = stdin_filename or STDIN
-            result.stdin = read_stdin(shown)
-            if force_exclude and stdin_filename and excluded_by_name(stdin_filename, config):
-                continue
-            file_result = check_text(result.stdin, config)
-        else:
-            file_result = check_file(filename, config)
+        if filename != STDIN:
+            filenames.append(filename)
+            continue
+        shown = stdin_filename or STDIN
+        result.stdin = read_stdin(shown)
+        if force_exclude and stdin_filename and excluded_by_name(stdin_filename, config):
+            continue
+        file_result = check_text(result.stdin, config)
+        result.files += 1
+        result.findings.extend(file_result.findings)
+        result.errors.extend(file_result.errors)
+    use_cache = config.cache if cache is None else cache
+    for file_result in check_files(filenames, config, jobs, use_cache):
         result.files += 1
         result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)

@@ -102,13 +102,15 @@ def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Co
 @click.option("--force-exclude", is_flag=True, help="Apply excludes and .gitignore to paths named on the command line too.")
 @click.option("--stdin-filename", type=str, help="The file name to report (and match configuration against) for `-`.")
 @click.option("--target-precision", type=click.Choice(["float32", "float16", "bfloat16"]), help="Assume this working precision.")
-def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision):
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel processes (default: one per CPU).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write .nanlint_cache/.")
+def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache):
     """Check PATHS (default: the current directory; `-`: standard input) for inf/NaN hazards."""
     from nanlint import api
 
     config = _load_config(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
     paths = list(paths) or (["-"] if stdin_filename else ["."])
-    result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename)
+    result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
     findings = result.findings
     texts = _texts(findings, result)
     color = _use_color(output_file)
