@@ -33,6 +33,7 @@ class F(IntFlag):
     NORMALIZED = 1 << 9  # unit-norm vectors (F.normalize)
     EPS = 1 << 10  # a small positive constant meant as a guard (1e-8, `eps`, `finfo(dtype).eps`)
     COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
+    SQUARE = 1 << 13  # a zero guessed only because a square is 0 where its base is (x / s**2 is rarely a hazard)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
@@ -44,8 +45,9 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
+WEAK = F.COMPLEMENT | F.SQUARE  # markers of how weak a guessed zero is; they travel with it
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
 
@@ -469,8 +471,8 @@ class Facts:
                 return Fact(keep | F.GUARDED | (F.POSITIVE if value.has(F.POSITIVE) and fact.has(F.NONNEG) else F.NONE),
                             Origin(f"`{name.value}` with its zeros replaced (`{source_text(refinement.statement).split(chr(10))[0]}`)", refinement.statement))
             return fact
-        if value.value == 0:
-            return fact.with_flags(F.MAY_ZERO, F.POSITIVE | F.GUARDED)
+        if value.value == 0 and not isinstance(index, (cst.SimpleString, cst.Integer, cst.Slice, cst.ConcatenatedString)):
+            return fact.with_flags(F.MAY_ZERO, F.POSITIVE | F.GUARDED)  # x[mask] = 0
         return fact
 
     def _infer(self, expr: cst.BaseExpression, scope: Scope, at: int) -> Fact:
@@ -509,6 +511,8 @@ class Facts:
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
             if isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute) and base.func.attr.value == "size":
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
+            if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and isinstance(expr.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+                return UNKNOWN  # a dict entry (state["exp_avg_sq"]) says nothing of the other entries
             inner = self.of(base, scope, at)
             if self._is_mask_index(expr, scope, at):
                 index = expr.slice[0].slice.value
@@ -591,7 +595,7 @@ class Facts:
             first, second = arg(call, 0), arg(call, 1)
             if first is not None and second is not None and source_text(first) == source_text(second):
                 return Fact(F.NONNEG | F.MAY_ZERO, Origin(f"a squared norm (`{op}` of a vector with itself)", call))
-        if AMPLITUDE_CALL.search(op):
+        if AMPLITUDE_CALL.search(op) and not any(self.of(a.value, scope, at).has(F.EPS) for a in call.args):
             return Fact(F.NONNEG | F.GUESS_ZERO | F.GUESS, Origin(f"an amplitude (`{op}`), 0 for a silent or all-zero input", call))
         return UNKNOWN
 
@@ -659,8 +663,8 @@ class Facts:
             return Fact(F.NONNEG | F.MAY_ZERO | F.PROB, Origin(f"`{op}`", call))
         if op in ("tensor", "as_tensor", "scalar_tensor", "new_tensor", "asarray", "array", "float32", "float64") and call.args:
             first = arg(call, 0, "data")
-            if first is not None and constant_value(first) is not None:
-                return self.of(first, scope, at)
+            if first is not None and (constant_value(first) is not None or isinstance(first, (cst.Name, cst.Attribute))):
+                return self.of(first, scope, at)  # torch.tensor(1.0), torch.tensor(eps)
         if op in CLAMP_OPS or base in ("clamp_min", "clamp_max", "maximum", "fmax", "max", "minimum", "min", "where", "threshold", "masked_fill"):
             return self._guard_op(base if base in ("clamp_min", "masked_fill") else op, call, scope, at, target)
         if base in ("mul", "multiply", "div", "divide", "true_divide", "add", "sub", "subtract"):
@@ -683,7 +687,7 @@ class Facts:
             flags = F.NONNEG | (F.MAY_ZERO if op in MAY_ZERO_NONNEG_OPS else F.NONE)
             if op in ("sqrt", "abs", "absolute", "fabs"):
                 inner = self._subject(call, target, scope, at)
-                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED))
+                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
                 if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED):
                     flags |= F.MAY_ZERO
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
@@ -707,12 +711,12 @@ class Facts:
         inner = self._subject(call, target, scope, at)
         what = f"a `{op}` output"
         if op in ("mean", "nanmean", "amax", "amin", "max", "min", "median", "reduce_mean", "reduce_max"):
-            keep = inner.flags & (F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.UNIT | F.BOUNDED | F.GUESS)
+            keep = inner.flags & (F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.UNIT | F.BOUNDED | F.GUESS | WEAK)
         else:
-            keep = inner.flags & (F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.COUNT | F.GUESS)
-            if inner.has(F.PROB) and not inner.has(F.COUNT):
+            keep = inner.flags & (F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.COUNT | F.GUESS | WEAK)
+            if inner.has(F.PROB) and not inner.has(F.COUNT) and not (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 # a sum of probabilities is 0 only when every term underflows
-                keep = (keep & ~F.MAY_ZERO) | F.NONNEG | F.GUESS_ZERO
+                keep = (keep & ~ZEROISH) | F.NONNEG
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
         if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
@@ -953,7 +957,7 @@ class Facts:
             elif base.flags & ZEROISH:
                 zero = base.flags & ZEROISH
             else:
-                zero = F.GUESS_ZERO  # 0 exactly where the base is: as likely as the base being 0
+                zero = F.GUESS_ZERO | F.SQUARE  # 0 exactly where the base is: as likely as the base being 0
             flags = F.NONNEG | zero
             flags |= base.flags & F.GUESS
             if base.has(F.PROB):
@@ -997,7 +1001,8 @@ class Facts:
                     return Fact(flags, a.origin)
             if left.has(F.NONNEG) and right.has(F.NONNEG):
                 zero = left.flags & right.flags & ZEROISH
-                return Fact(F.NONNEG | zero | (left.flags & right.flags & F.COUNT), left.origin or right.origin)
+                weak = (left.flags | right.flags) & WEAK if zero else F.NONE
+                return Fact(F.NONNEG | zero | weak | (left.flags & right.flags & F.COUNT), left.origin or right.origin)
             if left.has(F.POSITIVE) or right.has(F.POSITIVE):
                 return UNKNOWN  # an offset (x + 1) on a value of unknown sign
             return UNKNOWN
@@ -1013,8 +1018,8 @@ class Facts:
                 # 1 - cos**2: in [0, 1] mathematically, slightly negative after rounding
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | (right.flags & F.GUESS), Origin("`1 - x**2` of a cosine", expr))
             if right.has(F.POSITIVE) and right.value is not None and left.has(F.COUNT):
-                return Fact(F.COUNT | F.NONNEG | F.MAY_ZERO, Origin("a count minus one", expr))
-            if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.has(F.CONST) and not right.has(F.EPS):
+                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO, Origin("a count minus one (0 for a single item)", expr))
+            if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.flags & (F.CONST | F.EPS | F.POSITIVE):
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.GUESS, Origin("a difference with a square (`a**2 - b`), which can round below 0", expr))
@@ -1035,13 +1040,15 @@ class Facts:
                 origin = right.origin if right.flags & ZEROISH and not left.flags & ZEROISH else left.origin or right.origin
                 return Fact(flags, origin)
             if _same_expr(left_node, right_node):
-                return Fact(F.NONNEG | ((left.flags & ZEROISH) or F.GUESS_ZERO), Origin("a square", expr))
+                return Fact(F.NONNEG | ((left.flags & ZEROISH) or (F.GUESS_ZERO | F.SQUARE)), Origin("a square", expr))
             if left.has(F.POSITIVE) and left.value is not None:
                 return right.with_flags(remove=F.CONST | F.EPS) if right.value is None else Fact(right.flags & ~F.CONST)
             if right.has(F.POSITIVE) and right.value is not None:
                 return left.with_flags(remove=F.CONST | F.EPS) if left.value is None else Fact(left.flags & ~F.CONST)
             if zero & F.MAY_ZERO:
                 source = left if left.flags & F.MAY_ZERO else right
+                if source.has(F.PROB) and not source.has(F.COUNT):
+                    return UNKNOWN  # a probability is 0 only by underflow; scaled by an unknown, nothing is left of it
                 return Fact(F.MAY_ZERO, source.origin)
             return UNKNOWN
         if isinstance(op, (cst.Divide, cst.FloorDivide)):
@@ -1059,7 +1066,7 @@ class Facts:
             if right.has(F.POSITIVE) and (right.value is not None or right.has(F.COUNT)):
                 return left.with_flags(remove=F.CONST | F.EPS | F.COUNT) if left.value is None else Fact(left.flags & ~(F.CONST | F.EPS))
             # x / y is 0 exactly where x is, and away from 0 where x is
-            return Fact(left.flags & (ZEROISH | F.GUARDED | F.GUESS), left.origin)
+            return Fact(left.flags & (ZEROISH | F.GUARDED | F.GUESS | WEAK), left.origin)
         return UNKNOWN
 
 

@@ -128,7 +128,7 @@ class LogOfProbability(WhereTracker, Rule):
             return None
         x_text = self.ctx.code_for(x).strip()
         if negate:
-            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(getattr(x, "lpar", None))
             x_text = f"-{x_text}" if simple else f"-({x_text})"
             message = "Replace `log(1 - sigmoid(x))` with `logsigmoid(-x)`"
         else:
@@ -152,6 +152,8 @@ class LogOfMaybeZero(WhereTracker, Rule):
             return
         if not (fact.may_be_zero or fact.may_be_zero_guess):
             return
+        if fact.may_be_zero_guess and (target.namespace == "math" or fact.has(F.SQUARE)):
+            return  # a guessed zero of a Python scalar (a prior, a hyper-parameter) or of a square
         if self.in_related_where(operand) or checked_by_condition(self, operand):
             return
         self.report(
@@ -243,7 +245,7 @@ class ManualLogsumexp(Rule):
         rest = ", ".join(self.ctx.code_for(a.value).strip() if a.keyword is None else f"{a.keyword.value}={self.ctx.code_for(a.value).strip()}" for a in dims + keywords)
         x_text = self.ctx.code_for(x).strip()
         if summed.namespace == "method":
-            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(getattr(x, "lpar", None))
             receiver = x_text if simple else f"({x_text})"
             return self.replace(node, f"{receiver}.logsumexp({rest})", "Replace `log(sum(exp(x)))` with `logsumexp(x)`")
         torch = self.ctx.resolver.local_name_for("torch")

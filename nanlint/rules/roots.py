@@ -92,7 +92,7 @@ class SqrtOfMaybeZero(_RootRule):
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if fact.may_be_negative or fact.is_guarded or fact.has(F.CONST):
             return  # NAN212 takes values that can go below 0
-        if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact):
+        if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact, squares_count=True):
             return
         if spelling != "rsqrt" and (not _autograd(self) or in_no_grad(self.ctx)):
             return  # without autograd a root of 0 is just 0
