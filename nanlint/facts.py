@@ -325,6 +325,10 @@ class Facts:
         self.counter = 0
         self._refinements: dict[int, dict[str, list[_Refinement]]] = {}
         self._order: dict[int, dict[int, int]] = {}
+        self._unpackings: dict[int, dict[str, list]] = {}
+        self._synthetic: dict[tuple[int, int], cst.Subscript] = {}
+        self._function_scopes: dict[int, Scope] = {}
+        self._module_functions: dict[int, dict[str, cst.FunctionDef]] = {}
 
     # ---- public questions ----
     def of(self, expr: cst.BaseExpression, scope: Scope, at: int | None = None) -> Fact:
@@ -389,8 +393,14 @@ class Facts:
             return None
         if binding is None:
             return None
-        if binding.value is None:
-            fact = self._parameter_default(expr, binding) if isinstance(expr, cst.Name) else None
+        if binding.value is None and isinstance(expr, cst.Name):
+            unpacked = self._unpacked_value(expr, binding)
+            if unpacked is not None:
+                fact = self.of(unpacked, binding.scope, binding.index)
+            else:
+                fact = self._parameter_default(expr, binding)
+        elif binding.value is None:
+            fact = None
         else:
             fact = self.of(binding.value, binding.scope, binding.index)
         if isinstance(expr, cst.Name):
@@ -412,6 +422,75 @@ class Facts:
                 flags = fact.flags & (F.POSITIVE | F.NONNEG | F.EPS | F.GUARDED) if fact.has(F.POSITIVE) else F.NONE
                 return Fact(flags, Origin(f"the default of `{name.value}`", param.default) if flags else None)
         return None
+
+    def _unpacked_value(self, name: cst.Name, binding: Binding) -> cst.BaseExpression | None:
+        """``a, b = f(x)``: the engine binds ``b`` to nothing; recover ``f(x)[1]`` from the latest such
+        assignment before the use (a stand-in until the engine records element bindings itself)."""
+        function = binding.scope.node
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        table = self._unpackings.get(id(function))
+        if table is None:
+            table = {}
+            _collect_unpackings(function.body, table)
+            self._unpackings[id(function)] = table
+        candidates = table.get(name.value)
+        if not candidates:
+            return None
+        order = self._order.get(id(function))
+        if order is None:
+            order = _preorder(function)
+            self._order[id(function)] = order
+        use = order.get(id(name))
+        if use is None:
+            return None
+        best = None
+        for statement, value, position in candidates:
+            where = order.get(id(statement), -1)
+            if where < use and (best is None or where > best[0]):
+                best = (where, value, position)
+        if best is None:
+            return None
+        key = (id(best[1]), best[2])
+        node = self._synthetic.get(key)
+        if node is None:
+            node = cst.Subscript(value=best[1], slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(best[2]))))])
+            self._synthetic[key] = node
+        return node
+
+    def _local_return(self, call: cst.Call, scope: Scope, at: int) -> Fact | None:
+        """The fact of what a function defined in this file returns (its single ``return``), evaluated with
+        its own assignments."""
+        if not isinstance(call.func, cst.Name):
+            return None
+        module_scope = scope
+        while module_scope.parent is not None:
+            module_scope = module_scope.parent
+        module = module_scope.node
+        if not isinstance(module, cst.Module):
+            return None
+        function = self._functions_of(module).get(call.func.value)
+        if function is None:
+            return None
+        returns = _returns(function.body)
+        if len(returns) != 1 or returns[0].value is None:
+            return None
+        inner = self._function_scopes.get(id(function))
+        if inner is None:
+            inner = Scope("function", module_scope, function)
+            for param in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params):
+                inner.bind(param.name.value, Binding(0, None, inner))
+            for index, (target, value) in enumerate(_simple_assignments(function.body), start=1):
+                inner.bind(target, Binding(index, value, inner))
+            self._function_scopes[id(function)] = inner
+        return self.of(returns[0].value, inner, 1 << 30)
+
+    def _functions_of(self, module: cst.Module) -> dict[str, cst.FunctionDef]:
+        found = self._module_functions.get(id(module))
+        if found is None:
+            found = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+            self._module_functions[id(module)] = found
+        return found
 
     @staticmethod
     def _self_attr(attr: str, scope: Scope | None) -> Binding | None:
@@ -513,6 +592,11 @@ class Facts:
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
             if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and isinstance(expr.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
                 return UNKNOWN  # a dict entry (state["exp_avg_sq"]) says nothing of the other entries
+            if isinstance(base, cst.Call) and isinstance(base.func, cst.Name) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+                position = constant_value(expr.slice[0].slice.value)
+                element = self._returned_element(base, position, scope, at) if position is not None else None
+                if element is not None:
+                    return element
             inner = self.of(base, scope, at)
             if self._is_mask_index(expr, scope, at):
                 index = expr.slice[0].slice.value
@@ -588,6 +672,28 @@ class Facts:
             return UNKNOWN
         return self._op_fact(op, call, scope, at, target)
 
+    def _returned_element(self, call: cst.Call, position: float, scope: Scope, at: int) -> Fact | None:
+        if self.target(call, scope).namespace != "local":
+            return None
+        module_scope = scope
+        while module_scope.parent is not None:
+            module_scope = module_scope.parent
+        if not isinstance(module_scope.node, cst.Module):
+            return None
+        function = self._functions_of(module_scope.node).get(call.func.value)
+        if function is None:
+            return None
+        returns = _returns(function.body)
+        if len(returns) != 1 or not isinstance(returns[0].value, cst.Tuple):
+            return None
+        elements = returns[0].value.elements
+        index = int(position)
+        if not 0 <= index < len(elements) or isinstance(elements[index], cst.StarredElement):
+            return None
+        self._local_return(call, scope, at)  # builds the function's scope
+        inner = self._function_scopes.get(id(function))
+        return self.of(elements[index].value, inner, 1 << 30) if inner is not None else None
+
     def _named_call(self, op: str, call: cst.Call, scope: Scope, at: int) -> Fact:
         """A project's own function: its name can say it returns a magnitude (``compute_amplitude``) or a
         squared norm (``batched_dot_product(w, w)``)."""
@@ -595,6 +701,10 @@ class Facts:
             first, second = arg(call, 0), arg(call, 1)
             if first is not None and second is not None and source_text(first) == source_text(second):
                 return Fact(F.NONNEG | F.MAY_ZERO, Origin(f"a squared norm (`{op}` of a vector with itself)", call))
+        if isinstance(call.func, cst.Name) and self.resolver.target(call).namespace == "local":
+            returned = self._local_return(call, scope, at)
+            if returned is not None and returned.flags:
+                return returned
         if AMPLITUDE_CALL.search(op) and not any(self.of(a.value, scope, at).has(F.EPS) for a in call.args):
             return Fact(F.NONNEG | F.GUESS_ZERO | F.GUESS, Origin(f"an amplitude (`{op}`), 0 for a silent or all-zero input", call))
         return UNKNOWN
@@ -1020,7 +1130,7 @@ class Facts:
             if right.has(F.POSITIVE) and right.value is not None and left.has(F.COUNT):
                 return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO, Origin("a count minus one (0 for a single item)", expr))
             if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.flags & (F.CONST | F.EPS | F.POSITIVE):
-                return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
+                return Fact(F.GUESS_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS | F.COMPLEMENT, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.GUESS, Origin("a difference with a square (`a**2 - b`), which can round below 0", expr))
             if lv == 1 and not right.flags & (F.CONST | F.LOGSPACE) and not right.has(F.BOUNDED):
@@ -1205,6 +1315,60 @@ def _collect_refinements(body: cst.BaseSuite, table: dict[str, list[_Refinement]
                         orelse = getattr(orelse, "orelse", None)
         for handler in getattr(statement, "handlers", ()) or ():
             _collect_refinements(handler.body, table)
+
+
+def _statements(body: cst.BaseSuite):
+    """Statements of a block and of the blocks nested in it (nested functions and classes left out)."""
+    if isinstance(body, cst.SimpleStatementSuite):
+        yield body
+        return
+    for statement in getattr(body, "body", ()):
+        yield statement
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef, cst.SimpleStatementLine)):
+            continue
+        for attr in ("body", "orelse", "finalbody"):
+            child = getattr(statement, attr, None)
+            while child is not None:
+                inner = child if isinstance(child, (cst.IndentedBlock, cst.SimpleStatementSuite)) else getattr(child, "body", None)
+                if isinstance(inner, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+                    yield from _statements(inner)
+                child = getattr(child, "orelse", None) if isinstance(child, cst.If) else None
+        for handler in getattr(statement, "handlers", ()) or ():
+            yield from _statements(handler.body)
+
+
+def _small_statements(body: cst.BaseSuite):
+    for statement in _statements(body):
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from statement.body
+
+
+def _collect_unpackings(body: cst.BaseSuite, table: dict[str, list]) -> None:
+    for small in _small_statements(body):
+        if isinstance(small, cst.Assign) and not isinstance(small.value, (cst.Tuple, cst.List)):
+            for target in small.targets:
+                if isinstance(target.target, (cst.Tuple, cst.List)):
+                    elements = target.target.elements
+                    if any(isinstance(e, cst.StarredElement) for e in elements):
+                        continue
+                    for i, element in enumerate(elements):
+                        if isinstance(element.value, cst.Name):
+                            table.setdefault(element.value.value, []).append((small, small.value, i))
+
+
+def _returns(body: cst.BaseSuite) -> list[cst.Return]:
+    return [s for s in _small_statements(body) if isinstance(s, cst.Return)]
+
+
+def _simple_assignments(body: cst.BaseSuite):
+    """``name = value`` pairs of a function body in source order (for evaluating what it returns)."""
+    for small in _small_statements(body):
+        if isinstance(small, cst.Assign):
+            for target in small.targets:
+                if isinstance(target.target, cst.Name):
+                    yield target.target.value, small.value
+        elif isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
+            yield small.target.value, small.value
 
 
 class _Order(cst.CSTVisitor):

@@ -167,3 +167,23 @@ def test_constant_folding():
     assert constant_value(expr) == pytest.approx(1 / 3)
     assert constant_value(cst.parse_expression("-1 + 1e-7")) == pytest.approx(-1 + 1e-7)
     assert constant_value(cst.parse_expression("math.pi")) == pytest.approx(3.14159265)
+
+
+def test_tuple_unpacked_from_a_local_function_call():
+    source = (PRELUDE + "def med_mad(x, factor=1.4826):\n    med = np.median(x)\n    mad = np.median(np.absolute(x - med)) * factor\n"
+              "    return med, mad\n\ndef norm(signal):\n    med, mad = med_mad(signal)\n    probe(mad)\n    probe(med)\n")
+    mad, med = facts_of(source)
+    assert mad.may_be_zero and "median" in mad.origin.what
+    assert not med.may_be_zero
+
+
+def test_local_function_return_and_dict_entries():
+    facts = facts_of(PRELUDE + "def energy(x):\n    return (x.abs() ** 2).sum(-1)\n"
+                     "def f(x, state):\n    state['step'] = 0\n    probe(energy(x))\n    probe(state['exp_avg_sq'])\n")
+    assert facts[0].may_be_zero
+    assert facts[1].flags == F.NONE
+
+
+def test_shape_unpacking_gives_sizes():
+    fact = fact_of(PRELUDE + "def f(x):\n    B, C, H, W = x.shape\n    probe(H * W)\n")
+    assert fact.has(F.POSITIVE)

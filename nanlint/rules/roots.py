@@ -190,7 +190,7 @@ class FractionalPowerOfMaybeZero(WhereTracker, Rule):
         fact = self.fact(base)
         if fact.has(F.CONST) or self.in_related_where(base):
             return
-        negative = fact.may_be_negative and not fact.has(F.COMPLEMENT)
+        negative = fact.may_be_negative
         zero = (fact.may_be_zero or fact.may_be_zero_guess) and not weak_zero(fact) and _autograd(self) and not in_no_grad(self.ctx)
         if value is not None and value < 0:
             return  # x ** -0.5 at 0 is inf in the forward pass: a division (NAN201's family), not a fractional power
