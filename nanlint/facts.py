@@ -1080,7 +1080,7 @@ class Facts:
                 flags |= F.GUARDED
             return Fact(flags, Origin("a square", node) if not base.has(F.POSITIVE) else base.origin)
         if 0 < value < 1:
-            return Fact(F.NONNEG | (base.flags & (ZEROISH | F.POSITIVE | F.GUARDED)), base.origin)
+            return Fact(F.NONNEG | (base.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | WEAK)), base.origin)
         if value < 0:
             return Fact(base.flags & (F.NONNEG | F.POSITIVE), base.origin)
         return Fact(base.flags & (F.NONNEG | F.POSITIVE | F.PROB | ZEROISH | F.GUARDED), base.origin)
@@ -1111,6 +1111,8 @@ class Facts:
                     return Fact(flags, a.origin)
             if left.has(F.NONNEG) and right.has(F.NONNEG):
                 zero = left.flags & right.flags & ZEROISH
+                if left.has(F.PROB) and right.has(F.PROB) and not (left.flags | right.flags) & F.COUNT:
+                    zero = F.NONE  # a sum of probability terms is 0 only if every one underflows
                 weak = (left.flags | right.flags) & WEAK if zero else F.NONE
                 return Fact(F.NONNEG | zero | weak | (left.flags & right.flags & F.COUNT), left.origin or right.origin)
             if left.has(F.POSITIVE) or right.has(F.POSITIVE):
