@@ -807,6 +807,8 @@ class Facts:
         if op in ("pow", "float_power"):
             exponent = arg(call, 1, "exponent") if target.namespace != "method" else arg(call, 0, "exponent")
             return self._power(self._subject(call, target, scope, at), exponent, scope, at, call)
+        if op in ("topk", "sort", "kthvalue", "msort", "cummax"):
+            return self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
         if op in PRESERVE_METHODS or op in ("nan_to_num",):
             if op in ("stack", "cat", "concat", "concatenate", "tensor", "as_tensor", "array", "asarray"):
                 return UNKNOWN
@@ -829,6 +831,7 @@ class Facts:
                 keep = (keep & ~ZEROISH) | F.NONNEG
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
+        keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
         if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
             keep &= ~F.GUESS_ZERO
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
@@ -1048,7 +1051,10 @@ class Facts:
             # clamp(min=0): the bound sits on the singular point; it stays "may be zero"
             what = "a `clamp(min=0)`" if bound.value == 0 else f"a lower bound that may itself be 0 ({bound.origin.what if bound.origin else 'a value that may be 0'})"
             return Fact(keep | F.NONNEG | F.MAY_ZERO, Origin(what, call))
-        return Fact(keep | (subject.flags & ZEROISH), subject.origin)
+        if bound.flags & (F.NONNEG | F.MAY_NEG) or bound.value is not None:
+            return Fact(keep | (subject.flags & ZEROISH), subject.origin)
+        # clamp(min=threshold) with a bound we know nothing of: the author set a floor on purpose
+        return Fact(keep | F.GUARDED | F.GUESS, Origin("a clamp to a lower bound", call))
 
     # ---- arithmetic ----
     def _power(self, base: Fact, exponent: cst.BaseExpression | None, scope: Scope, at: int, node: cst.CSTNode) -> Fact:
@@ -1167,7 +1173,7 @@ class Facts:
             if left.value == 1 and _is_one_plus_exp(right_node):
                 return Fact(PROB_FACTS, Origin("a hand-written sigmoid", expr))
             if left.has(F.NONNEG) and right.has(F.NONNEG):
-                flags = F.NONNEG | (left.flags & (ZEROISH | F.GUARDED))
+                flags = F.NONNEG | (left.flags & (ZEROISH | F.GUARDED | WEAK | F.GUESS))
                 if right.origin and "sum" in right.origin.what and not right.value and left.has(F.NONNEG) and not right.has(F.GUARDED):
                     flags |= F.PROB  # x / x.sum(): a normalized distribution
                 if left.has(F.POSITIVE) and right.has(F.POSITIVE):

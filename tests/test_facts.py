@@ -187,3 +187,13 @@ def test_local_function_return_and_dict_entries():
 def test_shape_unpacking_gives_sizes():
     fact = fact_of(PRELUDE + "def f(x):\n    B, C, H, W = x.shape\n    probe(H * W)\n")
     assert fact.has(F.POSITIVE)
+
+
+def test_topk_values_keep_probability_facts():
+    fact = fact_of(PRELUDE + "def f(logits):\n    w = logits.softmax(-1)\n    top, idx = torch.topk(w, 2)\n    probe(top)\n")
+    assert fact.is_probability
+
+
+def test_clamp_to_an_unknown_floor_is_a_guard():
+    fact = fact_of(PRELUDE + "def f(p, threshold):\n    probe((1.0 - p.sigmoid()).clamp(min=threshold))\n")
+    assert fact.is_guarded and fact.is_guess
