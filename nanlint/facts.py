@@ -1149,7 +1149,9 @@ class Facts:
                 return Fact(PROB_FACTS, left.origin or right.origin)
             zero = (left.flags | right.flags) & ZEROISH
             if left.has(F.NONNEG) and right.has(F.NONNEG):
-                flags = F.NONNEG | zero
+                flags = F.NONNEG | zero | ((left.flags | right.flags) & (WEAK | F.GUESS) if zero else F.NONE)
+                if zero & F.MAY_ZERO:
+                    flags &= ~WEAK  # one factor is 0 for real: the product is
                 if left.has(F.POSITIVE) and right.has(F.POSITIVE):
                     flags |= F.POSITIVE | ((left.flags | right.flags) & F.GUARDED)
                     flags &= ~ZEROISH

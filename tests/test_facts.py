@@ -6,7 +6,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nanlint.engine import AnalysisOptions, FileContext, _Walker
+from nanlint.analysis import FileContext, _Walker
+from nanlint.engine import AnalysisOptions
 from nanlint.facts import F, Fact, constant_value, literal_value
 
 
@@ -28,7 +29,7 @@ def facts_of(source: str) -> list[Fact]:
     ctx = FileContext(source, "probe.py", module, AnalysisOptions(codes=frozenset()))
     probe = _Probe(ctx)
     errors: list = []
-    module.visit(_Walker(ctx, [probe], errors))
+    _Walker(ctx, [probe], errors).walk(module)
     assert not errors
     return probe.facts
 

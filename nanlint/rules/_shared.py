@@ -39,7 +39,7 @@ def describe(rule: "Rule", expr: cst.BaseExpression, fact: Fact, fallback: str =
         return f"`{text}`, {fallback}"
     what = fact.origin.what
     if fact.origin.node is expr or source_text(fact.origin.node) == source_text(expr):
-        return f"`{text}`, {what}"
+        return what  # the operand is the call that makes it: "`log` of a `softmax` output"
     try:
         line = rule.ctx.line_of(fact.origin.node)
         return f"`{text}`, {what} (line {line})"

@@ -88,6 +88,7 @@ def _name(spelling: str, exponent: float | None) -> str:
 
 class SqrtOfMaybeZero(_RootRule):
     code = "NAN211"
+    triggers = ("sqrt", "**", "pow")
 
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if fact.may_be_negative or fact.is_guarded or fact.has(F.CONST):
@@ -117,6 +118,7 @@ class SqrtOfMaybeZero(_RootRule):
 
 class SqrtOfMaybeNegative(_RootRule):
     code = "NAN212"
+    triggers = ("sqrt", "**", "pow")
 
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if not fact.may_be_negative or fact.has(F.CONST):
@@ -133,6 +135,7 @@ class SqrtOfMaybeNegative(_RootRule):
 
 class EpsOutsideRoot(Rule):
     code = "NAN213"
+    triggers = ("std", "sqrt")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not isinstance(node.operator, cst.Add) or not _autograd(self) or in_no_grad(self.ctx):
@@ -163,6 +166,7 @@ class EpsOutsideRoot(Rule):
 
 class FractionalPowerOfMaybeZero(WhereTracker, Rule):
     code = "NAN214"
+    triggers = ("**", "pow")
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -218,6 +222,7 @@ INVERSE_TRIG = frozenset({"acos", "asin", "arccos", "arcsin", "atanh", "arctanh"
 
 class InverseTrigDomain(WhereTracker, Rule):
     code = "NAN221"
+    triggers = ("acos", "asin", "atanh", "arccos", "arcsin", "arctanh")
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -256,6 +261,7 @@ _SPATIAL = ({2, 3}, {-1, -2}, {2, 3, 4}, {-1, -2, -3}, {1, 2}, {3, 4})
 
 class UnbiasedStdOfOne(Rule):
     code = "NAN231"
+    triggers = ("std", "var")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
