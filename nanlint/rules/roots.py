@@ -343,3 +343,51 @@ def _dims(call: cst.Call, target: Target) -> set[int] | None:
         return {int(v) for v in values}
     value = constant_value(dim)
     return {int(value)} if value is not None else set()
+
+
+class Atan2AtOrigin(Rule):
+    code = "NAN222"
+    triggers = ("atan2", "arctan2")
+
+    def _made_safe(self, vector: cst.BaseExpression) -> bool:
+        resolved = self.ctx.facts.resolve(vector, self.ctx.scope) if isinstance(vector, cst.Name) else vector
+        return _guard_call(resolved) or self.fact(vector).is_guarded
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.base_op not in ("atan2", "arctan2") or target.namespace not in ("torch", "method", "tf", "jax"):
+            return
+        if target.namespace == "method":
+            y, x = target.receiver, arg(node, 0, "other")
+        else:
+            y, x = arg(node, 0, "input"), arg(node, 1, "other")
+        if y is None or x is None or not _autograd(self) or in_no_grad(self.ctx):
+            return
+        fy, fx = self.fact(y), self.fact(x)
+        if fy.is_guarded or fx.is_guarded or fy.has(F.CONST) or fx.has(F.CONST):
+            return
+        both_zero = (fy.may_be_zero or fy.may_be_zero_guess) and (fx.may_be_zero or fx.may_be_zero_guess)
+        same_vector = _components_of_one_vector(y, x) and not self._made_safe(y.value)
+        if not (both_zero or same_vector):
+            return
+        self.report(
+            node,
+            f"`atan2({source_text(y)}, {source_text(x)})` at (0, 0): the forward value is 0 but the gradient x/(x**2 + y**2) is 0/0 = NaN",
+            confidence=Confidence.MEDIUM,
+            hint="add an eps to the radius or mask the zero vectors before `atan2`",
+        )
+
+
+def _guard_call(expr: cst.BaseExpression) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in ("where", "masked_fill", "clamp", "clamp_min", "clip", "nan_to_num")
+
+
+def _components_of_one_vector(y: cst.BaseExpression, x: cst.BaseExpression) -> bool:
+    """``v[..., 1]`` and ``v[..., 0]``: the two coordinates of one 2D vector."""
+    if not (isinstance(y, cst.Subscript) and isinstance(x, cst.Subscript)):
+        return False
+    return source_text(y.value) == source_text(x.value) and source_text(y) != source_text(x)

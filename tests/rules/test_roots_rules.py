@@ -194,3 +194,17 @@ def test_unbiased_std_of_one_flagged(source, line):
 )
 def test_unbiased_std_of_one_silent(source):
     assert found(source, "NAN231") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (T + "def f(v):\n    return torch.atan2(v[..., 1], v[..., 0])\n", [("NAN222", 4)]),
+        (T + "def f(a, b):\n    return torch.atan2(F.relu(a), b.abs())\n", [("NAN222", 4)]),
+        (T + "def f(y, x):\n    return torch.atan2(y, x)\n", []),
+        (T + "def f(v):\n    s = torch.where(v.norm(dim=-1, keepdim=True) > 0, v, torch.ones_like(v))\n    return torch.atan2(s[..., 1], s[..., 0])\n", []),
+        ("import numpy as np\ndef f(v):\n    return np.arctan2(v[..., 1], v[..., 0])\n", []),
+    ],
+)
+def test_atan2_at_origin(source, expected):
+    assert found(source, "NAN222") == expected
