@@ -25,6 +25,12 @@ class Rule:
     doc: ClassVar["RuleDoc"]
     #: option name -> default value; ``[tool.nanlint.rules.CODE]`` may override these (same types)
     default_options: ClassVar[dict[str, Any]] = {}
+    #: Text that must occur in a file's source for this rule to possibly fire (any one of them, plain
+    #: substrings, case-sensitive), e.g. ``("log",)`` for a rule about ``log``/``log2``/``log10``.
+    #: ``None`` (the default) means the rule may fire on any file. Files where no enabled rule's triggers
+    #: occur are not parsed by libcst at all, so be generous: list the op names as they appear in source
+    #: (method names, function names, module aliases do not matter: ``"log"`` matches ``F.log``, ``x.log()``).
+    triggers: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, ctx: "FileContext", options: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
@@ -58,3 +64,11 @@ class Rule:
     ) -> Fix:
         """A fix that replaces ``node``'s source with ``replacement`` (a node or source text)."""
         return self.ctx.replacement_fix(node, replacement, message, applicability)
+
+
+def may_fire(rule_class: type[Rule], source: str) -> bool:
+    """Whether ``rule_class`` can possibly report anything on ``source``, judged by its ``triggers``."""
+    triggers = rule_class.triggers
+    if triggers is None:
+        return True
+    return any(token in source for token in triggers)

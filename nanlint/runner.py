@@ -1,0 +1,174 @@
+"""Checking many files: the cache first, then the remaining files in a process pool (or in-process when
+there are few), with results in the same order as a single-process run.
+
+Each file is read once here to hash it; a file the cache does not answer is read again by the process that
+checks it, which hashes what it read, so a file edited during the run is cached under the content that
+was actually analysed. The parent keeps results only, never trees.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from nanlint.config import Config
+from nanlint.engine import AnalysisOptions, FileResult
+from nanlint.findings import Finding, InternalError
+
+#: below this many files to analyse, a process pool costs more than it saves
+POOL_THRESHOLD = 20
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def options_for(config: Config, filename: str) -> AnalysisOptions:
+    return AnalysisOptions(
+        codes=config.codes_for(filename),
+        rule_options=config.rule_options,
+        target_precision=config.target_precision,
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    filename: str
+    options: AnalysisOptions
+
+
+def check_one(filename: str, options: AnalysisOptions) -> tuple[str | None, FileResult]:
+    """Read, decode and analyse one file: (hash of the bytes read or None when unreadable, result)."""
+    from nanlint.cache import content_hash
+    from nanlint.engine import analyze
+    from nanlint.source import decode, read
+
+    try:
+        with open(filename, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        text = read(filename)  # the same failure, worded as the single-file path words it
+        return None, FileResult(filename, [text.problem] if text.problem else [])
+    digest = content_hash(data)
+    text = decode(data, filename)
+    if text.text is None:
+        return digest, FileResult(filename, [text.problem] if text.problem else [])
+    try:
+        return digest, analyze(text.text, filename, options)
+    except Exception as exc:  # analyze never raises by contract; a pool worker must not die if it does
+        return None, FileResult(filename, [], [InternalError(filename, "engine", f"{type(exc).__name__}: {exc}")])
+
+
+def _work(job: _Job) -> tuple[int, str | None, FileResult]:
+    digest, result = check_one(job.filename, job.options)
+    return job.index, digest, result
+
+
+def check_files(filenames: Sequence[str], config: Config, jobs: int | None = None, use_cache: bool = True) -> list[FileResult]:
+    """Results for ``filenames``, in that order. ``jobs`` None: one process per CPU."""
+    from nanlint.cache import Cache, content_hash
+
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    cache = Cache(config.root, config.fingerprint()) if use_cache else None
+    results: list[FileResult | None] = [None] * len(filenames)
+    todo: list[_Job] = []
+    keys: list[tuple[str, frozenset[str]] | None] = [None] * len(filenames)
+    for index, filename in enumerate(filenames):
+        options = options_for(config, filename)
+        if cache is not None:
+            key = os.path.abspath(filename)
+            keys[index] = (key, options.codes)
+            try:
+                with open(filename, "rb") as handle:
+                    digest = content_hash(handle.read())
+            except OSError:
+                digest = None
+            hit = cache.get(key, digest, options.codes) if digest is not None else None
+            if hit is not None:
+                results[index] = _with_filename(filename, hit[0], hit[1])
+                continue
+        todo.append(_Job(index, filename, options))
+    for index, digest, result in _analyse(todo, jobs):
+        results[index] = result
+        if cache is not None and digest is not None and not _has_engine_error(result):
+            key, codes = keys[index]
+            cache.put(key, digest, codes, result.findings, result.errors)
+    if cache is not None:
+        cache.save()
+    return [r for r in results if r is not None]
+
+
+def _with_filename(filename: str, findings: list[Finding], errors: list[InternalError]) -> FileResult:
+    from dataclasses import replace
+
+    return FileResult(
+        filename,
+        [f if f.filename == filename else replace(f, filename=filename) for f in findings],
+        [e if e.filename == filename else InternalError(filename, e.rule, e.message) for e in errors],
+    )
+
+
+def _has_engine_error(result: FileResult) -> bool:
+    """Failures of the engine itself (recursion limits, a crashed worker) are not worth remembering."""
+    return any(e.rule == "engine" for e in result.errors)
+
+
+def _analyse(todo: list[_Job], jobs: int) -> Iterable[tuple[int, str | None, FileResult]]:
+    if jobs == 1 or len(todo) < POOL_THRESHOLD:
+        for job in todo:
+            yield _work(job)
+        return
+    yield from _in_pool(todo, jobs)
+
+
+def _in_pool(todo: list[_Job], jobs: int) -> Iterable[tuple[int, str | None, FileResult]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Load libcst and the rules once here: forked workers inherit them instead of importing each.
+    from nanlint import analysis  # noqa: F401
+    from nanlint.rules import all_rules
+
+    all_rules()
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    workers = min(jobs, len(todo))
+    chunksize = max(1, min(16, len(todo) // (workers * 8)))
+    done: set[int] = set()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for item in pool.map(_work, todo, chunksize=chunksize):
+                done.add(item[0])
+                yield item
+    except BrokenProcessPool:
+        # a worker died (out of memory, a crash in native code): finish in this process, file by file
+        for job in todo:
+            if job.index not in done:
+                yield _work(job)
+
+
+@dataclass
+class RunTotals:
+    findings: list[Finding]
+    errors: list[InternalError]
+    files: int
+
+
+def run_paths(paths: Iterable[str], config: Config, force_exclude: bool = False, jobs: int | None = None, use_cache: bool | None = None) -> RunTotals:
+    """Discover the files under ``paths`` and check them; findings sorted by path, line, column, code."""
+    from nanlint.discovery import discover
+
+    filenames = list(discover(list(paths), config, force_exclude))
+    use_cache = config.cache if use_cache is None else use_cache
+    findings: list[Finding] = []
+    errors: list[InternalError] = []
+    for result in check_files(filenames, config, jobs, use_cache):
+        findings.extend(result.findings)
+        errors.extend(result.errors)
+    findings.sort(key=Finding.sort_key)
+    return RunTotals(findings, errors, len(filenames))
