@@ -211,6 +211,7 @@ class HealthWatch:
         self.monitor.in_step = False
         self.monitor.flush()
         self.steps += 1
+        self.monitor.steps_done = self.steps
         before = self._snapshots.pop(id(optimizer), None)
         weight_norms = self._weight_norms.pop(id(optimizer), None)
         if before is None or weight_norms is None:

@@ -124,6 +124,7 @@ class Monitor:
         self.stop_request: BaseException | None = None  # set by a timer thread; raised at the next op
         self._info: dict = {}
         self.nan_or_inf_seen = False
+        self.steps_done = 0  # optimizer steps completed (set by the health hooks)
 
     # ---- used by the modes -------------------------------------------------------------------------
     def info(self, func) -> OpInfo:
@@ -370,7 +371,8 @@ class Monitor:
 
     def _make_event(self, kind, value, op, phase, site, node, param, **extra) -> Event:
         filename, line = site if site is not None else (None, None)
-        return Event(len(self.events) + len(self.fills), kind, value, op, phase, filename, line, node, param, **extra)
+        return Event(len(self.events) + len(self.fills), kind, value, op, phase, filename, line, node, param,
+                     step=self.steps_done, **extra)
 
     def _event(self, kind, value, op, phase, site, node, param, **extra) -> None:
         for e in self.events[-50:]:  # the same origin repeated (each layer, each call): count it once

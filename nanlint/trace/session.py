@@ -190,7 +190,8 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     files = sorted(set(files) | set(extra))
     events = monitor.all_events()
     bugs_and_inputs = [e for e in events if e.kind != "fill"]
-    verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran)
+    verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
+                            health.health.updates)
     notes |= health.notes | stopper.notes
     if outcome.status == "stopped" and outcome.reason == "timeout":
         notes.add(f"stopped by the timeout ({options.timeout:g} s) before the requested steps completed")
