@@ -134,6 +134,20 @@ class HealthWatch:
             self.notes.add("DistributedDataParallel: traced as a single process; collective ops are not watched.")
 
     def _pre(self, module, args):
+        try:
+            return self._enter(module, args)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _post(self, module, args, output):
+        try:
+            return self._leave(module, args, output)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _enter(self, module, args):
         self.depth += 1
         if self.depth != 1:
             return None
@@ -158,7 +172,7 @@ class HealthWatch:
             self._autocast.__enter__()
         return None
 
-    def _post(self, module, args, output):
+    def _leave(self, module, args, output):
         self.depth = max(0, self.depth - 1)
         name = self.names.get(id(module))
         if name is not None:

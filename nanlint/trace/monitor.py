@@ -125,6 +125,7 @@ class Monitor:
         self._info: dict = {}
         self.nan_or_inf_seen = False
         self.steps_done = 0  # optimizer steps completed (set by the health hooks)
+        self.internal_errors: list[str] = []
 
     # ---- used by the modes -------------------------------------------------------------------------
     def info(self, func) -> OpInfo:
@@ -289,6 +290,12 @@ class Monitor:
         self.flush()
         self._event("error", "inf", self.info(func).name, self.last_phase, site, None, None, message=text)
 
+    def internal_error(self, exc: Exception) -> None:
+        """Recorded for the report; the run goes on (results may be incomplete)."""
+        text = f"{type(exc).__name__}: {exc}"
+        if text not in self.internal_errors and len(self.internal_errors) < 10:
+            self.internal_errors.append(text)
+
     # ---- classification ----------------------------------------------------------------------------
     def flush(self) -> None:
         pending = self.pending
@@ -428,6 +435,8 @@ class WatchMode(TorchDispatchMode):
         m.paused += 1
         try:
             m.after(func, args, kwargs, out)
+        except Exception as exc:  # a monitor bug must never break the user's script
+            m.internal_error(exc)
         finally:
             m.paused -= 1
         return out
@@ -454,13 +463,16 @@ class StampMode(TorchFunctionMode):
         finally:
             m.site = previous
         if site is not None and torch.is_grad_enabled():
-            if isinstance(out, torch.Tensor):
-                if out.grad_fn is not None:
-                    _stamp(out.grad_fn, site)
-            elif isinstance(out, (tuple, list)):
-                for o in out:
-                    if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                        _stamp(o.grad_fn, site)
+            try:
+                if isinstance(out, torch.Tensor):
+                    if out.grad_fn is not None:
+                        _stamp(out.grad_fn, site)
+                elif isinstance(out, (tuple, list)):
+                    for o in out:
+                        if isinstance(o, torch.Tensor) and o.grad_fn is not None:
+                            _stamp(o.grad_fn, site)
+            except Exception as exc:
+                m.internal_error(exc)
         return out
 
 
