@@ -34,7 +34,7 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
     Event = {"index": int, "kind": "origin"|"input"|"error"|"fill", "value": "nan"|"inf"|"-inf"|"+-inf",
              "op": str, "phase": "forward"|"backward"|"step", "filename": str|null, "line": int|null,
              "node": str|null, "param": str|null, "calibration": bool, "from_inf": bool,
-             "message": str|null, "propagated": int, "is_bug": bool}
+             "message": str|null, "propagated": int, "step": int, "is_bug": bool}
 """
 from __future__ import annotations
 
