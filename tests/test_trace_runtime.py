@@ -164,3 +164,10 @@ def test_a_monitor_failure_never_breaks_the_script(monkeypatch):
     result = trace(EXAMPLES / "clean_training.py")
     assert result.status == "stopped" and result.exit_code == 0
     assert any("internal error" in n and "boom" in n for n in result.notes)
+
+
+def test_data_parallel_limits_are_stated():
+    result = trace(FIXTURES / "data_parallel.py")
+    assert result.exit_code == 0 and result.optimizer_steps == 1
+    assert any(n.startswith("DataParallel: replicas run in other threads") for n in result.notes)
+    assert "module.weight" not in result.health.grad_norms and any("Linear" in k for k in result.health.grad_norms)
