@@ -453,7 +453,7 @@ class StampMode(TorchFunctionMode):
         if kwargs is None:
             kwargs = {}
         m = self.monitor
-        if m.paused:
+        if m.paused or m.in_step:  # the step's ops are attributed to the step() line: no lookup needed
             return func(*args, **kwargs)
         previous = m.site
         site = m.locator.site(sys._getframe(1))
