@@ -189,7 +189,7 @@ def render_full(r: TraceResult) -> str:
     if r.redirects:
         out.append("Files the script wrote, moved or deleted (redirected; your files are untouched)")
         for d in r.redirects:
-            out.append(f"  {d['operation']:<10} {d['path']}" + (f" -> {d['to']}" if d["to"] else " (skipped)"))
+            out.append(f"  {d['operation']:<10} {d['path']}" + (f" -> {d['to']}" if d["to"] else _UNDONE.get(d["operation"], " (skipped)")))
         out.append("")
     if r.notes:
         out.append("Notes")
@@ -203,6 +203,10 @@ def render_full(r: TraceResult) -> str:
                2: "the script could not run a step"}[r.exit_code]
     out.append(f"Result: {verdict} (exit {r.exit_code})")
     return "\n".join(out) + "\n"
+
+
+_UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",
+           "mkdir-kept": " (created by the script, kept: something wrote there)"}
 
 
 def _story(r: TraceResult) -> list[str]:

@@ -5,6 +5,7 @@ changes (modes, hooks, ``torch.compile``, file protection, ``sys.argv``/``sys.pa
 the script imported from the project) is put back afterwards."""
 from __future__ import annotations
 
+import logging
 import os
 import runpy
 import sys
@@ -80,11 +81,27 @@ def hide_accelerators(patcher: Patcher, device: str | None) -> None:
         torch.cuda.set_device(int(device.split(":", 1)[1]))
 
 
+def _restore_root_logger(handlers: list, level: int) -> None:
+    """``logging.basicConfig`` in the script configured the root logger: close what it added, put ours back."""
+    for handler in logging.root.handlers[:]:
+        if handler not in handlers:
+            logging.root.removeHandler(handler)
+            try:
+                handler.close()
+            except Exception:  # a handler that fails to close must not hide the report
+                pass
+    for handler in handlers:
+        if handler not in logging.root.handlers:
+            logging.root.addHandler(handler)
+    logging.root.setLevel(level)
+
+
 def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str]) -> Outcome:
     """Run the script once; the monitor, hooks and patches are already in place. ``loaded`` receives the
     project files the run imported."""
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
     saved_env = dict(os.environ)
+    saved_logging = (logging.root.handlers[:], logging.root.level)
     before = set(sys.modules)
     try:
         if module is not None:
@@ -118,6 +135,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
             pass
         os.environ.clear()
         os.environ.update(saved_env)
+        _restore_root_logger(*saved_logging)
         real_root = os.path.realpath(root) + os.sep
         for name in set(sys.modules) - before:
             path = getattr(sys.modules.get(name), "__file__", None) or ""
