@@ -31,3 +31,19 @@ def test_a_typical_training_script_leaves_the_users_folder_exactly_as_it_was(tmp
     log_copy = next(d["to"] for d in result.redirects if d["path"].endswith("train.log"))
     assert open(log_copy).read().startswith("old log line\nINFO:argparse-train:ready")
     assert logging.root.handlers == root_handlers  # basicConfig(force=True) in the script is undone
+
+
+def test_a_script_that_ends_before_any_step_gets_a_short_report_that_says_nothing_was_checked(tmp_path):
+    from nanlint.trace.report import render_full
+    from nanlint.trace.session import TraceError
+
+    early = trace(FIXTURES / "cli_args.py", args=["--lr", "1", "--exit-code", "0"])
+    text = render_full(early)
+    assert early.exit_code == 0 and "nothing was checked (exit 0)" in text and "Training health" not in text
+    script = tmp_path / "config_check.py"
+    script.write_text("import sys\nsys.exit('config.yaml: missing key lr')\n")
+    refused = trace(script)
+    assert refused.exit_code == 2
+    assert "sys.exit('config.yaml: missing key lr')" in render_full(refused)
+    with pytest.raises(TraceError, match="is a folder, not a script"):
+        trace(tmp_path)

@@ -127,7 +127,7 @@ def _status_line(r: TraceResult) -> str:
     elif r.status == "finished":
         how = "the script finished"
     elif r.status == "exited":
-        how = f"the script called sys.exit({r.script_exit_code})"
+        how = f"the script called sys.exit({r.error!r})" if r.error else f"the script called sys.exit({r.script_exit_code})"
     else:
         how = f"the script crashed: {r.error}"
     return (f"  {how}; {r.ops_watched} ops watched in {r.seconds:.2f} s; device: {r.device or 'as the script chooses'}"
@@ -151,8 +151,15 @@ def _event_text(e: Event) -> str:
     return text
 
 
+def _ran_nothing(r: TraceResult) -> bool:
+    """The script ended before anything was watched: the report is its error and the result, nothing else."""
+    return not r.progressed and not r.ops_watched and not r.events
+
+
 def render_full(r: TraceResult) -> str:
     out = [f"nanlint trace {r.target}{' ' + ' '.join(r.args) if r.args else ''}", _status_line(r), ""]
+    if _ran_nothing(r):
+        return "\n".join(out + _short(r)) + "\n"
     out.append("Sites flagged by the rules")
     if r.verdicts:
         for v in r.verdicts:
@@ -203,6 +210,21 @@ def render_full(r: TraceResult) -> str:
                2: "the script could not run a step"}[r.exit_code]
     out.append(f"Result: {verdict} (exit {r.exit_code})")
     return "\n".join(out) + "\n"
+
+
+def _short(r: TraceResult) -> list[str]:
+    out = []
+    if r.verdicts:
+        out += [f"{len(r.verdicts)} site(s) flagged by the rules in {len(r.files_checked)} file(s); none ran "
+                "(`nanlint check` lists them)", ""]
+    if r.script_traceback:
+        out.append("The script's error")
+        out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
+        out.append("")
+    verdict = {0: "the script ended before any training step or batch: nothing was checked",
+               1: "a non-finite value was produced", 2: "the script could not run a step"}[r.exit_code]
+    out.append(f"Result: {verdict} (exit {r.exit_code})")
+    return out
 
 
 _UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",

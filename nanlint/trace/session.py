@@ -96,6 +96,8 @@ def _resolve_target(options: TraceOptions) -> tuple[str, str]:
         return os.path.realpath(origin), f"-m {options.module}"
     if not options.script:
         raise TraceError("give a SCRIPT or -m MODULE")
+    if os.path.isdir(options.script):
+        raise TraceError(f"{options.script}: is a folder, not a script (give its .py file, or -m PACKAGE)")
     if not os.path.isfile(options.script):
         raise TraceError(f"{options.script}: no such file")
     return os.path.realpath(options.script), options.script
