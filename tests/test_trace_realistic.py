@@ -47,3 +47,13 @@ def test_a_script_that_ends_before_any_step_gets_a_short_report_that_says_nothin
     assert "sys.exit('config.yaml: missing key lr')" in render_full(refused)
     with pytest.raises(TraceError, match="is a folder, not a script"):
         trace(tmp_path)
+
+
+def test_a_bare_except_inside_a_while_true_loop_cannot_keep_the_script_running():
+    import sys
+
+    result = trace(FIXTURES / "bare_except.py", timeout=60)
+    assert result.status == "stopped" and result.stop_reason == "1 optimizer step"
+    assert result.optimizer_steps == 2  # the stop is noticed as swallowed at the next step
+    assert result.seconds < 30 and any("bare `except:`" in n for n in result.notes)
+    assert sys.gettrace() is None and sys.getprofile() is None

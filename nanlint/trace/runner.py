@@ -96,9 +96,11 @@ def _restore_root_logger(handlers: list, level: int) -> None:
     logging.root.setLevel(level)
 
 
-def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str]) -> Outcome:
+def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str],
+               disarm=lambda: None) -> Outcome:
     """Run the script once; the monitor, hooks and patches are already in place. ``loaded`` receives the
-    project files the run imported."""
+    project files the run imported; ``disarm`` is called as soon as the script is left (no stop may be raised
+    into nanlint's own code after that)."""
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
     saved_env = dict(os.environ)
     saved_logging = (logging.root.handlers[:], logging.root.level)
@@ -114,6 +116,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
             runpy.run_path(script, run_name="__main__")
         return Outcome("finished")
     except StopTrace as stop:
+        disarm()
         return Outcome("stopped", reason=stop.reason)
     except SystemExit as exc:
         code = exc.code
@@ -126,6 +129,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         first = str(exc).splitlines()[0] if str(exc) else ""
         return Outcome("crashed", error=f"{type(exc).__name__}: {first}".rstrip(": "), traceback=script_traceback(exc))
     finally:
+        disarm()
         sys.argv[:] = saved_argv
         sys.argv = saved_argv
         sys.path[:] = saved_path

@@ -176,7 +176,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         try:
             with StampMode(monitor), WatchMode(monitor):
                 outcome = run_script(options.script if not options.module else None, options.module,
-                                     list(options.args), root, loaded)
+                                     list(options.args), root, loaded, stopper.disarm)
         except StopTrace as stop:  # the timer fired after the script returned
             outcome = Outcome("stopped", reason=stop.reason)
     finally:
