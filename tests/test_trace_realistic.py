@@ -57,3 +57,18 @@ def test_a_bare_except_inside_a_while_true_loop_cannot_keep_the_script_running()
     assert result.optimizer_steps == 2  # the stop is noticed as swallowed at the next step
     assert result.seconds < 30 and any("bare `except:`" in n for n in result.notes)
     assert sys.gettrace() is None and sys.getprofile() is None
+
+
+def test_nan_born_inside_torch_attention_is_blamed_on_the_users_call_with_advice():
+    from nanlint.trace.report import render_full
+
+    path = FIXTURES / "attention_full_mask.py"
+    result = trace(path)
+    assert result.exit_code == 1
+    e = result.first_bug
+    assert (e.filename, e.line, e.value, e.phase) == (str(path), line_of(path, "attn(x, x, x"), "nan", "forward")
+    assert "softmax" in e.op
+    text = render_full(result)
+    assert "keep at least one unmasked position per row" in text
+    spread = next(line for line in text.splitlines() if line.startswith("  spread:"))
+    assert spread.count(f"forward tests/trace_fixtures/attention_full_mask.py:{e.line} (") == 1  # ops grouped

@@ -59,6 +59,8 @@ ADVICE = {
     "step": "lower the learning rate, warm it up, or clip gradients (clip_grad_norm_)",
     "overflow": "the value overflowed its dtype: find what made the inputs this large (training health below: "
                 "update-to-weight ratio, module output ranges), or compute in a wider dtype",
+    "softmax": "a row where every entry is -inf (a mask that covers a whole row, e.g. an all-padding sequence) "
+               "gives NaN: keep at least one unmasked position per row, or fill with torch.finfo(dtype).min",
     "fill": "use torch.finfo(x.dtype).min instead of a hard-coded -1e9/-1e4 mask constant",
 }
 
@@ -248,14 +250,18 @@ def _story(r: TraceResult) -> list[str]:
         out.append("          it was already in a tensor the script did not compute while watched (data, parameters)")
     path = r.propagation_path
     if path:
-        stops = []
+        stops: list[list] = []  # [phase, where, ops]: consecutive results at one line form one stop
         for p in path:
             where = f"{_rel(p['filename'])}:{p['line']}" if p["filename"] else "?"
-            label = f"{p['phase']} {where} ({p['op']}{', ' + p['param'] if p['param'] else ''})"
-            if label not in stops:
-                stops.append(label)
-        shown = stops[:6]
-        out.append(f"  spread: through {r.propagated} later op results: " + " -> ".join(shown) + (" -> ..." if len(stops) > 6 else ""))
+            op = p["op"] + (f" {p['param']}" if p["param"] else "")
+            if stops and stops[-1][:2] == [p["phase"], where]:
+                if op not in stops[-1][2]:
+                    stops[-1][2].append(op)
+            else:
+                stops.append([p["phase"], where, [op]])
+        labels = [f"{ph} {where} ({', '.join(ops[:3])}{', ...' if len(ops) > 3 else ''})" for ph, where, ops in stops]
+        out.append(f"  spread: through {r.propagated} later op results: " + " -> ".join(labels[:5])
+                   + (" -> ..." if len(labels) > 5 else ""))
     rules = [v for v in r.verdicts if e.index in v.events]
     if rules:
         out.append("  rule:   " + ", ".join(f"{v.code} ({v.name}) flags this line: CONFIRMED" for v in rules))
@@ -263,7 +269,7 @@ def _story(r: TraceResult) -> list[str]:
         out.append("  rule:   no rule flags this op at this line: a gap in the static rules")
     op = opkinds.normalize(e.op)
     key = "step" if e.phase == "step" else "fill" if e.kind == "error" else next(
-        (k for k in ("log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
+        (k for k in ("softmax", "log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
     if key is None and op in opkinds.LOG:
         key = "log"
     if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):
