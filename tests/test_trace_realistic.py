@@ -72,3 +72,12 @@ def test_nan_born_inside_torch_attention_is_blamed_on_the_users_call_with_advice
     assert "keep at least one unmasked position per row" in text
     spread = next(line for line in text.splitlines() if line.startswith("  spread:"))
     assert spread.count(f"forward tests/trace_fixtures/attention_full_mask.py:{e.line} (") == 1  # ops grouped
+
+
+def test_the_report_stays_short_for_a_clean_script_and_columns_fit_long_module_names():
+    from nanlint.trace.report import render_full
+
+    text = render_full(trace(FIXTURES / "attention_full_mask.py"))
+    assert "not redirected" not in text  # the interception limits are said only where the script wrote files
+    rows = [line for line in text.splitlines() if "out_proj (NonDynamicallyQuantizableLinear)" in line]
+    assert rows and all("NonDynamicallyQuantizableLinear) " in row for row in rows)

@@ -290,14 +290,16 @@ def _health(r: TraceResult) -> list[str]:
         out.append(f"  first batch ({b['source']}): min {_fmt(b['min'])}, max {_fmt(b['max'])}, |x|max {_fmt(b['absmax'])}")
     if h.module_outputs:
         out.append("  module outputs (min, max, |x|max):")
+        width = max(28, *(len(n) + 1 for n in list(h.module_outputs)[:20]))
         for name, m in list(h.module_outputs.items())[:20]:
-            out.append(f"    {name:<28} {_fmt(m['min']):>11} {_fmt(m['max']):>11} {_fmt(m['absmax']):>11}")
+            out.append(f"    {name:<{width}} {_fmt(m['min']):>11} {_fmt(m['max']):>11} {_fmt(m['absmax']):>11}")
         if len(h.module_outputs) > 20:
             out.append(f"    ... {len(h.module_outputs) - 20} more in the JSON report")
     if h.grad_norms:
         out.append("  gradient norm per module:")
+        width = max(28, *(len(n) + 1 for n in list(h.grad_norms)[:20]))
         for name, norm in list(h.grad_norms.items())[:20]:
-            out.append(f"    {name:<28} {_fmt(norm):>11}")
+            out.append(f"    {name:<{width}} {_fmt(norm):>11}")
     for u in h.updates:
         out.append(f"  step {u['step']} {u['optimizer']} group {u['group']}: lr {_fmt(u['lr'])}, "
                    f"||dW||/||W|| = {_fmt(u['ratio'])}")

@@ -15,9 +15,8 @@ from nanlint.trace import sites as sites_mod
 from nanlint.trace.records import Event, Health, SiteVerdict
 
 DEFAULT_TIMEOUT = 300.0
-STATIC_NOTE = ("not intercepted: writes by C extensions (os.open file descriptors, native loggers) and by "
-               "subprocesses; the tracer runs one process (DataLoader workers forced to 0, distributed scripts "
-               "as a single rank)")
+STATIC_NOTE = ("writes by C extensions (os.open file descriptors, native loggers) and by subprocesses are not "
+               "redirected")  # said where the script wrote files
 
 
 class TraceError(Exception):
@@ -218,5 +217,5 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         propagation_path=[{"filename": s[0] if s else None, "line": s[1] if s else None, "op": op, "phase": ph,
                            "param": p, "value": v} for s, op, ph, p, v in monitor.propagations[:200]],
         health=health.health, redirects=[r.to_dict() for r in protector.redirects],
-        notes=sorted(notes) + [STATIC_NOTE] + ([f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
+        notes=sorted(notes) + ([STATIC_NOTE, f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
         exit_code=exit_code)
