@@ -81,3 +81,26 @@ def test_the_report_stays_short_for_a_clean_script_and_columns_fit_long_module_n
     assert "not redirected" not in text  # the interception limits are said only where the script wrote files
     rows = [line for line in text.splitlines() if "out_proj (NonDynamicallyQuantizableLinear)" in line]
     assert rows and all("NonDynamicallyQuantizableLinear) " in row for row in rows)
+
+
+def test_detect_anomaly_warnings_show_the_users_stack_not_nanlints():
+    import os
+    import subprocess
+    import sys
+
+    from tests.trace_fixtures.helpers import ROOT
+
+    path = FIXTURES / "anomaly_checkpoint.py"
+    done = subprocess.run([sys.executable, "-m", "nanlint", "trace", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1
+    assert "Traceback of forward call" in done.stderr and f'line {line_of(path, "torch.sqrt")}, in block' in done.stderr
+    assert "nanlint/" not in done.stderr and "click" not in done.stderr and "runpy" not in done.stderr
+    assert "the script crashed: RuntimeError: Function 'PowBackward0' returned nan values in its 0th output;" in done.stdout
+    assert f"born:   inf at tests/trace_fixtures/anomaly_checkpoint.py:{line_of(path, 'torch.sqrt')} in `sqrt`" in done.stdout
+
+
+def test_global_torch_modes_the_script_sets_are_put_back():
+    result = trace(FIXTURES / "anomaly_checkpoint.py")
+    assert result.exit_code == 1 and result.status == "crashed"
+    assert not torch.is_anomaly_enabled()

@@ -131,7 +131,7 @@ def _status_line(r: TraceResult) -> str:
     elif r.status == "exited":
         how = f"the script called sys.exit({r.error!r})" if r.error else f"the script called sys.exit({r.script_exit_code})"
     else:
-        how = f"the script crashed: {r.error}"
+        how = f"the script crashed: {(r.error or '').rstrip('.')}"
     return (f"  {how}; {r.ops_watched} ops watched in {r.seconds:.2f} s; device: {r.device or 'as the script chooses'}"
             f"; autocast: {r.dtype or 'off'}")
 

@@ -81,6 +81,43 @@ def hide_accelerators(patcher: Patcher, device: str | None) -> None:
         torch.cuda.set_device(int(device.split(":", 1)[1]))
 
 
+def _strip_our_frames(text: str) -> str:
+    """Remove nanlint's, click's, runpy's and the modes' frames from a stack printed inside a warning
+    (``detect_anomaly`` prints the forward call's traceback): the user sees the stack of a plain run."""
+    if '  File "' not in text:
+        return text
+    lines, out, skip = text.split("\n"), [], False
+    for line in lines:
+        if line.startswith('  File "'):
+            path = line[len('  File "'):].split('"', 1)[0]
+            real = os.path.realpath(path).replace(os.sep, "/") if not path.startswith("<") else path
+            skip = (real.startswith(NANLINT_DIR.replace(os.sep, "/")) or "runpy" in path or "/click/" in real
+                    or any(real.endswith(tail) for tail in MODE_FRAMES))
+            if skip:
+                continue
+        elif skip and line.startswith("    "):
+            continue
+        else:
+            skip = False
+        out.append(line)
+    return "\n".join(out)
+
+
+def patch_warnings(patcher: Patcher) -> None:
+    import warnings
+
+    original = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, Warning) and message.args and isinstance(message.args[0], str):
+            message = category(_strip_our_frames(message.args[0]))
+        elif isinstance(message, str):
+            message = _strip_our_frames(message)
+        return original(message, category, filename, lineno, file, line)
+
+    patcher.set(warnings, "showwarning", showwarning)
+
+
 def _restore_root_logger(handlers: list, level: int) -> None:
     """``logging.basicConfig`` in the script configured the root logger: close what it added, put ours back."""
     for handler in logging.root.handlers[:]:

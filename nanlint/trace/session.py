@@ -146,7 +146,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     from nanlint.trace.monitor import Monitor, StampMode, WatchMode
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, run_script
+    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, patch_warnings, run_script
     from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
@@ -166,9 +166,11 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     protector = Protector(patcher)
     loaded: list[str] = []
     grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
     try:
         hide_accelerators(patcher, options.device)
         patch_compile(patcher, notes)
+        patch_warnings(patcher)
         protector.install()
         health.install()
         stopper.install(options.timeout)
@@ -185,6 +187,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         patcher.restore()
         torch.set_grad_enabled(grad_enabled)
         torch.set_default_dtype(default_dtype)
+        torch.autograd.set_detect_anomaly(*anomaly)
         os.environ.clear()
         os.environ.update(saved_env)
     monitor.flush()
