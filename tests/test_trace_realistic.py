@@ -17,7 +17,7 @@ def _snapshot(folder):
 
 def test_a_typical_training_script_leaves_the_users_folder_exactly_as_it_was(tmp_path, monkeypatch):
     for name, text in {"ckpt.pt": "user checkpoint", "metrics.json": '{"old": 1}', "summary.txt": "old",
-                       "best.pt": "old best", "train.log": "old log line\n"}.items():
+                       "best.pt": "old best", "last.pt": "old last", "train.log": "old log line\n"}.items():
         (tmp_path / name).write_text(text)
     before = _snapshot(tmp_path)
     root_handlers = logging.root.handlers[:]

@@ -8,8 +8,10 @@ Intercepted: ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.P
 Directories the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are created, so that its own checks
 and listings behave, and removed after the run when they are still empty (writes into them were redirected);
 ``Path.touch`` of a new file is redirected too.
-Not intercepted: writes by C extensions and native libraries (``os.open``/``os.write`` file descriptors,
-``tensorboard``'s C writer, HDF5...), subprocesses."""
+``os.open`` for writing (``tempfile.mkstemp``/``NamedTemporaryFile`` in the user's folder, lock files) is
+redirected like ``open``.
+Not intercepted: writes by C extensions and native libraries that open files themselves (``tensorboard``'s C
+writer, HDF5...), subprocesses."""
 from __future__ import annotations
 
 import builtins
@@ -177,6 +179,19 @@ class Protector:
             return result
 
         self.patcher.set(os, "mkdir", mkdir)
+        original_os_open = os.open
+        writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+        def os_open(path, flags, mode=0o777, *, dir_fd=None):  # tempfile.mkstemp/NamedTemporaryFile, locks
+            if self.active and dir_fd is None:
+                real = self._path(path) if flags & writing else None
+                if real is not None:
+                    path = self._target(real, "write", copy_existing=not flags & os.O_TRUNC)
+                elif not flags & writing:
+                    path = self._read_path(path)
+            return original_os_open(path, flags, mode, dir_fd=dir_fd)
+
+        self.patcher.set(os, "open", os_open)
         original_touch = pathlib.Path.touch
 
         def touch(path, *args, **kwargs):

@@ -15,8 +15,8 @@ from nanlint.trace import sites as sites_mod
 from nanlint.trace.records import Event, Health, SiteVerdict
 
 DEFAULT_TIMEOUT = 300.0
-STATIC_NOTE = ("writes by C extensions (os.open file descriptors, native loggers) and by subprocesses are not "
-               "redirected")  # said where the script wrote files
+STATIC_NOTE = ("writes by C extensions that open files themselves (native loggers, HDF5) and by subprocesses are "
+               "not redirected")  # said where the script wrote files
 
 
 class TraceError(Exception):

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -47,6 +48,10 @@ def main():
     Path(args.out_dir, "notes.txt").write_text("notes\n")
     Path(args.out_dir, "done").touch()
     shutil.copy("ckpt.pt", "best.pt")
+    with tempfile.NamedTemporaryFile(dir=args.out_dir, suffix=".tmp", delete=False) as tmp:  # atomic save
+        torch.save(model.state_dict(), tmp)
+    os.replace(tmp.name, "last.pt")
+    assert set(torch.load("last.pt")) == set(model.state_dict())
     log.info("ready")
     loader = DataLoader(Toy(), batch_size=8, shuffle=True, num_workers=2)
     for epoch in range(3):
