@@ -83,6 +83,7 @@ def test_the_report_stays_short_for_a_clean_script_and_columns_fit_long_module_n
     assert rows and all("NonDynamicallyQuantizableLinear) " in row for row in rows)
 
 
+@pytest.mark.filterwarnings("ignore:Error detected")
 def test_detect_anomaly_warnings_show_the_users_stack_not_nanlints():
     import os
     import subprocess
@@ -100,7 +101,14 @@ def test_detect_anomaly_warnings_show_the_users_stack_not_nanlints():
     assert f"born:   inf at tests/trace_fixtures/anomaly_checkpoint.py:{line_of(path, 'torch.sqrt')} in `sqrt`" in done.stdout
 
 
+@pytest.mark.filterwarnings("ignore:Error detected")
 def test_global_torch_modes_the_script_sets_are_put_back():
     result = trace(FIXTURES / "anomaly_checkpoint.py")
     assert result.exit_code == 1 and result.status == "crashed"
     assert not torch.is_anomaly_enabled()
+
+
+def test_evaluation_over_a_dataloader_before_the_optimizer_exists_does_not_end_the_trace():
+    result = trace(FIXTURES / "eval_before_train.py")
+    assert result.stop_reason == "1 optimizer step" and result.batches == 5  # 4 validation batches, 1 training
+    assert result.health.updates and result.exit_code == 0

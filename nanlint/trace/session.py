@@ -163,6 +163,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     notes: set[str] = set()
     health = HealthWatch(monitor, options.dtype)
     stopper = Stopper(options.steps, monitor, health, patcher)
+    stopper.expect_training = sites_mod.trains(files)
     protector = Protector(patcher)
     loaded: list[str] = []
     grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()

@@ -51,6 +51,7 @@ class Stopper:
         self._timer = None
         self._old_alarm = None
         self.handles = []
+        self.expect_training = False  # the code shows a training step: batches alone never end the trace
         self.swallowed = 0  # how many times the script caught the stop and went on
         self._disarmed = False
 
@@ -230,7 +231,7 @@ class Stopper:
         def next_wrapper(original):
             def __next__(self):
                 if (stopper.batches >= stopper.steps and not stopper.optimizers and not stopper.backwards
-                        and not stopper.scaler_used):
+                        and not stopper.scaler_used and not stopper.expect_training):
                     stopper.stop(f"{stopper.batches} batch{'es' if stopper.batches > 1 else ''} (no training step)")
                 batch = original(self)
                 stopper.batches += 1
