@@ -76,3 +76,8 @@ def test_json_reports_of_every_example_match_the_schema():
         jsonschema.validate(data, JSON_SCHEMA)
     with_files = to_dict(trace(FIXTURES / "gradscaler_train.py"))
     jsonschema.validate(json.loads(json.dumps(with_files)), JSON_SCHEMA)
+
+
+def test_an_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path):
+    done = nanlint("trace", "--output-file", str(tmp_path / "nope" / "r.json"), str(FIXTURES / "crash_before_step.py"))
+    assert done.returncode == 2 and "its folder does not exist" in done.stderr and done.stdout == ""
