@@ -112,3 +112,19 @@ def test_evaluation_over_a_dataloader_before_the_optimizer_exists_does_not_end_t
     result = trace(FIXTURES / "eval_before_train.py")
     assert result.stop_reason == "1 optimizer step" and result.batches == 5  # 4 validation batches, 1 training
     assert result.health.updates and result.exit_code == 0
+
+
+def test_nan_born_in_the_optimizer_step_confirms_the_rule_at_the_line_that_built_the_optimizer():
+    from nanlint.trace.report import render_full
+
+    path = FIXTURES / "half_adam.py"
+    result = trace(path)
+    e = result.first_bug
+    assert (e.phase, e.line, e.param, e.value) == ("step", line_of(path, "optimizer.step()"), "0.weight", "nan")
+    built = line_of(path, "torch.optim.Adam")
+    confirmed = {(v.code, v.line) for v in result.verdicts if v.verdict == "CONFIRMED"}
+    assert ("NAN356", built) in confirmed and result.missed == []
+    text = render_full(result)
+    assert f"NAN356 (adam-eps-with-half-params) flags tests/trace_fixtures/half_adam.py:{built}: CONFIRMED" in text
+    assert "Adam's eps=1e-8 rounds to 0" in text and "in step 1" in text
+    assert "normal_ output range" not in text  # weight initialisation is not evidence

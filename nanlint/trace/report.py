@@ -57,6 +57,9 @@ ADVICE = {
     "pow": "clamp the base away from 0 (negative exponents, fractional powers)",
     "mean": "a mean over an empty selection is 0/0: check the count before dividing",
     "step": "lower the learning rate, warm it up, or clip gradients (clip_grad_norm_)",
+    "step-div": "the update divides by sqrt(v) + eps: with float16/bfloat16 parameters Adam's eps=1e-8 rounds to 0, "
+                "so a parameter whose gradient is 0 gets 0/0; keep float32 weights (autocast + GradScaler) or raise "
+                "eps (1e-4). With float32 parameters: lower the learning rate or clip gradients",
     "overflow": "the value overflowed its dtype: find what made the inputs this large (training health below: "
                 "update-to-weight ratio, module output ranges), or compute in a wider dtype",
     "softmax": "a row where every entry is -inf (a mask that covers a whole row, e.g. an all-padding sequence) "
@@ -264,11 +267,13 @@ def _story(r: TraceResult) -> list[str]:
                    + (" -> ..." if len(labels) > 5 else ""))
     rules = [v for v in r.verdicts if e.index in v.events]
     if rules:
-        out.append("  rule:   " + ", ".join(f"{v.code} ({v.name}) flags this line: CONFIRMED" for v in rules))
+        out.append("  rule:   " + ", ".join(
+            f"{v.code} ({v.name}) flags " + ("this line" if (v.filename, v.line) == (e.filename, e.line)
+                                             else f"{_rel(v.filename)}:{v.line}") + ": CONFIRMED" for v in rules))
     else:
         out.append("  rule:   no rule flags this op at this line: a gap in the static rules")
     op = opkinds.normalize(e.op)
-    key = "step" if e.phase == "step" else "fill" if e.kind == "error" else next(
+    key = ("step-div" if any(k in op for k in ("div", "sqrt")) else "step") if e.phase == "step" else "fill" if e.kind == "error" else next(
         (k for k in ("softmax", "log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
     if key is None and op in opkinds.LOG:
         key = "log"

@@ -200,7 +200,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     events = monitor.all_events()
     bugs_and_inputs = [e for e in events if e.kind != "fill"]
     verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
-                            health.health.updates)
+                            health.health.updates, stopper.optimizer_sites)
     notes |= health.notes | stopper.notes
     notes |= {f"nanlint internal error while watching (results may be incomplete): {e}" for e in monitor.internal_errors}
     if outcome.status == "stopped" and outcome.reason == "timeout":

@@ -51,6 +51,7 @@ class Stopper:
         self._timer = None
         self._old_alarm = None
         self.handles = []
+        self.optimizer_sites: set[tuple[str, int]] = set()  # user lines that built an optimizer
         self.expect_training = False  # the code shows a training step: batches alone never end the trace
         self.swallowed = 0  # how many times the script caught the stop and went on
         self._disarmed = False
@@ -111,6 +112,9 @@ class Stopper:
         def init_wrapper(original):
             def __init__(self, *args, **kwargs):
                 stopper.optimizers += 1
+                site = stopper.monitor.locator.site(sys._getframe(1))
+                if site is not None:
+                    stopper.optimizer_sites.add(site)
                 return original(self, *args, **kwargs)
             return __init__
 
