@@ -225,3 +225,17 @@ class FamilyRule(_Rule):
         if found is None:
             found = targets[key] = super().target(call)
         return found
+
+
+_DTYPE_TEST = re.compile(r"float16|half|fp16|\.dtype\b|finfo|is_autocast|autocast")
+
+
+def inside_dtype_branch(ctx: "FileContext") -> bool:
+    """Whether the current statement sits in an ``if``/``else`` whose test looks at the dtype (the constant
+    was chosen per dtype)."""
+    for statement in reversed(ctx.statement_stack):
+        if isinstance(statement, cst.If) and _DTYPE_TEST.search(ctx.module.code_for_node(statement.test)):
+            return True
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            return False
+    return False
