@@ -58,8 +58,8 @@ class MaskValueOverflowsHalf(FamilyRule):
             return  # a large positive sentinel, or where() of two constants (a float32 tensor)
         if fill is not None and fill.receiver is not None and FLOAT32_CAST.search(self.ctx.code_for(fill.receiver)):
             return  # the tensor was cast to float32 right there
-        if C.inside_dtype_branch(self.ctx):
-            return  # chosen per dtype: `if x.dtype == torch.float16: ... else: ... -1e30`
+        if C.inside_dtype_branch(self.ctx) or C.function_upcasts(self.ctx):
+            return  # chosen per dtype (`if x.dtype == torch.float16: ... else: ... -1e30`), or computed in float32
         where = "`masked_fill` on a float16 tensor raises and" if fill is not None and fill.kind == "masked_fill" else ""
         message = (
             f"mask value {_fmt(value)} is outside float16's range (largest finite 65504): "
@@ -143,8 +143,9 @@ class PositiveInfMask(FamilyRule):
 
 
 CAUSAL_NAME = re.compile(r"causal|tril|triu|subsequent|future|look_?ahead|autoregressive|diag|self_mask|window|band", re.I)
-FILTER_NAME = re.compile(r"remove|top_?k|top_?p|nucleus|filter|sorted|keep|banned|bad_words|eos|forbid|disallow|vocab|token", re.I)
-SCORE_NAME = re.compile(r"score|dots|attn|att|logit|energ|sim|weight|alpha|qk", re.I)
+FILTER_NAME = re.compile(r"remove|top_?k|top_?p|top_?\d|nucleus|filter|sorted|keep|banned|bad_words|eos|forbid|disallow|vocab|token", re.I)
+# names of attention logits, for code whose softmax is out of sight (another function)
+SCORE_NAME = re.compile(r"^(dots|attn|attn_?(weights|scores|logits)|attention_?(scores|logits)|qk|sim|similarity)$", re.I)
 
 
 class FullyMaskedRowNan(FamilyRule):
@@ -160,10 +161,17 @@ class FullyMaskedRowNan(FamilyRule):
         text = C.function_text(self.ctx, self.ctx.current_function)
         if re.search(r"nan_to_num|isnan|nan_mask|\.all\(|fully_masked|all_masked|masked_rows|where\(\s*torch\.isinf", text):
             return  # the function handles the fully-masked case itself
-        if not (re.search(r"softmax", text, re.I) or SCORE_NAME.search(C.name_of(fill.receiver))):
+        if not (re.search(r"softmax|logsumexp", text, re.I) or SCORE_NAME.search(C.name_of(fill.receiver))):
             return
+        if re.search(r"topk|top_k|argmax|argsort|\.sort\(", text):
+            return  # a routing / selection mask: something is always kept
         if self._causal_or_filter(fill.mask, 0):
             return
+        statement = self.ctx.statement_stack[-1] if self.ctx.statement_stack else None
+        if isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.Assign):
+            name = re.escape(C.name_of(statement.body[0].targets[0].target))
+            if name and re.search(rf"\b{name}\s*\.\s*(a?max|argmax|topk)\(|\ba?max\(\s*{name}\b", text):
+                return  # filled for a max / argmax, where -inf is the right neutral value
         self.report(
             fill.value,
             "-inf mask before a softmax: a row whose every position is masked (an all-padding sequence, an "
@@ -256,7 +264,7 @@ class EpsUnderflowsInHalf(FamilyRule):
 
     def _flag(self, node: cst.BaseExpression, value: float, how: str) -> None:
         prec = C.precision(self.ctx)
-        if prec.source == "float32":
+        if prec.source == "float32" or C.function_upcasts(self.ctx):
             return
         zero_in_both = value < C.BF16_TINY
         if not zero_in_both and not (prec.runs_half and prec.fp16):
@@ -308,7 +316,7 @@ class OneMinusEpsRoundsToOne(FamilyRule):
         if value is None or value <= 0:
             return
         prec = C.precision(self.ctx)
-        if not prec.runs_half:
+        if not prec.runs_half or C.function_upcasts(self.ctx):
             return
         if prec.fp16 and value <= C.FP16_ROUNDS_TO_ONE:
             kind, spacing = "float16", "4.9e-4"
