@@ -39,7 +39,7 @@ def describe(rule: "Rule", expr: cst.BaseExpression, fact: Fact, fallback: str =
         return f"`{text}`, {fallback}"
     what = fact.origin.what
     if fact.origin.node is expr or source_text(fact.origin.node) == source_text(expr):
-        return f"`{text}`, {what}"
+        return what  # the operand is the call that makes it: "`log` of a `softmax` output"
     try:
         line = rule.ctx.line_of(fact.origin.node)
         return f"`{text}`, {what} (line {line})"
@@ -302,6 +302,9 @@ def in_no_grad(ctx) -> bool:
     return False
 
 
-def weak_zero(fact: Fact) -> bool:
-    """A zero guessed from `1 - x` of an unknown x: too weak to report outside a log."""
-    return fact.may_be_zero_guess and fact.has(F.COMPLEMENT)
+def weak_zero(fact: Fact, squares_count: bool = False) -> bool:
+    """A zero guessed from `1 - x` of an unknown x (or, unless ``squares_count``, from a square of an unknown):
+    too weak to report outside a log (or a root)."""
+    if not fact.may_be_zero_guess:
+        return False
+    return fact.has(F.COMPLEMENT) or (fact.has(F.SQUARE) and not squares_count)

@@ -51,6 +51,7 @@ def norm_of_same(rule: Rule, numerator: cst.BaseExpression, denominator: cst.Bas
 
 class DivisionByMaybeZero(WhereTracker, Rule):
     code = "NAN201"
+    triggers = ("/", "div", "reciprocal")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         self._check(node)
@@ -113,6 +114,7 @@ class DivisionByMaybeZero(WhereTracker, Rule):
 
 class DivisionByOwnNorm(Rule):
     code = "NAN202"
+    triggers = ("norm",)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         self._check(node)
@@ -162,6 +164,7 @@ class DivisionByOwnNorm(Rule):
 
 class MeanOfEmptySelection(Rule):
     code = "NAN203"
+    triggers = ("mean",)
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)

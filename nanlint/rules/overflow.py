@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from nanlint.facts import F, arg, literal_value
-from nanlint.findings import Confidence
+from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules.base import Rule
 from nanlint.rules._context import FamilyRule
@@ -223,6 +223,95 @@ def _calls_in(expr: cst.BaseExpression) -> list[cst.Call]:
 
     expr.visit(_Collect())
     return out
+
+
+class NaiveLogSumExp(FamilyRule):
+    """NAN303: log(sum(exp(x))) instead of logsumexp."""
+
+    code = "NAN303"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) != "log":
+            return
+        target = self.target(node)
+        if target.op != "log" or target.namespace not in ("torch", "method", "numpy", "tf", "jax"):
+            return
+        if target.namespace == "method":
+            if node.args or target.receiver is None:
+                return
+            inner = target.receiver
+        else:
+            inner = arg(node, 0, "input") or arg(node, 0, "x")
+        if isinstance(inner, cst.Name):
+            found = self.ctx.facts.binding_value(inner, self.ctx.scope)
+            inner = found[0] if found is not None else inner
+        summed = self._sum_of_exp(inner)
+        if summed is None:
+            return
+        sum_call, exp, operand = summed
+        if is_bounded(self, operand) or max_subtracted(self, operand):
+            return
+        self.report(
+            node,
+            "`log(sum(exp(x)))` overflows to inf once x passes 88.7 (float32), and gives log(0) = -inf when every "
+            "exp underflows",
+            fix=self._fix(node, sum_call, exp, operand, inner),
+            hint="use `torch.logsumexp(x, dim)`",
+        )
+
+    def _sum_of_exp(self, expr: cst.BaseExpression | None):
+        if not isinstance(expr, cst.Call):
+            return None
+        target = self.target(expr)
+        if target.op not in ("sum", "nansum", "reduce_sum"):
+            return None
+        subject = target.receiver if target.namespace == "method" else (arg(expr, 0, "input") or arg(expr, 0, "a"))
+        found = exp_call(self, subject, follow=False)
+        if found is None or self.target(found[0]).op != "exp":
+            return None
+        return expr, found[0], exp_operand(self, found[0])
+
+    def _fix(self, log: cst.Call, sum_call: cst.Call, exp: cst.Call, operand: cst.BaseExpression, inner: cst.BaseExpression):
+        if inner is not sum_call:
+            return None  # the sum was bound to a name first: rewriting would leave it behind
+        sum_target, exp_target, log_target = self.target(sum_call), self.target(exp), self.target(log)
+        if "numpy" in (sum_target.namespace, exp_target.namespace, log_target.namespace):
+            return None
+        sum_args = list(sum_call.args)
+        if sum_target.namespace != "method":
+            sum_args = sum_args[1:]
+        if not sum_args or any(a.star for a in sum_args):
+            return None  # logsumexp needs a dim
+        args = []
+        for a in sum_args:
+            if a.keyword is not None and a.keyword.value == "keepdims":
+                a = a.with_changes(keyword=cst.Name("keepdim"))
+            if a.keyword is not None and a.keyword.value not in ("dim", "keepdim"):
+                return None
+            args.append(self.ctx.code_for(a).rstrip().rstrip(",").strip())
+        operand_text = self.ctx.code_for(operand)
+        if exp_target.namespace == "method" and sum_target.namespace == "method":
+            if not isinstance(operand, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)):
+                operand_text = f"({operand_text})"
+            text = f"{operand_text}.logsumexp({', '.join(args)})"
+        else:
+            torch = _torch_prefix(self, log, sum_call, exp)
+            if torch is None:
+                return None
+            text = f"{torch}.logsumexp({operand_text}, {', '.join(args)})"
+        return self.replace(log, text, "Replace `log(sum(exp(x)))` with `logsumexp`", Applicability.SAFE)
+
+
+def _torch_prefix(rule: Rule, *calls: cst.Call) -> str | None:
+    for call in calls:
+        func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            if rule.ctx.resolver.aliases.get(func.value.value) == "torch":
+                return func.value.value
+    for local, qual in rule.ctx.resolver.aliases.items():
+        if qual == "torch":
+            return local
+    return None
 
 
 class ClampAfterExp(FamilyRule):

@@ -7,6 +7,7 @@ import pytest
 
 from nanlint.api import check_source
 from nanlint.config import Config
+from nanlint.fixes import apply_edits
 
 
 def findings(code: str, source: str):
@@ -61,6 +62,17 @@ FLAGGED = [
             e = torch.exp(z)
             return e / (1 + e)
         """, [3]),
+    ("NAN303", """
+        import torch
+        def f(x):
+            return torch.log(torch.exp(x).sum(dim=1))
+        """, [3]),
+    ("NAN303", """
+        import torch as T
+        def f(x):
+            s = T.sum(T.exp(x), 1)
+            return T.log(s)
+        """, [4]),
     ("NAN304", """
         import torch
         def f(x):
@@ -149,6 +161,21 @@ SILENT = [
         def f(x, t):
             return torch.exp(x) / t
         """),
+    ("NAN303", """
+        import torch
+        def f(x):
+            return torch.logsumexp(x, dim=1)
+        """),
+    ("NAN303", """
+        import torch
+        def f(x):
+            return torch.log(torch.exp(x))
+        """),
+    ("NAN303", """
+        import torch
+        def f(logp):
+            return torch.log(torch.exp(torch.log_softmax(logp, -1)).sum(-1))
+        """),
     ("NAN304", """
         import torch
         def f(x):
@@ -185,3 +212,25 @@ def test_flagged(code, source, lines):
 @pytest.mark.parametrize(("code", "source"), SILENT)
 def test_silent(code, source):
     assert hits(code, source) == []
+
+
+def test_logsumexp_fix_rewrites_method_chain_and_keeps_keepdim():
+    source = "def f(x):\n    return x.exp().sum(dim=-1, keepdims=True).log()\n"
+    found = findings("NAN303", source)
+    text, applied = apply_edits(source, found)
+    assert applied == 1
+    assert text == "def f(x):\n    return x.logsumexp(dim=-1, keepdim=True)\n"
+
+
+def test_logsumexp_fix_is_numerically_stable_and_equal():
+    import torch
+    x = torch.tensor([[1.0, 2.0, 3.0], [100.0, 0.0, -5.0]])
+    naive = x.exp().sum(dim=1).log()
+    assert torch.isinf(naive[1])  # exp(100) overflows float32
+    assert torch.allclose(x[:1].logsumexp(dim=1), naive[:1])
+    assert torch.allclose(x.logsumexp(dim=1)[1], torch.tensor(100.0))
+
+
+def test_no_fix_without_dim():
+    found = findings("NAN303", "import torch\ndef f(x):\n    return torch.log(torch.sum(torch.exp(x)))\n")
+    assert [f.code for f in found] == ["NAN303"] and found[0].fix is None
