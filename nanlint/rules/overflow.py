@@ -229,6 +229,7 @@ class NaiveLogSumExp(FamilyRule):
     """NAN303: log(sum(exp(x))) instead of logsumexp."""
 
     code = "NAN303"
+    triggers = ("exp",)
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) != "log":
