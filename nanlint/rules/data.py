@@ -221,6 +221,8 @@ class UnscaledTabularFeatures(FamilyRule):
         return None
 
 
+# a sigmoid/tanh applied somewhere (not gelu's "tanh" approximation)
+SATURATING_USE = re.compile(r"(?<![\w.])(sigmoid|tanh)\(|\.(sigmoid|tanh)\(|\b(Sigmoid|Tanh)\(")
 WEIGHT_LIKE = re.compile(r"[Ww]eight|\.data\b|[Pp]aram|kernel|\bw\b|\bW\w*")
 EMBEDDING_LIKE = re.compile(r"emb|pos|token|cls|query|queries|prompt|latent|codebook|mask_token|bias|noise|prior|register", re.I)
 
@@ -259,7 +261,7 @@ class LargeInitStd(FamilyRule):
         if EMBEDDING_LIKE.search(name):
             return  # embeddings and positional codes are meant to have unit scale
         scope_text = self.ctx.code_for(self.ctx.class_stack[-1]) if self.ctx.class_stack else self.ctx.source
-        if not re.search(r"sigmoid|tanh|Sigmoid|Tanh", scope_text):
+        if not SATURATING_USE.search(scope_text):
             return  # the activations this weight feeds are not saturating ones
         self.report(
             node,

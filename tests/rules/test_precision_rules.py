@@ -163,6 +163,12 @@ SILENT = [
         x = torch.zeros(3).half()
         p = torch.empty(3).uniform_(0.9**2 + 1e-8, 0.999**2 + 1e-8)
         """),
+    ("NAN354", """
+        import torch
+        def route(scores, model):
+            model.to(torch.bfloat16)
+            return scores / (scores.sum(-1, keepdim=True) + 1e-20)
+        """),
     ("NAN355", """
         import torch
         def f(step, n):
