@@ -572,6 +572,9 @@ class Facts:
         if isinstance(expr, cst.Name):
             found = self._lookup_fact(expr, scope, at)
             if not self._opaque(expr, found, scope, at):
+                if found is not None and EPS_NAME.search(expr.value) and not found.flags & (ZEROISH | F.MAY_NEG) and found.value is None:
+                    # `eps = scale(eps, shape)`: still an eps, unless its value is known to reach 0
+                    return found.with_flags(F.POSITIVE | F.GUARDED | F.NONNEG | F.EPS)
                 return found or UNKNOWN
             return self._named(expr.value, expr) or found or UNKNOWN
         if isinstance(expr, cst.Attribute):
@@ -1377,6 +1380,12 @@ def _simple_assignments(body: cst.BaseSuite):
             for target in small.targets:
                 if isinstance(target.target, cst.Name):
                     yield target.target.value, small.value
+                elif isinstance(target.target, (cst.Tuple, cst.List)) and isinstance(small.value, (cst.Tuple, cst.List)):
+                    names, values = target.target.elements, small.value.elements
+                    if len(names) == len(values):
+                        for name, value in zip(names, values):
+                            if isinstance(name.value, cst.Name) and not isinstance(value, cst.StarredElement):
+                                yield name.value.value, value.value
         elif isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
             yield small.target.value, small.value
 

@@ -308,3 +308,51 @@ def weak_zero(fact: Fact, squares_count: bool = False) -> bool:
     if not fact.may_be_zero_guess:
         return False
     return fact.has(F.COMPLEMENT) or (fact.has(F.SQUARE) and not squares_count)
+
+
+_INT_CAST_METHODS = frozenset({"long", "int", "short", "byte", "floor", "ceil", "round", "trunc"})
+_INT_DTYPES = ("long", "int64", "int32", "int16", "int8", "uint8", "int")
+
+
+def inside_integer_cast(rule: "Rule", node: cst.CSTNode) -> bool:
+    """``node`` sits inside ``(...).long()`` / ``.to(torch.long)`` / ``floor(...)`` in the current statement: the
+    value becomes an integer index (T5's relative-position buckets), carries no gradient, and a -inf there is
+    selected away."""
+    stack = rule.ctx.statement_stack
+    if not stack:
+        return False
+    statement = stack[-1]
+    found = []
+
+    class _Casts(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> bool:
+            if found:
+                return False
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+            is_cast = name in _INT_CAST_METHODS or (
+                name in ("to", "type") and any(source_text(a.value).split(".")[-1] in _INT_DTYPES for a in call.args)
+            )
+            if is_cast and _contains_node(call, node):
+                found.append(call)
+                return False
+            return True
+
+    statement.visit(_Casts())
+    return bool(found)
+
+
+def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
+    hit = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if hit:
+                return False
+            if node is target:
+                hit.append(node)
+                return False
+            return True
+
+    root.visit(_Find())
+    return bool(hit)
