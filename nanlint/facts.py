@@ -326,6 +326,7 @@ class Facts:
         self._refinements: dict[int, dict[str, list[_Refinement]]] = {}
         self._order: dict[int, dict[int, int]] = {}
         self._unpackings: dict[int, dict[str, list]] = {}
+        self._targets: dict[int, tuple[cst.Call, Target]] = {}
         self._synthetic: dict[tuple[int, int], cst.Subscript] = {}
         self._function_scopes: dict[int, Scope] = {}
         self._module_functions: dict[int, dict[str, cst.FunctionDef]] = {}
@@ -347,7 +348,17 @@ class Facts:
         return fact
 
     def target(self, call: cst.Call, scope: Scope) -> Target:
-        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``)."""
+        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``).
+        Memoized per call node: every rule asks about every call."""
+        key = id(call)
+        found = self._targets.get(key)
+        if found is not None and found[0] is call:
+            return found[1]
+        target = self._target(call, scope)
+        self._targets[key] = (call, target)
+        return target
+
+    def _target(self, call: cst.Call, scope: Scope) -> Target:
         target = self.resolver.target(call)
         if target.namespace in ("local", "method") or (target.namespace == "other" and target.qualname is None):
             held = self._module_of(call.func, scope)
@@ -437,20 +448,23 @@ class Facts:
         candidates = table.get(name.value)
         if not candidates:
             return None
-        order = self._order.get(id(function))
-        if order is None:
-            order = _preorder(function)
-            self._order[id(function)] = order
-        use = order.get(id(name))
-        if use is None:
-            return None
-        best = None
-        for statement, value, position in candidates:
-            where = order.get(id(statement), -1)
-            if where < use and (best is None or where > best[0]):
-                best = (where, value, position)
-        if best is None:
-            return None
+        if len(candidates) == 1:
+            best = (0, candidates[0][1], candidates[0][2])  # one unpacking of this name: no order needed
+        else:
+            order = self._order.get(id(function))
+            if order is None:
+                order = _preorder(function)
+                self._order[id(function)] = order
+            use = order.get(id(name))
+            if use is None:
+                return None
+            best = None
+            for statement, value, position in candidates:
+                where = order.get(id(statement), -1)
+                if where < use and (best is None or where > best[0]):
+                    best = (where, value, position)
+            if best is None:
+                return None
         key = (id(best[1]), best[2])
         node = self._synthetic.get(key)
         if node is None:
@@ -521,10 +535,7 @@ class Facts:
         use = order.get(id(name))
         if use is None:
             return fact
-        bound_node = binding.value
-        if isinstance(bound_node, cst.BinaryOperation) and id(bound_node) not in order:  # AugAssign's synthetic value
-            bound_node = bound_node.right
-        start = order.get(id(bound_node), -1) if bound_node is not None else -1
+        start = _first_ordered(binding.value, order)
         for refinement in found:
             where = order.get(id(refinement.statement), -1)
             if start < where < use:
@@ -1390,17 +1401,44 @@ def _simple_assignments(body: cst.BaseSuite):
             yield small.target.value, small.value
 
 
-class _Order(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.order: dict[int, int] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.order[id(node)] = len(self.order)
-        return True
+_ORDER_PLAN = None
 
 
 def _preorder(function: cst.FunctionDef) -> dict[int, int]:
-    visitor = _Order()
-    function.visit(visitor)
-    return visitor.order
+    """Source order of the names and assignments of a function (enough to tell which of two statements
+    comes first); other nodes are not entered unless they can hold one."""
+    global _ORDER_PLAN
+    if _ORDER_PLAN is None:
+        from nanlint.traversal import Plan
+
+        _ORDER_PLAN = Plan({"Name", "Assign", "AnnAssign", "AugAssign", "Subscript"})
+    from nanlint.traversal import iter_nodes
+
+    order: dict[int, int] = {}
+    for entering, node in iter_nodes(function, _ORDER_PLAN):
+        if entering:
+            order[id(node)] = len(order)
+    return order
+
+
+def _first_ordered(node: cst.CSTNode | None, order: dict[int, int]) -> int:
+    """The order of a node, or of the first ordered node inside it (a binding's value), else -1."""
+    if node is None:
+        return -1
+    found = order.get(id(node))
+    if found is not None:
+        return found
+    best: list[int] = []
+
+    class _First(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            if best:
+                return False
+            position = order.get(id(inner))
+            if position is not None:
+                best.append(position)
+                return False
+            return True
+
+    node.visit(_First())
+    return best[0] if best else -1
