@@ -812,8 +812,8 @@ class Facts:
             if op in ("sqrt", "abs", "absolute", "fabs"):
                 inner = self._subject(call, target, scope, at)
                 flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
-                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED):
-                    flags |= F.MAY_ZERO
+                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED | ZEROISH):
+                    flags |= F.GUESS_ZERO  # |x| is 0 exactly where x is: as likely as x itself
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
         if op in REDUCE_OPS:
@@ -846,8 +846,10 @@ class Facts:
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
         keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
-        if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
-            keep &= ~F.GUESS_ZERO
+        if op == "logsumexp":
+            keep &= ~ZEROISH
+        elif op in ("prod", "cumsum", "amin", "min", "median"):
+            pass  # zero where the values are; no guess of their own
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
             keep |= F.GUESS_ZERO
@@ -1064,7 +1066,8 @@ class Facts:
         if bound.value == 0 or bound.has(ZEROISH):
             # clamp(min=0): the bound sits on the singular point; it stays "may be zero"
             what = "a `clamp(min=0)`" if bound.value == 0 else f"a lower bound that may itself be 0 ({bound.origin.what if bound.origin else 'a value that may be 0'})"
-            return Fact(keep | F.NONNEG | F.MAY_ZERO, Origin(what, call))
+            zero = F.MAY_ZERO if bound.value == 0 or bound.has(F.MAY_ZERO) else (F.GUESS_ZERO | (bound.flags & (WEAK | F.GUESS)))
+            return Fact(keep | F.NONNEG | zero, Origin(what, call))
         if bound.flags & (F.NONNEG | F.MAY_NEG) or bound.value is not None:
             return Fact(keep | (subject.flags & ZEROISH), subject.origin)
         # clamp(min=threshold) with a bound we know nothing of: the author set a floor on purpose

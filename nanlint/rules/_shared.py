@@ -54,6 +54,8 @@ def _short(text: str, limit: int = 60) -> str:
 def confidence_of(fact: Fact, strong: F = F.MAY_ZERO) -> Confidence:
     if fact.is_guess or not fact.has(strong):
         return Confidence.MEDIUM
+    if strong == F.MAY_ZERO and fact.has(F.PROB) and not fact.has(F.COUNT):
+        return Confidence.MEDIUM  # a probability reaches 0 only by underflow
     return Confidence.HIGH
 
 
@@ -98,8 +100,18 @@ def value_keys(rule: "Rule", expr: cst.BaseExpression) -> tuple[set[str], set[st
     return {k for k in full if k}, roots
 
 
-def _test_mentions(test: cst.BaseExpression, full: set[str], roots: set[str]) -> bool:
-    text = " ".join(source_text(test).split())
+def _expand_test(rule: "Rule", test: cst.BaseExpression) -> cst.BaseExpression | str:
+    """``if mask_exists:`` tests what ``mask_exists`` was bound to (``area > 0 and total > 0``)."""
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    if isinstance(inner, cst.Name):
+        resolved = rule.ctx.facts.resolve(inner, rule.ctx.scope, depth=1)
+        if resolved is not inner:
+            return source_text(test) + " " + source_text(resolved)
+    return test
+
+
+def _test_mentions(test: cst.BaseExpression | str, full: set[str], roots: set[str]) -> bool:
+    text = " ".join((test if isinstance(test, str) else source_text(test)).split())
     text = _IS_NONE.sub(" ", _ISINSTANCE.sub(" ", text))
     for key in full:
         if key and _contains(text, key):
@@ -120,10 +132,10 @@ def checked_by_condition(rule: "Rule", expr: cst.BaseExpression) -> bool:
     full, roots = value_keys(rule, expr)
     ctx = rule.ctx
     for test in _enclosing_tests(ctx, rule):
-        if _test_mentions(test, full, roots):
+        if _test_mentions(_expand_test(rule, test), full, roots):
             return True
     for statement in _preceding_statements(ctx):
-        if isinstance(statement, cst.If) and _exits(statement.body) and _test_mentions(statement.test, full, roots):
+        if isinstance(statement, cst.If) and _exits(statement.body) and _test_mentions(_expand_test(rule, statement.test), full, roots):
             return True
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
