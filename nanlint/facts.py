@@ -1153,7 +1153,7 @@ class Facts:
                 # 1 - cos**2: in [0, 1] mathematically, slightly negative after rounding
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | (right.flags & F.GUESS), Origin("`1 - x**2` of a cosine", expr))
             if right.has(F.POSITIVE) and right.value is not None and left.has(F.COUNT):
-                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO, Origin("a count minus one (0 for a single item)", expr))
+                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO | F.COMPLEMENT, Origin("a count minus one (0 for a single item)", expr))
             if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.flags & (F.CONST | F.EPS | F.POSITIVE):
                 return Fact(F.GUESS_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS | F.COMPLEMENT, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
