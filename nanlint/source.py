@@ -12,6 +12,7 @@ import stat
 import tokenize
 import warnings
 from dataclasses import dataclass
+from itertools import accumulate
 
 from nanlint.findings import Finding, Severity, Span
 
@@ -54,7 +55,12 @@ def decode(data: bytes, filename: str) -> SourceText:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        return SourceText(filename, None, _problem(filename, f"bad coding declaration: {exc.msg}"))
+        if "invalid or missing encoding declaration" in exc.msg:
+            # no declaration, and the first two lines are not UTF-8: say where, not "bad declaration"
+            encoding = "utf-8"
+        else:
+            message = exc.msg.replace(f" for {filename!r}", "")
+            return SourceText(filename, None, _problem(filename, f"bad coding declaration: {message}"))
     bom = encoding == "utf-8-sig"
     try:
         text = data.decode(encoding)
@@ -76,22 +82,29 @@ def _os_reason(filename: str, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def read(filename: str) -> SourceText:
-    """The decoded text of ``filename``, or a NAN001 finding saying in one line why it cannot be had."""
+def read_bytes(filename: str) -> tuple[bytes | None, Finding | None]:
+    """The raw bytes of ``filename``, or a NAN001 finding saying in one line why they cannot be had. Never
+    opens a FIFO or device (that would block or never end)."""
     try:
         info = os.stat(filename)
     except OSError as exc:
-        return SourceText(filename, None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}"))
+        return None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}")
     if stat.S_ISDIR(info.st_mode):
-        return SourceText(filename, None, _problem(filename, "is a directory, not a file"))
+        return None, _problem(filename, "is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
-        # a FIFO or device would block or never end
-        return SourceText(filename, None, _problem(filename, "not a regular file (FIFO, socket or device)"))
+        return None, _problem(filename, "not a regular file (FIFO, socket or device)")
     try:
         with open(filename, "rb") as handle:
-            data = handle.read()
+            return handle.read(), None
     except OSError as exc:
-        return SourceText(filename, None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}"))
+        return None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}")
+
+
+def read(filename: str) -> SourceText:
+    """The decoded text of ``filename``, or a NAN001 finding saying in one line why it cannot be had."""
+    data, problem = read_bytes(filename)
+    if data is None:
+        return SourceText(filename, None, problem)
     return decode(data, filename)
 
 
@@ -105,6 +118,47 @@ def write(filename: str, original: SourceText, text: str) -> None:
         handle.write(data)
 
 
+# Python refuses more than 200 nested brackets ("too many nested parentheses"); libcst's native parser
+# overflows its stack (a segfault, measured at 1,500 levels) before it can say so.
+MAX_NESTING = 200
+_BRACKET = re.compile(r"[][(){}]")
+_STEP = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
+def nesting_error(source: str, filename: str) -> Finding | None:
+    """A NAN000 finding for a file that nests brackets deeper than Python allows, found without handing
+    it to libcst; None for every other file. Brackets in strings and comments are counted too, so a deep
+    count is only a reason to ask ``compile``, which decides."""
+    if source.count("(") + source.count("[") + source.count("{") <= MAX_NESTING:
+        return None
+    if max(accumulate(map(_STEP.__getitem__, _BRACKET.findall(source))), default=0) <= MAX_NESTING:
+        return None
+    try:
+        return python_syntax_error(source, filename)
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        message = f"SyntaxError: the file nests too deeply to parse ({type(exc).__name__})"
+        return Finding("NAN000", "syntax-error", message, filename, Span(1, 1, 1, 1), Severity.ERROR)
+
+
+def python_syntax_error(source: str, filename: str) -> Finding | None:
+    """What ``compile`` says about ``source``: a NAN000 finding at Python's position, or None if Python
+    accepts it. Raises what ``compile`` raises besides ``SyntaxError``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(source, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        column = max(exc.offset or 1, 1)
+        end_line = exc.end_lineno or line
+        end_column = max(exc.end_offset or column, 1)
+        if (end_line, end_column) < (line, column):
+            end_line, end_column = line, column
+        span = Span(line, column, end_line, end_column)
+        return Finding("NAN000", "syntax-error", f"{type(exc).__name__}: {exc.msg}", filename, span, Severity.ERROR)
+    return None
+
+
 _LIBCST_PREFIX = re.compile(r"^(?:parser error: )?error at \d+:\d+: ")
 
 
@@ -115,21 +169,11 @@ def syntax_error(source: str, filename: str, fallback: Finding) -> Finding:
     ``compile`` says; when Python accepts the file (libcst rejects a few constructs Python allows) the libcst
     message is kept, cleaned of its prefix."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(source, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as exc:
-        kind = type(exc).__name__
-        line = exc.lineno or 1
-        column = exc.offset or 1
-        end_line = exc.end_lineno or line
-        end_column = exc.end_offset or column
-        if (end_line, end_column) < (line, column):
-            end_line, end_column = line, column
-        message = f"{kind}: {exc.msg}"
-        return Finding("NAN000", "syntax-error", message, filename, Span(line, max(column, 1), end_line, max(end_column, 1)), Severity.ERROR)
+        found = python_syntax_error(source, filename)
     except (ValueError, RecursionError, MemoryError, OverflowError):
-        pass
+        found = None
+    if found is not None:
+        return found
     message = fallback.message
     if message.startswith("SyntaxError: "):
         message = "SyntaxError: " + _LIBCST_PREFIX.sub("", message[len("SyntaxError: "):])

@@ -148,8 +148,8 @@ def test_stdin_with_stdin_filename(project):
     assert plain.stdout.startswith("-:6:13: NAN101")
     # --stdin-filename alone means standard input, and the configuration applies to that name
     (project / "nanlint.toml").write_text('[per-file-ignores]\n"gen/*" = ["NAN101"]\n')
-    assert run("check", "--stdin-filename", "gen/model.py", input=RISKY).exit_code == 0
-    assert run("check", "--stdin-filename", "src/model.py", input=RISKY).exit_code == 1
+    assert run("check", "--stdin-filename", "gen/model.py", "--select", "NAN101", input=RISKY).exit_code == 0
+    assert run("check", "--stdin-filename", "src/model.py", "--select", "NAN101", input=RISKY).exit_code == 1
 
 
 def test_stdin_filename_excluded_with_force_exclude_is_not_checked(project):

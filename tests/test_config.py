@@ -55,13 +55,13 @@ def test_closer_pyproject_wins_over_nanlint_toml_further_up(tmp_path, monkeypatc
 
 
 def test_explicit_config_file_and_isolated(tmp_path, monkeypatch):
-    (tmp_path / "pyproject.toml").write_text('[tool.nanlint]\nignore = ["NAN101"]\n')
-    (tmp_path / "other.toml").write_text('extend-select = ["NAN002"]\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.nanlint]\nselect = ["NAN0"]\n')
+    (tmp_path / "other.toml").write_text('select = ["NAN101"]\n')
     (tmp_path / "risky.py").write_text(RISKY)
     monkeypatch.chdir(tmp_path)
     assert load(str(tmp_path / "other.toml")).source == str(tmp_path / "other.toml")
     assert load(isolated=True).source is None
-    assert run("check", "risky.py").exit_code == 0  # the pyproject ignores NAN101
+    assert run("check", "risky.py").exit_code == 0  # the pyproject selects only NAN0
     assert run("check", "risky.py", "--isolated").exit_code == 1
     assert run("check", "risky.py", "--config", "other.toml").exit_code == 1
 
@@ -131,7 +131,7 @@ def test_per_file_ignores_are_relative_to_the_config_file(tmp_path, monkeypatch)
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(RISKY)
     monkeypatch.chdir(tmp_path / "src")  # run from below the config file: globs stay relative to it
-    result = run("check", "..", "--output-format", "concise", "-q")
+    result = run("check", "..", "--select", "NAN101", "--output-format", "concise", "-q")
     flagged = sorted({line.split(":")[0] for line in result.stdout.splitlines()})
     assert flagged == ["../src/model.py", "../src/tests/b.py"]
     config = load()

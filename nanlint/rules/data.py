@@ -20,7 +20,7 @@ FLOAT_DTYPES = re.compile(r"float(16|32|64)?\b|FloatTensor|\bdouble\b|\bfloat\b"
 # anything in the function that rescales or normalizes the values
 SCALING = re.compile(
     r"/\s*255|255\.0?\s*\)|div_?\(\s*255|\*\s*\(?\s*1\.?0?\s*/\s*255|normaliz|Normalize|ConvertImageDtype|convert_image_dtype|"
-    r"to_dtype|scale\s*=\s*True|ToTensor|to_tensor|preprocess|processor|transform|standardi[sz]e|\bmean\b|\bstd\b|/\s*127\.5|-\s*127\.5|/\s*\(?\s*\d",
+    r"to_dtype|scale\s*=\s*True|(?<!PIL)ToTensor|(?<!pil_)to_tensor|preprocess|processor|transform|standardi[sz]e|\bmean\b|\bstd\b|/\s*127\.5|-\s*127\.5|/\s*\(?\s*\d",
     re.I,
 )
 # steps through which an image stays an image

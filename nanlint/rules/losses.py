@@ -36,6 +36,10 @@ def loss_input(rule: Rule, call: cst.Call, functional: str, module: str) -> cst.
 
 def produced_by(rule: Rule, expr: cst.BaseExpression, ops: frozenset[str]) -> tuple[str, cst.CSTNode] | None:
     """When ``expr`` is (through names) the output of one of ``ops``: that op and the node that made it."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Call):
+        built = rule.target(expr.func)  # nn.Sigmoid()(z): a module built and applied at once
+        if built.namespace == "nn" and built.op in ops:
+            return built.op, expr
     fact = rule.fact(expr)
     origin = fact.origin
     if origin is None or not isinstance(origin.node, cst.Call):

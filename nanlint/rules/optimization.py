@@ -160,9 +160,10 @@ class HalfPrecisionWithoutGradScaler(FamilyRule):
                 return "autocast on CUDA defaults to float16"
             return None
         if target.namespace == "method" and target.op == "half" and not node.args:
-            receiver = C.name_of(target.receiver)
-            if re.search(r"model|net|module|encoder|decoder|generator|discriminator", receiver, re.I):
-                return f"`{receiver}.half()`"
+            statement = self.ctx.statement_stack[-1] if self.ctx.statement_stack else node
+            text = self.ctx.code_for(statement) if isinstance(statement, cst.SimpleStatementLine) else self.ctx.code_for(node)
+            if re.search(r"model|net|module|encoder|decoder|generator|discriminator", text, re.I):
+                return f"`{self.ctx.code_for(node).strip()}`"
         return None
 
 

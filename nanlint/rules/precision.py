@@ -42,8 +42,7 @@ class MaskValueOverflowsHalf(FamilyRule):
         if not isinstance(node.operator, cst.Multiply):
             return
         for const, other in ((node.left, node.right), (node.right, node.left)):
-            value = literal_value(const)
-            if value is not None and _is_mask_expr(other):
+            if (literal_value(const) is not None or isinstance(const, cst.Name)) and _is_mask_expr(other):
                 self._check(node, const, None)
                 return
 
@@ -206,7 +205,7 @@ class EpsUnderflowsInHalf(FamilyRule):
         if value is None or not 0 < value < C.FP16_TINY:
             return
         target = self.target(node)
-        if target.op in NORM_LAYERS or "norm" in target.op.lower():
+        if target.op in NORM_LAYERS or re.search(r"Norm(\dd)?$|_norm$|^norm$", target.op):
             return  # normalization layers compute in float32 internally
         self._flag(eps, value, f"passed as `eps` to `{target.op}`")
 

@@ -2,6 +2,7 @@
 imports it)."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -43,7 +44,12 @@ def trace(script, script_args, module, device, steps, timeout, dtype, output_for
     options = TraceOptions(script=script, module=module, args=args, device=device, steps=steps, timeout=timeout,
                            dtype=dtype, project_root=project_root)
     try:
-        result = run_trace(options)
+        if output_format == "json" and not output_file:
+            # the script's prints must not corrupt the JSON document on stdout
+            with contextlib.redirect_stdout(sys.stderr):
+                result = run_trace(options)
+        else:
+            result = run_trace(options)
     except TraceError as exc:
         _fail(str(exc))
         return

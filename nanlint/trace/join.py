@@ -76,8 +76,29 @@ def _figures(ev: OpEvidence) -> tuple[list[str], list[str], list[str]]:
     return near, risk, plain
 
 
-def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run: set, ran=lambda f, l: False):
-    """Verdicts for ``findings`` and the list of origin events no finding claims."""
+def _optimization(code: str) -> bool:
+    return code.startswith("NAN5")
+
+
+def _step_figures(updates: list[dict]) -> tuple[list[str], list[str]]:
+    """(near-miss reasons, plain figures) from the update-to-weight ratios, for optimization rules."""
+    near, plain = [], []
+    for u in updates:
+        lr = "?" if u["lr"] is None else format(u["lr"], "g")
+        text = f"step {u['step']}: ||dW||/||W|| = {u['ratio']:.3g} (lr {lr})"
+        (near if u["ratio"] > E.UPDATE_RATIO_HIGH else plain).append(text)
+    return near, plain
+
+
+def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run: set, ran=lambda f, l: False,
+         updates: list[dict] | None = None):
+    """Verdicts for ``findings`` and the list of origin events no finding claims.
+
+    Optimization rules (NAN5xx: learning rate, scaling, clipping) act through the optimizer step, not at their
+    line: they take the non-finite values born after a step whose update-to-weight ratio was too high, and
+    the ratios are their evidence."""
+    updates = updates or []
+    diverged = [u["step"] for u in updates if not u["ratio"] <= E.UPDATE_RATIO_HIGH]
     by_line: dict[tuple[str, int], list[Finding]] = defaultdict(list)
     for f in findings:
         by_line[(os.path.realpath(f.filename), f.span.line)].append(f)
@@ -89,6 +110,8 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
             continue
         line_findings = by_line.get((e.filename, e.line), []) if e.filename else []
         takers = _claimants(line_findings, e.op)
+        if not takers and diverged and e.step >= min(diverged):
+            takers = [f for f in findings if _optimization(f.code)]
         if not takers:
             missed.append(e)
         for f in takers:
@@ -107,9 +130,13 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
                 risk += r
                 plain += p
             mine = confirmed.get(id(f), [])
+            if _optimization(f.code) and updates:
+                n, p = _step_figures(updates)
+                near += n
+                plain += p
             if mine:
                 verdict = "CONFIRMED"
-                reasons = [f"{e.value} born in {e.op} ({e.phase}{', ' + e.param if e.param else ''})" for e in mine] + near + plain
+                reasons = [_event_reason(e, key) for e in mine] + near + plain
             elif near:
                 verdict, reasons = "NEAR-MISS", near + plain
             elif risk:
@@ -125,6 +152,19 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
                 message=f.message, verdict=verdict, reasons=_dedupe(reasons),
                 at_risk=_dedupe(risk), events=[e.index for e in mine], evidence=evs))
     return verdicts, missed
+
+
+def _event_reason(e: Event, key: tuple) -> str:
+    where = f" ({e.phase}{', ' + e.param if e.param else ''})"
+    if e.kind == "error":
+        text = f"`{e.op}` raised an overflow error{where}: {e.message}"
+    elif e.kind == "input":
+        text = f"{e.value} already in an input{where}"
+    else:
+        text = f"{e.value} born in {e.op}{where}"
+    if (e.filename, e.line) != key:
+        text += f" at {os.path.basename(e.filename or '?')}:{e.line} after step {e.step}"
+    return text
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -34,7 +34,7 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
     Event = {"index": int, "kind": "origin"|"input"|"error"|"fill", "value": "nan"|"inf"|"-inf"|"+-inf",
              "op": str, "phase": "forward"|"backward"|"step", "filename": str|null, "line": int|null,
              "node": str|null, "param": str|null, "calibration": bool, "from_inf": bool,
-             "message": str|null, "propagated": int, "is_bug": bool}
+             "message": str|null, "propagated": int, "step": int, "is_bug": bool}
 """
 from __future__ import annotations
 
@@ -275,3 +275,61 @@ def _health(r: TraceResult) -> list[str]:
         out.append("  (no module ran)")
     out.append("")
     return out
+
+
+def _schema() -> dict:
+    """The JSON report's schema (JSON Schema draft 2020-12), the machine-checked form of the docstring."""
+    num = {"type": ["number", "string", "null"]}  # non-finite floats are strings
+    text = {"type": ["string", "null"]}
+    event = {"type": "object", "required": ["index", "kind", "value", "op", "phase", "filename", "line", "node", "param",
+                                            "calibration", "from_inf", "message", "propagated", "step", "is_bug"],
+             "properties": {"index": {"type": "integer"}, "kind": {"enum": ["origin", "input", "error", "fill"]},
+                            "value": {"enum": ["nan", "inf", "-inf", "+-inf"]}, "op": {"type": "string"},
+                            "phase": {"enum": ["forward", "backward", "step"]}, "filename": text,
+                            "line": {"type": ["integer", "null"]}, "node": text, "param": text,
+                            "calibration": {"type": "boolean"}, "from_inf": {"type": "boolean"}, "message": text,
+                            "propagated": {"type": "integer"}, "step": {"type": "integer"},
+                            "is_bug": {"type": "boolean"}}}
+    evidence_keys = ["op", "phase", "calls", "dtype", "out_min", "out_max", "min_input", "min_pos_input",
+                     "min_abs_denominator", "max_input", "saturated_share", "max_abs_scalar"]
+    site = {"type": "object",
+            "required": ["code", "name", "filename", "line", "column", "message", "verdict", "reasons", "at_risk",
+                         "events", "evidence"],
+            "properties": {"code": {"type": "string"}, "line": {"type": "integer"}, "column": {"type": "integer"},
+                           "verdict": {"enum": ["CONFIRMED", "NEAR-MISS", "AT-RISK", "SAFE", "NOT EXECUTED"]},
+                           "reasons": {"type": "array", "items": {"type": "string"}},
+                           "at_risk": {"type": "array", "items": {"type": "string"}},
+                           "events": {"type": "array", "items": {"type": "integer"}},
+                           "evidence": {"type": "array", "items": {
+                               "type": "object", "required": evidence_keys,
+                               "properties": {k: num for k in evidence_keys[4:]}}}}}
+    run_keys = ["status", "stop_reason", "steps_requested", "optimizer_steps", "backward_passes", "batches",
+                "skipped_scaler_steps", "ops_watched", "seconds", "script_exit_code", "error", "traceback"]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["schema", "target", "args", "project_root", "device", "dtype", "exit_code", "run",
+                     "files_checked", "sites", "events", "missed", "fills", "first_nonfinite", "propagated",
+                     "propagation_path", "health", "redirects", "notes"],
+        "properties": {
+            "schema": {"const": SCHEMA}, "exit_code": {"enum": [0, 1, 2]},
+            "run": {"type": "object", "required": run_keys,
+                    "properties": {"status": {"enum": ["stopped", "finished", "exited", "crashed"]}}},
+            "sites": {"type": "array", "items": site},
+            "events": {"type": "array", "items": event}, "missed": {"type": "array", "items": event},
+            "fills": {"type": "array", "items": event},
+            "first_nonfinite": {"anyOf": [event, {"type": "null"}]},
+            "propagation_path": {"type": "array", "items": {
+                "type": "object", "required": ["filename", "line", "op", "phase", "param", "value"]}},
+            "health": {"type": "object", "required": ["first_batch", "module_outputs", "grad_norms", "updates", "warnings"],
+                       "properties": {"grad_norms": {"type": "object", "additionalProperties": num},
+                                      "updates": {"type": "array", "items": {
+                                          "type": "object",
+                                          "required": ["step", "optimizer", "group", "lr", "ratio", "weight_norm", "update_norm"]}}}},
+            "redirects": {"type": "array", "items": {"type": "object", "required": ["operation", "path", "to"]}},
+            "notes": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
+JSON_SCHEMA = _schema()

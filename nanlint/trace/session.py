@@ -145,8 +145,8 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     from nanlint.trace.monitor import Monitor, StampMode, WatchMode
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import hide_accelerators, patch_compile, run_script
-    from nanlint.trace.stopping import Stopper
+    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, run_script
+    from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
         raise TraceError("--device cuda: no CUDA device is available")
@@ -171,8 +171,12 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         protector.install()
         health.install()
         stopper.install(options.timeout)
-        with StampMode(monitor), WatchMode(monitor):
-            outcome = run_script(options.script if not options.module else None, options.module, list(options.args), root, loaded)
+        try:
+            with StampMode(monitor), WatchMode(monitor):
+                outcome = run_script(options.script if not options.module else None, options.module,
+                                     list(options.args), root, loaded)
+        except StopTrace as stop:  # the timer fired after the script returned
+            outcome = Outcome("stopped", reason=stop.reason)
     finally:
         stopper.remove()
         health.remove()
@@ -190,8 +194,10 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     files = sorted(set(files) | set(extra))
     events = monitor.all_events()
     bugs_and_inputs = [e for e in events if e.kind != "fill"]
-    verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran)
+    verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
+                            health.health.updates)
     notes |= health.notes | stopper.notes
+    notes |= {f"nanlint internal error while watching (results may be incomplete): {e}" for e in monitor.internal_errors}
     if outcome.status == "stopped" and outcome.reason == "timeout":
         notes.add(f"stopped by the timeout ({options.timeout:g} s) before the requested steps completed")
     persistent = any("persists" in n for n in stopper.notes)

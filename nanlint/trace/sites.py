@@ -78,9 +78,10 @@ def static_findings(files: list[str]) -> list[Finding]:
     from nanlint import api
     from nanlint.config import Config
 
-    config = Config(select=("ALL",), preview=True)
-    findings = api.check_paths(sorted(set(files)), config)
-    return [f for f in findings if not f.code.startswith("NAN0")]
+    config = Config(select=("ALL",), preview=True, cache=False)
+    # one process, no cache: a few files, and nothing written into the user's folder
+    result = api.run(sorted(set(files)), config, jobs=1, cache=False)
+    return [f for f in result.findings if not f.code.startswith("NAN0")]
 
 
 def normalized(finding: Finding) -> tuple[str, int]:
