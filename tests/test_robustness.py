@@ -8,7 +8,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from nanlint import api, engine
+from nanlint import analysis, api
 from nanlint.cli import main
 from nanlint.rules import all_rules
 from nanlint.rules.base import Rule
@@ -164,9 +164,9 @@ class Exploding(Rule):
 def test_exception_in_one_rule_is_reported_and_every_other_finding_kept(here, monkeypatch):
     rules = {**all_rules(), "NAN002": Exploding}
     Exploding.doc = all_rules()["NAN101"].doc
-    monkeypatch.setattr(engine, "all_rules", lambda: rules)
+    monkeypatch.setattr(analysis, "all_rules", lambda: rules)
     (here / "boom.py").write_text(RISKY)
-    result = CliRunner().invoke(main, ["check", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
     assert result.exit_code == 2
     assert report(result) == [
         "boom.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",

@@ -12,7 +12,7 @@ import pytest
 
 from nanlint.trace.report import JSON_SCHEMA
 
-from tests.trace_helpers import EXAMPLES, FIXTURES, ROOT, line_of
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, ROOT, line_of
 
 pytest.importorskip("torch")
 
@@ -69,7 +69,7 @@ def test_check_never_imports_torch():
 
 def test_json_reports_of_every_example_match_the_schema():
     from nanlint.trace.report import to_dict
-    from tests.trace_helpers import trace
+    from tests.trace_fixtures.helpers import trace
 
     for script in sorted(EXAMPLES.glob("*.py")):
         data = json.loads(json.dumps(to_dict(trace(script))))
