@@ -360,6 +360,29 @@ class ClampAfterExp(FamilyRule):
         )
 
 
+def _is_parameter(expr: cst.BaseExpression) -> bool:
+    """``self.A_log``, ``self.logit_scale.float()``: a learned scalar or vector, small by construction."""
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        expr = expr.func.value
+    return (
+        isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == "self"
+    )
+
+
+def _decaying(rule: Rule, expr: cst.BaseExpression) -> bool:
+    """Sinusoidal frequencies ``exp(arange(d) * -(log(10000) / d))``: a range times a negated constant."""
+    if not (isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply)):
+        return False
+    for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
+        text = rule.ctx.code_for(a)
+        negated = isinstance(b, cst.UnaryOperation) and isinstance(b.operator, cst.Minus)
+        if negated and re.search(r"\barange\(|\blinspace\(", text):
+            return True
+    return False
+
+
 class ExpOfUnknownValue(FamilyRule):
     """NAN305 (preview): exp / expm1 / cosh / sinh / large powers of any value with no known bound."""
 
@@ -374,8 +397,11 @@ class ExpOfUnknownValue(FamilyRule):
             return
         if isinstance(operand, cst.UnaryOperation) and isinstance(operand.operator, cst.Minus) and self.fact(operand.expression).has(F.NONNEG):
             return
-        name = C.name_of(core_operand(operand))
+        core = core_operand(operand)
+        name = C.name_of(core)
         if name and clamped_in_function(self, name):
+            return
+        if _is_parameter(core) or _decaying(self, operand):
             return
         self.report(
             node,

@@ -197,6 +197,18 @@ SILENT = [
             return torch.exp(x.clamp(max=20))
         """),
     ("NAN305", """
+        import math
+        import torch
+        def sinusoid(d):
+            emb = math.log(10000) / d
+            return torch.exp(torch.arange(d // 2).float() * -emb)
+        """),
+    ("NAN305", """
+        import torch
+        def forward(self, x):
+            return -torch.exp(self.A_log.float()) * x
+        """),
+    ("NAN305", """
         import torch
         def f(p):
             return torch.sigmoid(p) ** 10
