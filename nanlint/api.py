@@ -1,14 +1,26 @@
-"""The public Python API: ``check_source`` and ``check_paths``."""
+"""The public Python API: ``check_source`` and ``check_paths``, and ``run``, the one call ``nanlint check``
+makes to check its files."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from nanlint.config import Config
-from nanlint.discovery import discover
+from nanlint.discovery import STDIN, discover, excluded_by_name
 from nanlint.engine import AnalysisOptions, FileResult, analyze
 from nanlint.findings import Finding, InternalError
-from nanlint.source import read
+from nanlint.source import SourceText, decode, nesting_error, read, syntax_error
+
+
+class AnalysisError(Exception):
+    """A rule raised while checking the source given to :func:`check_source`. ``findings`` holds what the
+    other rules found, ``errors`` what failed."""
+
+    def __init__(self, errors: list[InternalError], findings: list[Finding]):
+        self.errors = errors
+        self.findings = findings
+        super().__init__("; ".join(f"{e.filename}: rule {e.rule} failed: {e.message}" for e in errors))
 
 
 def analysis_options(config: Config, filename: str) -> AnalysisOptions:
@@ -19,17 +31,41 @@ def analysis_options(config: Config, filename: str) -> AnalysisOptions:
     )
 
 
-def check_source(source: str, filename: str = "<stdin>", config: Config | None = None) -> list[Finding]:
-    """Findings for one source text, sorted by position."""
+def analyze_text(text: str, filename: str, config: Config) -> FileResult:
+    """Analyze one decoded source text; a syntax error is phrased as Python phrases it. Files nested deeper
+    than Python allows never reach libcst, whose parser would overflow its stack on them."""
+    too_deep = nesting_error(text, filename)
+    if too_deep is not None:
+        return FileResult(filename, [too_deep])
+    result = analyze(text, filename, analysis_options(config, filename))
+    if any(f.code == "NAN000" for f in result.findings):
+        result.findings = [syntax_error(text, filename, f) if f.code == "NAN000" else f for f in result.findings]
+    return result
+
+
+def check_source(source: str | bytes, filename: str = "<stdin>", config: Config | None = None) -> list[Finding]:
+    """Findings for one source text (``bytes`` are decoded as Python would, coding line included), sorted by
+    position. Raises :class:`AnalysisError` if a rule fails on it."""
     config = config or Config()
-    return analyze(source, filename, analysis_options(config, filename)).findings
+    if isinstance(source, bytes):
+        text = decode(source, filename)
+        if text.text is None:
+            return [text.problem] if text.problem else []
+        source = text.text
+    result = analyze_text(source, filename, config)
+    if result.errors:
+        raise AnalysisError(result.errors, result.findings)
+    return result.findings
+
+
+def check_text(text: SourceText, config: Config) -> FileResult:
+    if text.text is None:
+        return FileResult(text.filename, [text.problem] if text.problem else [])
+    return analyze_text(text.text, text.filename, config)
 
 
 def check_file(filename: str, config: Config) -> FileResult:
-    text = read(filename)
-    if text.text is None:
-        return FileResult(filename, [text.problem] if text.problem else [])
-    return analyze(text.text, filename, analysis_options(config, filename))
+    return check_text(read(filename), config)
 
 
 @dataclass
@@ -37,17 +73,57 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[InternalError] = field(default_factory=list)
     files: int = 0
+    stdin: SourceText | None = None  # what was read from standard input, when ``-`` was checked
 
 
-def run(paths: Iterable[str], config: Config, force_exclude: bool = False, jobs: int | None = None, cache: bool | None = None) -> RunResult:
-    """Check every file under ``paths``; results sorted by path, line, column, code. ``jobs``: processes
-    (None: one per CPU); ``cache``: use ``.nanlint_cache/`` (None: as configured). See :mod:`nanlint.runner`."""
-    from nanlint.runner import run_paths
-
-    totals = run_paths(paths, config, force_exclude, jobs=jobs, use_cache=cache)
-    return RunResult(totals.findings, totals.errors, totals.files)
+def read_stdin(filename: str) -> SourceText:
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+    return decode(data, filename)
 
 
-def check_paths(paths: Iterable[str], config: Config | None = None, force_exclude: bool = False) -> list[Finding]:
-    """Findings for every Python file under ``paths``."""
-    return run(paths, config or Config(), force_exclude).findings
+def run(
+    paths: Iterable[str],
+    config: Config,
+    force_exclude: bool = False,
+    *,
+    stdin_filename: str | None = None,
+    jobs: int | None = None,
+    cache: bool | None = None,
+) -> RunResult:
+    """Check every file under ``paths`` (``-`` reads standard input, reported as ``stdin_filename``);
+    results sorted by path, line, column, code. ``jobs``: processes (None: one per CPU); ``cache``: use
+    ``.nanlint_cache/`` (None: as configured). Files go through :mod:`nanlint.runner`."""
+    from nanlint.runner import check_files
+
+    result = RunResult()
+    filenames = []
+    for filename in discover(list(paths), config, force_exclude):
+        if filename != STDIN:
+            filenames.append(filename)
+            continue
+        shown = stdin_filename or STDIN
+        result.stdin = read_stdin(shown)
+        if force_exclude and stdin_filename and excluded_by_name(stdin_filename, config):
+            continue
+        file_result = check_text(result.stdin, config)
+        result.files += 1
+        result.findings.extend(file_result.findings)
+        result.errors.extend(file_result.errors)
+    use_cache = config.cache if cache is None else cache
+    for file_result in check_files(filenames, config, jobs, use_cache):
+        result.files += 1
+        result.findings.extend(file_result.findings)
+        result.errors.extend(file_result.errors)
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def check_paths(paths: Iterable[str] | str, config: Config | None = None, force_exclude: bool = False) -> list[Finding]:
+    """Findings for every Python file under ``paths`` (files or folders), sorted by path, line, column.
+    Raises :class:`AnalysisError` if a rule fails on one of them."""
+    if isinstance(paths, str):
+        paths = [paths]
+    result = run(paths, config or Config(), force_exclude)
+    if result.errors:
+        raise AnalysisError(result.errors, result.findings)
+    return result.findings

@@ -1,52 +1,81 @@
 """The command line: ``nanlint check``, ``rule``, ``rules``, ``show-settings`` and ``trace``.
 
-Exit codes follow ruff: 0 clean, 1 findings, 2 usage, configuration or internal error.
+Exit codes follow ruff: 0 clean, 1 findings, 2 usage, configuration or internal error. Nothing here prints a
+traceback: every failure is one ``nanlint: error: ...`` line.
 """
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from collections import Counter
+from dataclasses import replace
+from typing import NoReturn
 
 import click
 
 from nanlint import __version__
 from nanlint.catalog import CatalogError, load_catalog
 from nanlint.config import Config, ConfigError, load
-from nanlint.findings import Finding
+from nanlint.findings import Applicability, Finding
+from nanlint.report import FORMATS, HUMAN
 
 
-def fail(message: str) -> "NoReturn":  # noqa: F821
+def fail(message: str) -> NoReturn:
     click.echo(f"nanlint: error: {message}", err=True)
     sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns an unexpected exception in any command into one line and exit 2, and a closed pipe
+    (``nanlint check | head``) into a quiet exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+            fail(f"internal error: {type(exc).__name__}: {exc}")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nanlint")
 def main() -> None:
     """Find where PyTorch model and training code will produce inf/NaN."""
 
 
-def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Config:
-    from dataclasses import replace
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s.strip() for item in values for s in item.split(",") if s.strip())
 
+
+def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Config:
+    """The configuration file's settings with the command line's on top (a selection layer, as in ruff:
+    ``--select`` starts afresh, ``--extend-select`` and ``--ignore`` adjust the file's selection)."""
     from nanlint import selection
 
     try:
         config = load(config_file, isolated)
     except ConfigError as exc:
         fail(str(exc))
-    docs = load_catalog()
-    changes = {}
+    except CatalogError as exc:
+        fail(str(exc))
+    docs = _catalog()
+    select = _split(overrides.get("select") or ())
+    extend_select = _split(overrides.get("extend_select") or ())
+    ignore = _split(overrides.get("ignore") or ())
     try:
-        for key in ("select", "extend_select", "ignore"):
-            value = overrides.get(key)
-            if value:
-                selectors = tuple(s for item in value for s in item.split(",") if s.strip())
-                selection.validate(selectors, docs, f"--{key.replace('_', '-')}")
-                changes[key] = selectors if key == "select" else tuple(getattr(config, key)) + selectors
+        for option, values in (("--select", select), ("--extend-select", extend_select), ("--ignore", ignore)):
+            selection.validate(values, docs, option)
     except selection.SelectionError as exc:
         fail(str(exc))
+    changes: dict = {}
+    if select or extend_select or ignore:
+        layer = selection.Layer(select or None, extend_select, ignore)
+        changes["overrides"] = (*config.overrides, layer)
     if overrides.get("preview"):
         changes["preview"] = True
     if overrides.get("target_precision"):
@@ -56,113 +85,219 @@ def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Co
 
 @main.command()
 @click.argument("paths", nargs=-1, type=str)
-@click.option("--select", multiple=True, help="Rule codes, prefixes (NAN1) or ALL to enable (replaces the default set).")
+@click.option("--select", multiple=True, help="Rule codes, prefixes (NAN1), names or ALL to enable (replaces the configured set).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to enable on top of the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
 @click.option("--preview", is_flag=True, help="Enable preview rules selected by prefix or ALL.")
-@click.option("--output-format", type=click.Choice(["full", "concise", "json"]), default="full", show_default=True)
-@click.option("--output-file", type=click.Path(dir_okay=False), help="Write the report to this file.")
+@click.option("--output-format", type=click.Choice(sorted(FORMATS)), default="full", show_default=True, help="How to print findings.")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False), help="Write the report to this file instead of standard output.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply unsafe fixes (with --fix or --diff).")
-@click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when problems are found.")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 @click.option("--config", "config_file", type=str, help="Configuration file (pyproject.toml or nanlint.toml).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
-@click.option("--force-exclude", is_flag=True, help="Apply excludes to paths named on the command line too.")
+@click.option("--force-exclude", is_flag=True, help="Apply excludes and .gitignore to paths named on the command line too.")
+@click.option("--stdin-filename", type=str, help="The file name to report (and match configuration against) for `-`.")
 @click.option("--target-precision", type=click.Choice(["float32", "float16", "bfloat16"]), help="Assume this working precision.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel processes (default: one per CPU).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .nanlint_cache/.")
-def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, exit_zero, quiet, config_file, isolated, force_exclude, target_precision, jobs, no_cache):
-    """Check PATHS (default: the current directory) for inf/NaN hazards."""
+def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache):
+    """Check PATHS (default: the current directory; `-`: standard input) for inf/NaN hazards."""
     from nanlint import api
-    from nanlint.fixes import apply_edits, unified_diff
-    from nanlint.report import FORMATS
 
     config = _load_config(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
-    paths = list(paths) or ["."]
-    result = api.run(paths, config, force_exclude, jobs=jobs, cache=False if no_cache else None)
+    paths = list(paths) or (["-"] if stdin_filename else ["."])
+    result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
     findings = result.findings
-    sources: dict[str, str] = {}
-    for name in {f.filename for f in findings}:
-        try:
-            sources[name] = Path(name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            pass
+    texts = _texts(findings, result)
+    color = _use_color(output_file)
+
     fixed = 0
     if fix or diff:
-        findings, fixed, diffs = _apply_fixes(findings, sources, config, unsafe_fixes, write=not diff)
+        stdin_name = result.stdin.filename if result.stdin is not None else None
+        outcome = _apply_fixes(findings, texts, config, unsafe_fixes, stdin_name)
+        result.errors.extend(outcome.errors)
         if diff:
-            click.echo("".join(diffs), nl=False)
-            sys.exit(1 if diffs and not exit_zero else 0)
-    text = FORMATS[output_format](findings, sources, color=_use_color(output_file))
-    if output_format in ("full", "concise") and not quiet:
-        text += _summary(findings, fixed)
-    for error in result.errors:
-        click.echo(f"nanlint: error: {error.filename}: rule {error.rule} failed: {error.message}", err=True)
+            _echo("".join(outcome.diffs))
+            if not quiet:
+                n = outcome.count
+                click.echo(f"Would fix {n} problem{'s' if n != 1 else ''}." if n else "No fixes available.", err=True)
+            _report_errors(result.errors)
+            sys.exit(2 if result.errors else 1 if outcome.count and not exit_zero else 0)
+        _write_fixed(outcome.fixed_texts)
+        findings, fixed = outcome.remaining, outcome.count
+        texts.update({name: fixed_text for name, (_, fixed_text) in outcome.fixed_texts.items()})
+        if result.stdin is not None and result.stdin.text is not None:
+            # as ruff does: with `-`, the (fixed) source goes to stdout and the report to stderr
+            _echo(outcome.stdin_text if outcome.stdin_text is not None else result.stdin.text)
+            if outcome.stdin_text is not None:
+                texts[stdin_name] = outcome.stdin_text
+            text = _render(findings, texts, output_format, statistics, quiet, fixed, color=False)
+            click.echo(text, nl=False, err=True)
+            _report_errors(result.errors)
+            _exit(findings, result.errors, exit_zero)
+
+    text = _render(findings, texts, output_format, statistics, quiet, fixed, color)
+    if result.files == 0 and not quiet:
+        click.echo("nanlint: warning: no Python files found under the given paths", err=True)
     if output_file:
         try:
-            Path(output_file).write_text(text, encoding="utf-8")
+            with open(output_file, "w", encoding="utf-8") as handle:
+                handle.write(text)
         except OSError as exc:
             fail(f"cannot write {output_file}: {exc.strerror or exc}")
     else:
-        click.echo(text, nl=False)
-    if result.errors:
+        _echo(text, color=color)
+    _report_errors(result.errors)
+    _exit(findings, result.errors, exit_zero)
+
+
+def _echo(text: str, color: bool = False) -> None:
+    click.echo(text, nl=False, color=color)
+
+
+def _exit(findings: list[Finding], errors: list, exit_zero: bool) -> NoReturn:
+    if errors:
         sys.exit(2)
     sys.exit(1 if findings and not exit_zero else 0)
 
 
-def _apply_fixes(findings, sources, config, unsafe, write):
-    from nanlint import api
-    from nanlint.fixes import apply_edits, unified_diff
+def _report_errors(errors) -> None:
+    for error in errors:
+        click.echo(f"nanlint: error: {error.filename}: rule {error.rule} failed: {error.message}", err=True)
+    if errors:
+        click.echo("nanlint: error: internal errors above; please report them. Other findings are still shown.", err=True)
 
-    remaining: list[Finding] = []
-    diffs: list[str] = []
-    total = 0
-    by_file: dict[str, list[Finding]] = {}
-    for f in findings:
-        by_file.setdefault(f.filename, []).append(f)
-    for filename, file_findings in sorted(by_file.items()):
-        original = sources.get(filename)
-        if original is None or filename == "-":
-            remaining.extend(file_findings)
+
+def _texts(findings: list[Finding], result) -> dict[str, str]:
+    """The source text of each file with findings (for the source line under a finding, and for fixes)."""
+    from nanlint.source import read
+
+    texts: dict[str, str] = {}
+    stdin_name = result.stdin.filename if result.stdin is not None else None
+    for name in {f.filename for f in findings}:
+        if name == stdin_name:
+            if result.stdin.text is not None:
+                texts[name] = result.stdin.text
             continue
-        text, current = original, file_findings
-        for _ in range(10):  # fixes can enable other fixes; stop when stable
-            new_text, applied = apply_edits(text, current, unsafe)
-            if not applied or new_text == text:
-                break
-            total += applied
-            text = new_text
-            current = api.check_source(text, filename, config)
-        if text != original:
-            if write:
-                Path(filename).write_text(text, encoding="utf-8")
-            else:
-                diffs.append(unified_diff(filename, original, text))
-        remaining.extend(current if text != original else file_findings)
-    remaining.sort(key=Finding.sort_key)
-    return remaining, total, diffs
+        text = read(name).text
+        if text is not None:
+            texts[name] = text
+    return texts
+
+
+def _render(findings, texts, output_format, statistics, quiet, fixed, color) -> str:
+    if statistics:
+        text = _statistics(findings, output_format)
+    else:
+        text = FORMATS[output_format](findings, texts, color=color)
+    if output_format in HUMAN and not quiet:
+        text += _summary(findings, fixed)
+    return text
+
+
+def _statistics(findings: list[Finding], output_format: str) -> str:
+    """Findings per rule, most frequent first (as ``ruff --statistics``)."""
+    counts = Counter(f.code for f in findings)
+    names = {f.code: f.name for f in findings}
+    fixable = {f.code for f in findings if f.fix is not None and f.fix.applicability is Applicability.SAFE}
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    if output_format == "json":
+        import json
+
+        data = [{"code": code, "name": names[code], "count": n, "fixable": code in fixable} for code, n in rows]
+        return json.dumps(data, indent=2) + "\n"
+    width = max((len(str(n)) for _, n in rows), default=1)
+    return "".join(f"{n:>{width}}\t{code}\t{'[*] ' if code in fixable else ''}{names[code]}\n" for code, n in rows)
 
 
 def _summary(findings: list[Finding], fixed: int) -> str:
-    fixed_text = f" ({fixed} fixed)" if fixed else ""
+    """The closing lines; the last one is always ``Found N problems.`` or ``All checks passed!``."""
+    out = ""
+    if fixed:
+        out += f"Fixed {fixed} problem{'s' if fixed != 1 else ''}.\n"
     if not findings:
-        return f"All checks passed!{fixed_text}\n" if not fixed else f"Fixed {fixed} problem{'s' if fixed != 1 else ''}; all checks passed!\n"
-    n = len(findings)
-    fixable = sum(1 for f in findings if f.fix is not None and f.fix.applicability.value == "safe")
-    line = f"Found {n} problem{'s' if n != 1 else ''}.{fixed_text}\n"
+        return out + "All checks passed!\n"
+    fixable = sum(1 for f in findings if f.fix is not None and f.fix.applicability is Applicability.SAFE)
+    unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability is Applicability.UNSAFE)
     if fixable:
-        line += f"[*] {fixable} fixable with the `--fix` option.\n"
-    return line
+        out += f"[*] {fixable} fixable with the `--fix` option.\n"
+    if unsafe:
+        out += f"{unsafe} more fixable with `--fix --unsafe-fixes`.\n"
+    n = len(findings)
+    return out + f"Found {n} problem{'s' if n != 1 else ''}.\n"
 
 
 def _use_color(output_file: str | None) -> bool:
+    """Colour only on a terminal; NO_COLOR (any non-empty value) turns it off, FORCE_COLOR on."""
     if output_file or os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return sys.stdout.isatty()
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _FixOutcome:
+    def __init__(self) -> None:
+        self.remaining: list[Finding] = []
+        self.count = 0
+        self.diffs: list[str] = []
+        self.fixed_texts: dict = {}  # filename -> (SourceText as read, fixed text)
+        self.stdin_text: str | None = None  # the fixed standard input, if it changed
+        self.errors: list = []
+
+
+def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config, unsafe: bool, stdin_name: str | None) -> _FixOutcome:
+    """Apply fixes file by file, re-checking after each round (a fix can uncover or move others)."""
+    from nanlint import api
+    from nanlint.fixes import apply_edits, unified_diff
+    from nanlint.source import read
+
+    outcome = _FixOutcome()
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_file.setdefault(f.filename, []).append(f)
+    for filename, file_findings in sorted(by_file.items()):
+        original_text = texts.get(filename)
+        if original_text is None:
+            outcome.remaining.extend(file_findings)
+            continue
+        text, current = original_text, file_findings
+        for _ in range(10):  # stop when stable
+            new_text, applied = apply_edits(text, current, unsafe)
+            if not applied or new_text == text:
+                break
+            outcome.count += applied
+            text = new_text
+            checked = api.analyze_text(text, filename, config)
+            outcome.errors.extend(checked.errors)
+            current = checked.findings
+        outcome.remaining.extend(current)
+        if text == original_text:
+            continue
+        outcome.diffs.append(unified_diff(filename, original_text, text))
+        if filename == stdin_name:
+            outcome.stdin_text = text
+        else:
+            outcome.fixed_texts[filename] = (read(filename), text)
+    outcome.remaining.sort(key=Finding.sort_key)
+    return outcome
+
+
+def _write_fixed(fixed_texts: dict) -> None:
+    from nanlint.source import write
+
+    for filename, (original, text) in fixed_texts.items():
+        try:
+            write(filename, original, text)
+        except (OSError, UnicodeEncodeError) as exc:
+            fail(f"cannot write {filename}: {getattr(exc, 'strerror', None) or exc}")
 
 
 @main.command("rule")
@@ -179,9 +314,21 @@ def rule_command(code: str) -> None:
 
 
 @main.command("rules")
-def rules_command() -> None:
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(output_format: str) -> None:
     """List every rule: code, name, default severity, summary."""
-    for doc in _catalog().values():
+    docs = _catalog()
+    if output_format == "json":
+        import json
+
+        data = [
+            {"code": d.code, "name": d.name, "family": d.family, "severity": d.severity, "default": d.default,
+             "fix": d.fix, "summary": d.summary}
+            for d in docs.values()
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    for doc in docs.values():
         state = "" if doc.default == "on" else f" [{doc.default}]"
         click.echo(f"{doc.code}  {doc.name:<34} {doc.severity:<8} {doc.summary}{state}")
 
@@ -194,13 +341,14 @@ def _catalog():
 
 
 @main.command("show-settings")
-@click.option("--config", "config_file", type=str)
-@click.option("--isolated", is_flag=True)
+@click.option("--config", "config_file", type=str, help="Configuration file (pyproject.toml or nanlint.toml).")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
 def show_settings(config_file, isolated) -> None:
-    """Print the effective configuration and where it came from."""
+    """Print the effective configuration and the file it came from."""
     import json
 
     config = _load_config(config_file, isolated, {})
+    click.echo(f"# settings from {config.source or 'defaults (no configuration file found)'}")
     click.echo(json.dumps(config.describe(), indent=2))
 
 

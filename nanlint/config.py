@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,26 +43,30 @@ class Config:
     cache: bool = True
     source: str | None = None  # the file this came from, None for defaults
     root: str = "."  # the folder per-file-ignores and excludes are relative to
+    # selection layers applied after the file's own (the command line's --select/--extend-select/--ignore)
+    overrides: tuple[selection.Layer, ...] = ()
 
-    @property
+    @functools.cached_property
     def enabled_codes(self) -> frozenset[str]:
-        return selection.resolve(load_catalog(), self.select, self.extend_select, self.ignore, self.preview)
+        layers = [selection.Layer(self.select, self.extend_select, self.ignore), *self.overrides]
+        return selection.resolve_layers(load_catalog(), layers, self.preview)
 
     def codes_for(self, filename: str) -> frozenset[str]:
+        """The enabled codes minus those ``per-file-ignores`` turns off for ``filename``."""
         codes = self.enabled_codes
         if not self.per_file_ignores:
             return codes
         rel = _relative(filename, self.root)
         for pattern, ignored in self.per_file_ignores.items():
             if _glob_match(rel, pattern):
-                codes = codes - selection.resolve(load_catalog(), ignored, preview=True) | selection.ALWAYS_ON
-        return codes
+                codes = (codes - selection.expand(ignored, load_catalog())) | selection.ALWAYS_ON
+        return frozenset(codes)
 
     def fingerprint(self) -> str:
         data = {
-            "select": self.select, "extend_select": self.extend_select, "ignore": self.ignore,
+            "enabled": sorted(self.enabled_codes),
             "per_file_ignores": self.per_file_ignores, "rule_options": self.rule_options,
-            "preview": self.preview, "target_precision": self.target_precision,
+            "preview": self.preview, "target_precision": self.target_precision, "root": self.root,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -71,6 +77,11 @@ class Config:
             "select": list(self.select) if self.select is not None else "(default)",
             "extend-select": list(self.extend_select),
             "ignore": list(self.ignore),
+            "command-line": [
+                {"select": list(layer.select) if layer.select is not None else None,
+                 "extend-select": list(layer.extend_select), "ignore": list(layer.ignore)}
+                for layer in self.overrides
+            ],
             "exclude": list(self.exclude),
             "extend-exclude": list(self.extend_exclude),
             "per-file-ignores": {k: list(v) for k, v in self.per_file_ignores.items()},
@@ -85,7 +96,7 @@ class Config:
 
 def _relative(filename: str, root: str) -> str:
     try:
-        return Path(filename).resolve().relative_to(Path(root).resolve()).as_posix()
+        return Path(os.path.abspath(filename)).relative_to(Path(root).absolute()).as_posix()
     except ValueError:
         return Path(filename).as_posix()
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 import difflib
 
 from nanlint.findings import Applicability, Edit, Finding
-
-
-def _offsets(text: str) -> list[int]:
-    starts, total = [0], 0
-    for line in text.splitlines(keepends=True):
-        total += len(line)
-        starts.append(total)
-    return starts
+from nanlint.source import line_starts
 
 
 def applicable(findings: list[Finding], unsafe: bool) -> list[Finding]:
@@ -21,10 +14,12 @@ def applicable(findings: list[Finding], unsafe: bool) -> list[Finding]:
 def apply_edits(text: str, findings: list[Finding], unsafe: bool = False) -> tuple[str, int]:
     """Apply the fixes of ``findings`` to ``text``; returns the new text and how many fixes were applied.
     A fix overlapping one applied before is left for the next round."""
-    starts = _offsets(text)
+    starts = line_starts(text)
 
     def offset(line: int, column: int) -> int:
-        return starts[line - 1] + column - 1
+        if not 1 <= line <= len(starts):
+            raise ValueError(f"fix edit on line {line}, outside the text")
+        return min(starts[line - 1] + column - 1, len(text))
 
     chosen: list[tuple[int, int, Edit]] = []
     applied = 0
@@ -40,6 +35,11 @@ def apply_edits(text: str, findings: list[Finding], unsafe: bool = False) -> tup
 
 
 def unified_diff(filename: str, before: str, after: str) -> str:
-    return "".join(
-        difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{filename}", f"b/{filename}")
-    )
+    def split(text: str) -> list[str]:
+        starts = line_starts(text)
+        out = [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+        return [line for line in out if line]
+
+    diff = list(difflib.unified_diff(split(before), split(after), f"a/{filename}", f"b/{filename}"))
+    # a last line without a newline would run into the next hunk header
+    return "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in diff)

@@ -26,11 +26,14 @@ NAMESPACES = {
     "torch.cpu.amp": "amp",
     "numpy": "numpy",
     "numpy.linalg": "numpy",
+    "numpy.random": "numpy",
     "math": "math",
     "cmath": "math",
     "scipy.special": "scipy",
     "tensorflow": "tf",
     "tensorflow.math": "tf",
+    "tensorflow.keras.ops": "tf",
+    "tensorflow.experimental.numpy": "tf",
     "tensorflow.nn": "tf",
     "tensorflow.keras.backend": "tf",
     "keras.backend": "tf",
@@ -62,6 +65,17 @@ class Target:
     @property
     def is_array_op(self) -> bool:
         return self.namespace in ARRAY_NAMESPACES
+
+    @property
+    def base_op(self) -> str:
+        """The op without the in-place suffix: ``div_`` -> ``div``, ``clamp_`` -> ``clamp``."""
+        op = self.op
+        return op[:-1] if op.endswith("_") and not op.endswith("__") and len(op) > 1 else op
+
+    @property
+    def is_tensor_op(self) -> bool:
+        """An op on tensors that carry gradients (torch, TensorFlow, JAX, or a method call)."""
+        return self.namespace in ("torch", "method", "tf", "jax")
 
 
 def dotted(expr: cst.BaseExpression) -> str | None:
@@ -142,6 +156,19 @@ class ImportResolver:
                 return Target("builtin", func.value, f"builtins.{func.value}")
             return Target("local", func.value)
         return Target("other", "")
+
+    def local_name_for(self, module: str) -> str | None:
+        """The local name a module was imported as (``F`` for ``torch.nn.functional``), if any."""
+        for local, full in self.aliases.items():
+            if full == module and not local.startswith("*"):
+                return local
+        return None
+
+    @property
+    def imports_autograd(self) -> bool:
+        """Whether the file imports a framework whose values carry gradients (torch, TensorFlow, JAX, Keras)."""
+        roots = {full.split(".")[0] for full in self.aliases.values()}
+        return bool(roots & {"torch", "tensorflow", "jax", "keras", "kornia", "pytorch_lightning", "lightning"})
 
     def _star_module(self, name: str) -> str | None:
         for key, module in self.aliases.items():

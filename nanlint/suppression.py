@@ -1,7 +1,13 @@
-"""``# noqa`` comments: line-level (``# noqa``, ``# noqa: NAN101, NAN2``) on the reported line or the first
-line of the statement that contains it, and file-level ``# nanlint: noqa`` / ``# nanlint: noqa: NAN101``.
-Comments are found with ``tokenize`` (so a ``# noqa`` inside a string does not count), and only when the
-text mentions ``noqa`` at all."""
+"""``# noqa`` comments, with ruff's syntax.
+
+- line level: ``# noqa`` (everything) or ``# noqa: NAN101, NAN2`` (codes or prefixes) on the reported line,
+  or on the first line of the statement that contains it (for calls spread over several lines);
+- file level: ``# nanlint: noqa`` (everything) or ``# nanlint: noqa: NAN101`` anywhere in the file.
+
+Comments are found with ``tokenize``, so a ``# noqa`` inside a string does not count. Codes that are not
+nanlint's (``E501``, ``F401``) are kept for other tools and never reported; with NAN002 enabled, directives
+that suppressed nothing, and nanlint codes that no rule has, are reported.
+"""
 from __future__ import annotations
 
 import io
@@ -17,28 +23,34 @@ if TYPE_CHECKING:
 
     from nanlint.engine import FileContext
 
-NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:[\s,]+[A-Z]+[0-9]*)*))?", re.I)
-FILE_NOQA = re.compile(r"#\s*nanlint\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:[\s,]+[A-Z]+[0-9]*)*))?", re.I)
+_CODES = r"(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+|\s+[A-Z]+[0-9]+)*)"
+NOQA = re.compile(r"#\s*noqa(?::\s*" + _CODES + r")?", re.I)
+FILE_NOQA = re.compile(r"#\s*nanlint\s*:\s*noqa(?::\s*" + _CODES + r")?", re.I)
 CODE_SPLIT = re.compile(r"[\s,]+")
+MENTIONS_NOQA = re.compile(r"noqa", re.I)
+OWN_PREFIX = "NAN"
 
 
 @dataclass
 class Directive:
     line: int
-    column: int
-    codes: tuple[str, ...] | None  # None: bare noqa, suppresses everything
-    used: set[str] = field(default_factory=set)
+    column: int  # 1-based column of the ``#``
+    end_column: int
+    codes: tuple[str, ...] | None  # None: blanket, suppresses everything
+    used: set[str] = field(default_factory=set)  # the codes (or "*") that suppressed something
 
 
 @dataclass
 class Directives:
     lines: dict[int, Directive] = field(default_factory=dict)
-    file_codes: tuple[str, ...] | None = ()  # () none; None everything
+    files: list[Directive] = field(default_factory=list)  # ``# nanlint: noqa`` comments
 
-    def file_suppresses(self, code: str) -> bool:
-        if self.file_codes is None:
-            return True
-        return any(code.startswith(prefix) for prefix in self.file_codes)
+    def file_directive_for(self, code: str) -> tuple[Directive, str] | None:
+        for directive in self.files:
+            hit = _matches(directive, code)
+            if hit is not None:
+                return directive, hit
+        return None
 
 
 def _codes(text: str | None) -> tuple[str, ...] | None:
@@ -47,34 +59,33 @@ def _codes(text: str | None) -> tuple[str, ...] | None:
     return tuple(c.upper() for c in CODE_SPLIT.split(text.strip()) if c)
 
 
+def _comments(source: str):
+    """(line, column, text) of every comment; tokenize errors end the scan but keep what was found."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                yield token.start[0], token.start[1], token.string
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return
+
+
 def parse(source: str) -> Directives:
     out = Directives()
-    if "noqa" not in source:
+    if not MENTIONS_NOQA.search(source):
         return out
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        tokens = []
-    for token in tokens:
-        if token.type != tokenize.COMMENT:
-            continue
-        text = token.string
+    for line, col, text in _comments(source):
         match = FILE_NOQA.search(text)
         if match:
-            codes = _codes(match.group("codes"))
-            if codes is None:
-                out.file_codes = None
-            elif out.file_codes is not None:
-                out.file_codes = tuple(out.file_codes) + codes
+            out.files.append(Directive(line, col + match.start() + 1, col + match.end() + 1, _codes(match.group("codes"))))
             continue
         match = NOQA.search(text)
         if match:
-            line, col = token.start
-            out.lines[line] = Directive(line, col + match.start() + 1, _codes(match.group("codes")))
+            out.lines[line] = Directive(line, col + match.start() + 1, col + match.end() + 1, _codes(match.group("codes")))
     return out
 
 
 def _matches(directive: Directive, code: str) -> str | None:
+    """What in ``directive`` covers ``code``: "*" for a blanket one, else the matching code or prefix."""
     if directive.codes is None:
         return "*"
     for prefix in directive.codes:
@@ -84,53 +95,66 @@ def _matches(directive: Directive, code: str) -> str | None:
 
 
 def apply(source: str, ctx: "FileContext", reported: list[tuple[Finding, "cst.CSTNode | None"]], enabled: frozenset[str]) -> list[Finding]:
+    """The findings that no directive suppresses, plus NAN002 findings when that rule is enabled."""
     directives = parse(source)
+    if not directives.lines and not directives.files:
+        return [finding for finding, _ in reported]
     kept: list[Finding] = []
     for finding, statement in reported:
-        if directives.file_suppresses(finding.code):
+        file_hit = directives.file_directive_for(finding.code)
+        if file_hit is not None:
+            file_hit[0].used.add(file_hit[1])
             continue
-        lines = [finding.span.line]
+        candidates = [finding.span.line]
         if statement is not None and directives.lines:
             first = ctx.line_of(statement)
             if first != finding.span.line:
-                lines.append(first)
+                candidates.append(first)
         suppressed = False
-        for line in lines:
+        for line in candidates:
             directive = directives.lines.get(line)
-            if directive is None:
-                continue
-            hit = _matches(directive, finding.code)
+            hit = _matches(directive, finding.code) if directive is not None else None
             if hit is not None:
                 directive.used.add(hit)
                 suppressed = True
                 break
         if not suppressed:
             kept.append(finding)
-    if "NAN002" in enabled:
-        kept.extend(_unused(directives, ctx.filename))
+    if "NAN002" in enabled and directives.file_directive_for("NAN002") is None:
+        kept.extend(unused(directives, ctx.filename, enabled))
     return kept
 
 
-def _unused(directives: Directives, filename: str) -> list[Finding]:
+def unused(directives: Directives, filename: str, enabled: frozenset[str]) -> list[Finding]:
+    """NAN002 findings: one per directive that has unused, non-enabled or unknown nanlint codes."""
     from nanlint.catalog import load_catalog
 
     known = load_catalog()
     out = []
-    for directive in directives.lines.values():
+    for directive in [*directives.lines.values(), *directives.files]:
+        kind = "file-level `# nanlint: noqa`" if directive in directives.files else "`noqa`"
+        if directive.codes is not None and _matches(directive, "NAN002") is not None:
+            continue  # `# noqa: NAN002` keeps its line's directive from being reported
         if directive.codes is None:
             if not directive.used:
-                out.append(_unused_finding(filename, directive, "Unused blanket `noqa` directive"))
+                out.append(_finding(filename, directive, f"Unused blanket {kind} directive"))
             continue
-        unused = [c for c in directive.codes if c not in directive.used]
-        unknown = [c for c in unused if c.startswith("NAN") and not any(code.startswith(c) for code in known)]
-        if unknown:
-            out.append(_unused_finding(filename, directive, f"Unknown rule code in `noqa`: {', '.join(unknown)}"))
-        rest = [c for c in unused if c not in unknown and c.upper().startswith("NAN")]
+        parts = []
+        own = [c for c in directive.codes if c.startswith(OWN_PREFIX) and c not in directive.used]
+        unknown = [c for c in own if not any(code.startswith(c) for code in known)]
+        disabled = [c for c in own if c not in unknown and not any(code.startswith(c) for code in enabled)]
+        rest = [c for c in own if c not in unknown and c not in disabled]
         if rest:
-            out.append(_unused_finding(filename, directive, f"Unused `noqa` directive (unused: {', '.join(rest)})"))
+            parts.append("unused: " + ", ".join(f"`{c}`" for c in rest))
+        if disabled:
+            parts.append("non-enabled: " + ", ".join(f"`{c}`" for c in disabled))
+        if unknown:
+            parts.append("unknown: " + ", ".join(f"`{c}`" for c in unknown))
+        if parts:
+            out.append(_finding(filename, directive, f"Unused {kind} directive ({'; '.join(parts)})"))
     return out
 
 
-def _unused_finding(filename: str, directive: Directive, message: str) -> Finding:
-    span = Span(directive.line, directive.column, directive.line, directive.column)
-    return Finding("NAN002", "unused-noqa", message, filename, span, Severity.INFO)
+def _finding(filename: str, directive: Directive, message: str) -> Finding:
+    span = Span(directive.line, directive.column, directive.line, directive.end_column)
+    return Finding("NAN002", "unused-noqa", message, filename, span, Severity.INFO, hint="remove the directive or the unused codes")

@@ -1,8 +1,18 @@
 """``path:line:col: CODE message``, one line per finding."""
 from __future__ import annotations
 
-from nanlint.findings import Finding
+from nanlint.findings import Applicability, Finding
+
+BOLD, RED, RESET = "\033[1m", "\033[31m", "\033[0m"
 
 
 def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
-    return "".join(f"{f.filename}:{f.line}:{f.column}: {f.code} {f.message}\n" for f in findings)
+    out = []
+    for f in findings:
+        location = f"{f.filename}:{f.line}:{f.column}:"
+        code = f.code
+        if color:
+            location, code = f"{BOLD}{location}{RESET}", f"{RED}{BOLD}{code}{RESET}"
+        fixable = " [*]" if f.fix is not None and f.fix.applicability is Applicability.SAFE else ""
+        out.append(f"{location} {code}{fixable} {f.message}\n")
+    return "".join(out)

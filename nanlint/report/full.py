@@ -1,7 +1,8 @@
 """The default format: location, code, message, the source line with a caret under the span, the fix hint."""
 from __future__ import annotations
 
-from nanlint.findings import Finding
+from nanlint.findings import Applicability, Finding
+from nanlint.source import lines as source_lines
 
 BOLD, RED, CYAN, BLUE, RESET = "\033[1m", "\033[31m", "\033[36m", "\033[34m", "\033[0m"
 
@@ -12,14 +13,18 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
     out = []
+    split: dict[str, list[str]] = {}
     for f in findings:
         location = _paint(f"{f.filename}:{f.line}:{f.column}:", BOLD, color)
-        out.append(f"{location} {_paint(f.code, RED + BOLD, color)} {f.message}\n")
-        lines = sources.get(f.filename, "").splitlines()
+        fixable = " [*]" if f.fix is not None and f.fix.applicability is Applicability.SAFE else ""
+        out.append(f"{location} {_paint(f.code, RED + BOLD, color)}{fixable} {f.message}\n")
+        if f.filename not in split:
+            split[f.filename] = source_lines(sources.get(f.filename) or "")
+        lines = split[f.filename]
         if 1 <= f.line <= len(lines):
-            text = lines[f.line - 1].expandtabs(1)
+            text = lines[f.line - 1].expandtabs(1)  # one column per character, as in the span
             gutter = str(f.line)
-            start = f.column - 1
+            start = min(f.column - 1, len(text))
             end = f.span.end_column - 1 if f.span.end_line == f.line else len(text)
             width = max(1, end - start)
             pad = " " * len(gutter)
@@ -27,9 +32,9 @@ def render(findings: list[Finding], sources: dict[str, str], color: bool = False
             out.append(_paint(f"{gutter} | ", BLUE, color) + text + "\n")
             out.append(_paint(f"{pad} | ", BLUE, color) + " " * start + _paint("^" * width, RED, color) + "\n")
         if f.fix is not None:
-            tag = "" if f.fix.applicability.value == "safe" else " (unsafe)"
+            tag = "" if f.fix.applicability is Applicability.SAFE else " (unsafe, with --unsafe-fixes)"
             out.append(_paint(f"  = fix{tag}: {f.fix.message}\n", CYAN, color))
-        elif f.hint:
+        if f.hint:
             out.append(_paint(f"  = help: {f.hint}\n", CYAN, color))
         out.append("\n")
     return "".join(out)

@@ -1,11 +1,20 @@
-"""A stable JSON schema (documented in the README): a list of objects, one per finding."""
+"""``--output-format json``: a list of objects, one per finding, in the output order. The schema is stable
+(documented in the README); fields are only ever added.
+
+    code, name, message, severity ("error" | "warning" | "info"), confidence ("high" | "medium" | "low"),
+    filename, location {row, column}, end_location {row, column} (1-based; the end column is exclusive),
+    fix (null or {message, applicability ("safe" | "unsafe"), edits [{content, location, end_location}]}),
+    hint (null or text), docs (the command that prints the rule's documentation)
+"""
 from __future__ import annotations
 
 import json
 
 from nanlint.findings import Finding
 
-DOCS_URL = "https://github.com/nanlint/nanlint/blob/main/rules/{code}-{name}.toml"
+
+def _point(line: int, column: int) -> dict:
+    return {"row": line, "column": column}
 
 
 def finding_to_json(f: Finding) -> dict:
@@ -17,8 +26,8 @@ def finding_to_json(f: Finding) -> dict:
             "edits": [
                 {
                     "content": e.content,
-                    "location": {"row": e.span.line, "column": e.span.column},
-                    "end_location": {"row": e.span.end_line, "column": e.span.end_column},
+                    "location": _point(e.span.line, e.span.column),
+                    "end_location": _point(e.span.end_line, e.span.end_column),
                 }
                 for e in f.fix.edits
             ],
@@ -30,8 +39,8 @@ def finding_to_json(f: Finding) -> dict:
         "severity": f.severity.value,
         "confidence": f.confidence.value,
         "filename": f.filename,
-        "location": {"row": f.span.line, "column": f.span.column},
-        "end_location": {"row": f.span.end_line, "column": f.span.end_column},
+        "location": _point(f.span.line, f.span.column),
+        "end_location": _point(f.span.end_line, f.span.end_column),
         "fix": fix,
         "hint": f.hint,
         "docs": f"nanlint rule {f.code}",

@@ -1,0 +1,310 @@
+"""Helpers the NAN1xx/NAN2xx rules share: the operand of an op, how to describe a fact in a message, and
+whether the code around a site already checks the value (an enclosing ``if``, an early ``return``, a
+``torch.where`` that selects around it, a NaN repair right after)."""
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Iterable
+
+import libcst as cst
+
+from nanlint.facts import F, Fact, arg, constant_value, source_text
+from nanlint.findings import Confidence
+from nanlint.resolver import Target
+
+if TYPE_CHECKING:
+    from nanlint.rules.base import Rule
+
+# Module aliases and builtins never count as the value a condition checks.
+_NOT_VALUES = frozenset({"torch", "F", "np", "numpy", "math", "nn", "tf", "jnp", "jax", "K", "self", "len", "abs", "max", "min",
+                         "sum", "float", "int", "True", "False", "None", "functional", "special", "linalg"})
+_IS_NONE = re.compile(r"[\w.\[\]'\"]+\s+is\s+(not\s+)?None")
+_ISINSTANCE = re.compile(r"(isinstance|hasattr|callable)\([^)]*\)")
+_ZERO_CHECK = re.compile(r"(==|!=|>=|<=|<|>)\s*-?\d|\bany\(|\ball\(|\.any\b|\.all\b|numel|nonzero|\beps")
+_STRUCTURE = re.compile(r"len\([^()]*(\([^()]*\))?[^()]*\)|[\w.]+\.(shape|ndim|dtype|device)(\[[^\]]*\])?|[\w.]+\.(size|dim|ndimension)\([^()]*\)")
+
+
+def operand(rule: "Rule", call: cst.Call, target: Target | None = None) -> cst.BaseExpression | None:
+    """The tensor a unary op acts on: the receiver of ``x.op()``, else the first argument."""
+    target = target or rule.target(call)
+    if target.namespace == "method":
+        return target.receiver
+    return arg(call, 0, "input") or arg(call, 0, "x")
+
+
+def describe(rule: "Rule", expr: cst.BaseExpression, fact: Fact, fallback: str = "a value") -> str:
+    """"`p`, a softmax output (line 12)" for messages."""
+    text = _short(source_text(expr))
+    if fact.origin is None:
+        return f"`{text}`, {fallback}"
+    what = fact.origin.what
+    if fact.origin.node is expr or source_text(fact.origin.node) == source_text(expr):
+        return what  # the operand is the call that makes it: "`log` of a `softmax` output"
+    try:
+        line = rule.ctx.line_of(fact.origin.node)
+        return f"`{text}`, {what} (line {line})"
+    except Exception:  # a synthetic node (augmented assignment) has no position
+        return f"`{text}`, {what}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def confidence_of(fact: Fact, strong: F = F.MAY_ZERO) -> Confidence:
+    if fact.is_guess or not fact.has(strong):
+        return Confidence.MEDIUM
+    return Confidence.HIGH
+
+
+# ---- what a condition checks ----
+def names_in(expr: cst.CSTNode) -> set[str]:
+    """Dotted names that occur in an expression (``x``, ``self.mask``), module aliases left out."""
+    found: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            text = source_text(node)
+            if text and "(" not in text and text.split(".")[0] not in _NOT_VALUES or text.startswith("self."):
+                found.add(text)
+            return True
+
+        def visit_Name(self, node: cst.Name) -> bool:
+            if node.value not in _NOT_VALUES:
+                found.add(node.value)
+            return False
+
+        def visit_Call(self, node: cst.Call) -> bool:
+            # the called function is not a value: visit only the receiver of a method and the arguments
+            if isinstance(node.func, cst.Attribute):
+                node.func.value.visit(self)
+            for a in node.args:
+                a.value.visit(self)
+            return False
+
+    expr.visit(_Names())
+    return found
+
+
+def value_keys(rule: "Rule", expr: cst.BaseExpression) -> tuple[set[str], set[str]]:
+    """Texts that name ``expr`` in a condition: its own text and, for a name, what it was bound to (full
+    keys); and the values it is computed from (root keys)."""
+    full = {source_text(expr)}
+    roots = names_in(expr)
+    resolved = rule.ctx.facts.resolve(expr, rule.ctx.scope) if isinstance(expr, (cst.Name, cst.Attribute)) else expr
+    if resolved is not expr:
+        full.add(source_text(resolved))
+        roots |= names_in(resolved)
+    return {k for k in full if k}, roots
+
+
+def _test_mentions(test: cst.BaseExpression, full: set[str], roots: set[str]) -> bool:
+    text = " ".join(source_text(test).split())
+    text = _IS_NONE.sub(" ", _ISINSTANCE.sub(" ", text))
+    for key in full:
+        if key and _contains(text, key):
+            return True
+    values_only = _STRUCTURE.sub(" ", text)  # `x.shape[-3] != 3` checks a layout, not the values of x
+    if _ZERO_CHECK.search(values_only):
+        return any(_contains(values_only, key) for key in roots)
+    return False
+
+
+def _contains(text: str, key: str) -> bool:
+    return re.search(r"(?<![\w.])" + re.escape(key) + r"(?![\w])", text) is not None
+
+
+def checked_by_condition(rule: "Rule", expr: cst.BaseExpression) -> bool:
+    """An enclosing ``if``/``while``/``assert`` or an earlier early exit (``if n == 0: return``) tests the
+    value: the programmer handles its zero (or empty) case."""
+    full, roots = value_keys(rule, expr)
+    ctx = rule.ctx
+    for test in _enclosing_tests(ctx, rule):
+        if _test_mentions(test, full, roots):
+            return True
+    for statement in _preceding_statements(ctx):
+        if isinstance(statement, cst.If) and _exits(statement.body) and _test_mentions(statement.test, full, roots):
+            return True
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Assert) and _test_mentions(small.test, full, roots):
+                    return True
+    return False
+
+
+def _enclosing_tests(ctx, rule) -> Iterable[cst.BaseExpression]:
+    stack = ctx.statement_stack
+    start = _function_index(stack)
+    for node in stack[start + 1:]:
+        if isinstance(node, (cst.If, cst.While)):
+            yield node.test
+    for node in rule.__dict__.get("_ifexp_stack", ()):
+        yield node.test
+
+
+def _function_index(stack: list) -> int:
+    for i in range(len(stack) - 1, -1, -1):
+        if isinstance(stack[i], (cst.FunctionDef, cst.ClassDef)):
+            return i
+    return -1
+
+
+def _block_statements(parent: cst.CSTNode) -> list[list[cst.CSTNode]]:
+    blocks = []
+    for attr in ("body", "orelse", "finalbody"):
+        child = getattr(parent, attr, None)
+        while child is not None:
+            body = getattr(child, "body", None)
+            if isinstance(child, (cst.IndentedBlock,)):
+                blocks.append(list(child.body))
+                break
+            if isinstance(body, cst.IndentedBlock):
+                blocks.append(list(body.body))
+            child = getattr(child, "orelse", None) if isinstance(child, cst.If) else None
+    for handler in getattr(parent, "handlers", ()) or ():
+        if isinstance(handler.body, cst.IndentedBlock):
+            blocks.append(list(handler.body.body))
+    if isinstance(parent, cst.Module):
+        blocks.append(list(parent.body))
+    return blocks
+
+
+def _preceding_statements(ctx) -> Iterable[cst.CSTNode]:
+    stack = ctx.statement_stack
+    start = _function_index(stack)
+    if start < 0:
+        return
+    for parent, child in zip(stack[start:], stack[start + 1:]):
+        for block in _block_statements(parent):
+            for i, statement in enumerate(block):
+                if statement is child:
+                    yield from block[:i]
+                    break
+
+
+def following_statements(ctx) -> list[cst.CSTNode]:
+    """Statements after the current one in its block (for a NaN repair right after)."""
+    stack = ctx.statement_stack
+    if len(stack) < 2:
+        return []
+    parent, child = stack[-2], stack[-1]
+    for block in _block_statements(parent):
+        for i, statement in enumerate(block):
+            if statement is child:
+                return block[i + 1:]
+    return []
+
+
+def _exits(body: cst.BaseSuite) -> bool:
+    statements = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    if not statements:
+        return False
+    last = statements[-1]
+    small = last.body if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+    return any(isinstance(s, (cst.Return, cst.Raise, cst.Continue, cst.Break)) for s in small)
+
+
+def assigned_names(ctx) -> set[str]:
+    """Names the current statement assigns."""
+    stack = ctx.statement_stack
+    if not stack or not isinstance(stack[-1], cst.SimpleStatementLine):
+        return set()
+    out: set[str] = set()
+    for small in stack[-1].body:
+        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target] if isinstance(small, (cst.AnnAssign, cst.AugAssign)) else []
+        for target in targets:
+            if isinstance(target, cst.Name):
+                out.add(target.value)
+    return out
+
+
+_REPAIR = re.compile(r"(isnan|nan_to_num|isfinite)\(\s*(?P<name>[\w.]+)")
+
+
+def repaired_after(ctx) -> bool:
+    """The value assigned here is checked for NaN right after (``if torch.isnan(v).any(): v = ...``,
+    ``v = torch.nan_to_num(v)``)."""
+    names = assigned_names(ctx)
+    if not names:
+        return False
+    for statement in following_statements(ctx)[:4]:
+        text = source_text(statement)
+        for match in _REPAIR.finditer(text):
+            if match.group("name").split(".")[0] in names:
+                return True
+    return False
+
+
+# ---- torch.where branches ----
+WHERE_NAMESPACES = frozenset({"torch", "tf", "jax"})
+
+
+def is_where(rule: "Rule", call: cst.Call) -> bool:
+    target = rule.target(call)
+    return target.op == "where" and target.namespace in WHERE_NAMESPACES and len(call.args) == 3
+
+
+class WhereTracker:
+    """Mixin: keeps the stack of ``torch.where`` calls being visited, so a rule can leave a site inside a
+    branch to NAN241 (the branch trap) when the condition tests the same value."""
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self.__dict__.setdefault("_ifexp_stack", []).append(node)
+
+    def leave_IfExp(self, node: cst.IfExp) -> None:
+        stack = self.__dict__.setdefault("_ifexp_stack", [])
+        if stack and stack[-1] is node:
+            stack.pop()
+
+    def track_enter(self, node: cst.Call) -> None:
+        stack = self.__dict__.setdefault("_where_stack", [])
+        if is_where(self, node):
+            stack.append(node)
+
+    def track_leave(self, node: cst.Call) -> None:
+        stack = self.__dict__.setdefault("_where_stack", [])
+        if stack and stack[-1] is node:
+            stack.pop()
+
+    def in_related_where(self, expr: cst.BaseExpression) -> bool:
+        """Inside a branch of a ``where`` whose condition names a value ``expr`` is computed from."""
+        stack = self.__dict__.get("_where_stack") or []
+        if not stack:
+            return False
+        names = names_in(expr)
+        resolved = self.ctx.facts.resolve(expr, self.ctx.scope) if isinstance(expr, cst.Name) else expr
+        if resolved is not expr:
+            names |= names_in(resolved)
+        for call in stack:
+            if names & names_in(call.args[0].value):
+                return True
+        return False
+
+
+def is_constant(expr: cst.BaseExpression) -> bool:
+    return constant_value(expr) is not None
+
+
+def in_no_grad(ctx) -> bool:
+    """Inside ``@torch.no_grad()`` / ``@torch.inference_mode()`` or a ``with torch.no_grad():`` block, where
+    gradient-only hazards cannot happen (optimizer steps, evaluation, buffers)."""
+    for node in ctx.statement_stack:
+        if isinstance(node, cst.FunctionDef):
+            for decorator in node.decorators:
+                text = source_text(decorator.decorator)
+                if "no_grad" in text or "inference_mode" in text:
+                    return True
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                text = source_text(item.item)
+                if "no_grad" in text or "inference_mode" in text:
+                    return True
+    return False
+
+
+def weak_zero(fact: Fact, squares_count: bool = False) -> bool:
+    """A zero guessed from `1 - x` of an unknown x (or, unless ``squares_count``, from a square of an unknown):
+    too weak to report outside a log (or a root)."""
+    if not fact.may_be_zero_guess:
+        return False
+    return fact.has(F.COMPLEMENT) or (fact.has(F.SQUARE) and not squares_count)

@@ -1,0 +1,248 @@
+"""NAN4xx: losses fed the wrong kind of value (probabilities where logits or log-probabilities belong) and
+stacked saturating activations."""
+from __future__ import annotations
+
+import libcst as cst
+
+from nanlint.facts import arg
+from nanlint.findings import Applicability, Confidence
+from nanlint.rules import _context as C
+from nanlint.rules._losses_models import model_ends_in
+from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
+
+SIGMOID_OPS = frozenset({"sigmoid", "Sigmoid", "expit"})
+SOFTMAX_OPS = frozenset({"softmax", "Softmax", "Softmax2d"})
+SATURATING = frozenset({"sigmoid", "Sigmoid", "tanh", "Tanh", "expit", "hardtanh", "Hardtanh", "hardsigmoid", "Hardsigmoid", "softsign", "Softsign"})
+# layers that keep a saturated value saturated when they sit between two activations
+TRANSPARENT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity", "Flatten", "Unflatten"})
+
+
+def loss_input(rule: Rule, call: cst.Call, functional: str, module: str) -> cst.BaseExpression | None:
+    """The ``input`` argument when ``call`` is ``F.<functional>(input, target)`` or a held ``nn.<module>``."""
+    target = rule.target(call)
+    if target.op == functional and target.namespace == "torch":
+        return arg(call, 0, "input")
+    if target.op == module and target.namespace == "nn" and target.qualname is None:
+        return arg(call, 0, "input")
+    # nn.BCELoss()(p, y): constructed and called at once
+    func = call.func
+    if isinstance(func, cst.Call):
+        inner = rule.target(func)
+        if inner.op == module and inner.namespace == "nn":
+            return arg(call, 0, "input")
+    return None
+
+
+def produced_by(rule: Rule, expr: cst.BaseExpression, ops: frozenset[str]) -> tuple[str, cst.CSTNode] | None:
+    """When ``expr`` is (through names) the output of one of ``ops``: that op and the node that made it."""
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Call):
+        built = rule.target(expr.func)  # nn.Sigmoid()(z): a module built and applied at once
+        if built.namespace == "nn" and built.op in ops:
+            return built.op, expr
+    fact = rule.fact(expr)
+    origin = fact.origin
+    if origin is None or not isinstance(origin.node, cst.Call):
+        return None
+    op = rule.target(origin.node).op if origin.node is not expr else rule.target(expr).op
+    if op in ops:
+        return op, origin.node
+    return None
+
+
+class BceOnSigmoid(FamilyRule):
+    """NAN401: binary cross-entropy on a sigmoid output instead of BCEWithLogitsLoss."""
+
+    code = "NAN401"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.op == "BCELoss" and target.namespace == "nn" and target.qualname is not None:
+            self._constructor(node)
+            return
+        operand = loss_input(self, node, "binary_cross_entropy", "BCELoss")
+        if operand is None:
+            return
+        found = produced_by(self, operand, SIGMOID_OPS)
+        if found is None:
+            return
+        op, origin = found
+        line = self.ctx.line_of(origin)
+        self.report(
+            node,
+            f"binary cross-entropy on a `{op}` output (line {line}): the sigmoid saturates to exactly 0 or 1, "
+            "log(0) is clamped to -100 and the gradient vanishes; under autocast this call raises",
+            fix=self._fix(node, operand),
+            hint="drop the sigmoid and use `F.binary_cross_entropy_with_logits` / `nn.BCEWithLogitsLoss`",
+        )
+
+    def _constructor(self, node: cst.Call) -> None:
+        ends = model_ends_in(self.ctx, SIGMOID_OPS)
+        if ends is None:
+            return
+        self.report(
+            node,
+            f"`BCELoss` in a file whose model ends in a sigmoid (line {self.ctx.line_of(ends)}): the loss takes "
+            "saturated probabilities, log(0) is clamped to -100, and autocast refuses it",
+            confidence=Confidence.MEDIUM,
+            hint="remove the final sigmoid and use `nn.BCEWithLogitsLoss()`",
+        )
+
+    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+        """``F.binary_cross_entropy(torch.sigmoid(z), y)`` -> ``F.binary_cross_entropy_with_logits(z, y)``."""
+        target = self.target(loss)
+        if target.namespace != "torch" or not isinstance(loss.func, cst.Attribute) or not isinstance(operand, cst.Call):
+            return None
+        inner = self.target(operand)
+        if inner.op != "sigmoid" or inner.namespace not in ("torch", "method"):
+            return None
+        logits = inner.receiver if inner.namespace == "method" else arg(operand, 0, "input")
+        if logits is None or (inner.namespace == "method" and operand.args) or (inner.namespace != "method" and len(operand.args) != 1):
+            return None
+        if any(a.keyword is not None and a.keyword.value not in ("input", "target", "weight", "reduction") for a in loss.args):
+            return None
+        new_args = [a.with_changes(value=logits) if a.value is operand else a for a in loss.args]
+        new = loss.with_changes(func=loss.func.with_changes(attr=cst.Name("binary_cross_entropy_with_logits")), args=new_args)
+        return self.replace(loss, new, "Use `binary_cross_entropy_with_logits` on the logits", Applicability.SAFE)
+
+
+class CrossEntropyOnSoftmax(FamilyRule):
+    """NAN402: cross_entropy on a softmax output (a second softmax inside the loss)."""
+
+    code = "NAN402"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.op == "CrossEntropyLoss" and target.namespace == "nn" and target.qualname is not None:
+            ends = model_ends_in(self.ctx, SOFTMAX_OPS)
+            if ends is not None:
+                self.report(
+                    node,
+                    f"`CrossEntropyLoss` in a file whose model ends in a softmax (line {self.ctx.line_of(ends)}): "
+                    "the loss applies log_softmax again, so it trains on a squashed, nearly constant signal",
+                    confidence=Confidence.MEDIUM,
+                    hint="remove the final softmax: CrossEntropyLoss expects logits",
+                )
+            return
+        operand = loss_input(self, node, "cross_entropy", "CrossEntropyLoss")
+        if operand is None:
+            return
+        found = produced_by(self, operand, SOFTMAX_OPS)
+        if found is None:
+            return
+        op, origin = found
+        self.report(
+            node,
+            f"`cross_entropy` on a `{op}` output (line {self.ctx.line_of(origin)}): it applies log_softmax itself, "
+            "so this is a double softmax whose gradients nearly vanish",
+            fix=self._fix(node, operand),
+            hint="pass the logits: cross_entropy expects unnormalized scores",
+        )
+
+    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+        if not isinstance(operand, cst.Call):
+            return None
+        inner = self.target(operand)
+        if inner.op != "softmax" or inner.namespace not in ("torch", "method"):
+            return None
+        logits = inner.receiver if inner.namespace == "method" else arg(operand, 0, "input")
+        if logits is None:
+            return None
+        return self.replace(operand, logits, "Pass the logits, not their softmax", Applicability.UNSAFE)
+
+
+class NllOnProbabilities(FamilyRule):
+    """NAN403: nll_loss on probabilities instead of log-probabilities."""
+
+    code = "NAN403"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.op == "NLLLoss" and target.namespace == "nn" and target.qualname is not None:
+            ends = model_ends_in(self.ctx, SOFTMAX_OPS | SIGMOID_OPS)
+            if ends is not None:
+                self.report(
+                    node,
+                    f"`NLLLoss` in a file whose model ends in a softmax (line {self.ctx.line_of(ends)}): NLLLoss "
+                    "expects log-probabilities, and on probabilities it is minimized by pushing them to 0",
+                    confidence=Confidence.MEDIUM,
+                    hint="end the model with `nn.LogSoftmax(dim=...)`, or use CrossEntropyLoss on logits",
+                )
+            return
+        operand = loss_input(self, node, "nll_loss", "NLLLoss")
+        if operand is None:
+            return
+        found = produced_by(self, operand, SOFTMAX_OPS | SIGMOID_OPS)
+        if found is None:
+            return
+        op, origin = found
+        self.report(
+            node,
+            f"`nll_loss` on a `{op}` output (line {self.ctx.line_of(origin)}): it expects log-probabilities; on "
+            "probabilities the loss is -p, unbounded below in its log, and training drives p to 0",
+            fix=self._fix(node, operand),
+            hint="use `log_softmax` instead of `softmax`",
+        )
+
+    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+        if not isinstance(operand, cst.Call) or not isinstance(operand.func, cst.Attribute):
+            return None
+        inner = self.target(operand)
+        if inner.op != "softmax" or inner.namespace not in ("torch", "method"):
+            return None
+        new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
+        return self.replace(operand, new, "Use `log_softmax`", Applicability.UNSAFE)
+
+
+class StackedSaturatingActivations(FamilyRule):
+    """NAN404: sigmoid/tanh applied to the output of sigmoid/tanh."""
+
+    code = "NAN404"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.op == "Sequential" and target.namespace == "nn" and target.qualname is not None:
+            self._sequential(node)
+            return
+        if target.op not in SATURATING or target.namespace not in ("torch", "method", "nn", "numpy", "tf", "jax", "scipy"):
+            return
+        if target.namespace == "nn" and target.qualname is not None:
+            return  # constructing the module, not applying it
+        if target.namespace == "method":
+            if node.args or target.receiver is None:
+                return
+            subject = target.receiver
+        else:
+            subject = arg(node, 0, "input") or arg(node, 0, "x")
+        if subject is None:
+            return
+        found = produced_by(self, subject, SATURATING)
+        if found is None:
+            return
+        op, origin = found
+        self.report(
+            node,
+            f"`{target.op}` of a `{op}` output (line {self.ctx.line_of(origin)}): the inner activation already "
+            "squashed the value, the outer one saturates in a narrow band and its gradient vanishes",
+            confidence=Confidence.MEDIUM,
+            hint="apply one saturating activation, with a linear layer between stacked ones",
+        )
+
+    def _sequential(self, node: cst.Call) -> None:
+        previous: str | None = None
+        for a in node.args:
+            if a.keyword is not None or a.star or not isinstance(a.value, cst.Call):
+                previous = None
+                continue
+            op = self.ctx.resolver.target(a.value).op
+            if op in TRANSPARENT_LAYERS:
+                continue
+            if op in SATURATING and previous is not None:
+                self.report(
+                    a.value,
+                    f"`{op}` right after `{previous}` in a Sequential: stacked saturating activations squash the "
+                    "signal into a narrow band where the gradient vanishes",
+                    confidence=Confidence.HIGH,
+                    hint="remove one of them, or put a linear layer between them",
+                )
+            previous = op if op in SATURATING else None

@@ -1,0 +1,364 @@
+"""NAN35x: constants that half precision cannot hold (mask values, eps, ``1 - eps``) and inf masks."""
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from nanlint.facts import EPS_NAME, arg, literal_value
+from nanlint.findings import Applicability, Confidence
+from nanlint.rules import _context as C
+from nanlint.rules._precision_masks import MaskFill, mask_fill
+from nanlint.rules.base import Rule
+from nanlint.rules._context import FamilyRule
+
+NORM_LAYERS = frozenset({
+    "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "RMSNorm", "layer_norm", "batch_norm", "group_norm", "instance_norm", "rms_norm",
+    "LocalResponseNorm", "SyncBatchNorm", "FusedLayerNorm", "LlamaRMSNorm",
+})
+# Parameters whose eps goes to a normalization layer, which computes its statistics in float32 anyway.
+NORM_EPS_NAME = re.compile(r"norm|ln_|_ln|bn_|_bn|layernorm|batchnorm", re.I)
+
+
+def _fmt(value: float) -> str:
+    """``-1e9`` rather than ``-1e+09``."""
+    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+class MaskValueOverflowsHalf(FamilyRule):
+    """NAN351: a finite mask constant beyond float16's largest value (65504)."""
+
+    code = "NAN351"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        fill = mask_fill(self, node)
+        if fill is None or fill.value is None:
+            return
+        self._check(node, fill.value, fill)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        # additive masks: scores + (1 - mask) * -1e9, scores - 1e9 * mask
+        if not isinstance(node.operator, cst.Multiply):
+            return
+        for const, other in ((node.left, node.right), (node.right, node.left)):
+            if (literal_value(const) is not None or isinstance(const, cst.Name)) and _is_mask_expr(other):
+                self._check(node, const, None)
+                return
+
+    def _check(self, node: cst.CSTNode, value_expr: cst.BaseExpression, fill: MaskFill | None) -> None:
+        prec = C.precision(self.ctx)
+        if prec.source == "float32" or not prec.fp16:
+            return
+        value = self._value(value_expr)
+        if value is None or value != value or abs(value) == float("inf") or abs(value) <= C.FP16_MAX:
+            return
+        where = "`masked_fill` on a float16 tensor raises and" if fill is not None and fill.kind == "masked_fill" else ""
+        message = (
+            f"mask value {_fmt(value)} is outside float16's range (largest finite 65504): "
+            + (f"{where} " if where else "")
+            + "in half precision it becomes -inf, and a fully masked row gives NaN"
+        )
+        fix = None
+        if fill is not None and fill.receiver is not None and literal_value(value_expr) is not None and value < 0:
+            torch_name = _torch_alias(self)
+            receiver = self.ctx.code_for(fill.receiver)
+            if torch_name and isinstance(fill.receiver, (cst.Name, cst.Attribute)):
+                fix = self.replace(
+                    value_expr, f"{torch_name}.finfo({receiver}.dtype).min",
+                    "Use the dtype's own lowest value", Applicability.UNSAFE,
+                )
+        self.report(
+            value_expr if fill is not None else node, message, fix=fix, confidence=prec.confidence(),
+            hint="use `torch.finfo(x.dtype).min` (or -1e4 for an additive mask)",
+        )
+
+    def _value(self, expr: cst.BaseExpression) -> float | None:
+        value = literal_value(expr)
+        if value is not None:
+            return value
+        if isinstance(expr, cst.Name):
+            values = C.all_bound_values(self, expr)
+            if len(values) > 1:
+                # a value chosen per dtype (if x.dtype == torch.float16: m = -65504.0 else: m = -1e9) is fine
+                numbers = [literal_value(v) for v in values if v is not None]
+                if not numbers or any(n is None or abs(n) <= C.FP16_MAX for n in numbers):
+                    return None
+            return C.number(self, expr)
+        return None
+
+
+def _torch_alias(rule: Rule) -> str | None:
+    for local, qual in rule.ctx.resolver.aliases.items():
+        if qual == "torch":
+            return local
+    return None
+
+
+def _is_mask_expr(expr: cst.BaseExpression) -> bool:
+    """``mask``, ``(1 - mask)``, ``~mask``, ``mask.float()``, ``(1.0 - attention_mask[:, None])``."""
+    while isinstance(expr, (cst.Call, cst.Subscript, cst.UnaryOperation)):
+        if isinstance(expr, cst.Call):
+            if not isinstance(expr.func, cst.Attribute) or expr.func.attr.value not in ("float", "half", "to", "type", "unsqueeze", "type_as", "long", "int", "bool", "logical_not"):
+                return False
+            expr = expr.func.value
+        elif isinstance(expr, cst.Subscript):
+            expr = expr.value
+        else:
+            expr = expr.expression
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract) and literal_value(expr.left) == 1:
+        return _is_mask_expr(expr.right)
+    name = C.name_of(expr)
+    return bool(name) and "mask" in name.lower()
+
+
+class PositiveInfMask(FamilyRule):
+    """NAN352: masking scores with +inf before a softmax."""
+
+    code = "NAN352"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        fill = mask_fill(self, node)
+        if fill is None or fill.value is None or C.is_inf_literal(fill.value) != 1:
+            return
+        text = C.function_text(self.ctx, self.ctx.current_function)
+        if not re.search(r"softmax|logsumexp", text, re.I):
+            return
+        self.report(
+            fill.value,
+            "mask value is +inf: a softmax over the masked scores computes inf - inf = NaN",
+            hint="mask with `-torch.finfo(x.dtype).max` (or `float('-inf')` where no row is fully masked)",
+        )
+
+
+CAUSAL_NAME = re.compile(r"causal|tril|triu|subsequent|future|look_?ahead|autoregressive|diag|self_mask|window|band", re.I)
+FILTER_NAME = re.compile(r"remove|top_?k|top_?p|nucleus|filter|sorted|keep|banned|bad_words|eos|forbid|disallow|vocab|token", re.I)
+SCORE_NAME = re.compile(r"score|dots|attn|att|logit|energ|sim|weight|alpha|qk", re.I)
+
+
+class FullyMaskedRowNan(FamilyRule):
+    """NAN353: ``-inf`` masks before a softmax where a whole row can be masked."""
+
+    code = "NAN353"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        fill = mask_fill(self, node)
+        if fill is None or fill.value is None or C.is_inf_literal(fill.value) != -1 or fill.mask is None:
+            return
+        text = C.function_text(self.ctx, self.ctx.current_function)
+        if re.search(r"nan_to_num|isnan|nan_mask|\.all\(|fully_masked|all_masked|masked_rows|where\(\s*torch\.isinf", text):
+            return  # the function handles the fully-masked case itself
+        if not (re.search(r"softmax", text, re.I) or SCORE_NAME.search(C.name_of(fill.receiver))):
+            return
+        if self._causal_or_filter(fill.mask, 0):
+            return
+        self.report(
+            fill.value,
+            "-inf mask before a softmax: a row whose every position is masked (an all-padding sequence, an "
+            "empty bucket) gives softmax(-inf, ..., -inf) = NaN",
+            confidence=Confidence.MEDIUM,
+            hint="mask with `torch.finfo(x.dtype).min`, or zero the fully masked rows after the softmax",
+        )
+
+    def _causal_or_filter(self, mask: cst.BaseExpression, depth: int) -> bool:
+        """A causal / triangular / top-k mask never masks a whole row."""
+        code = self.ctx.code_for(mask)
+        if CAUSAL_NAME.search(code) or FILTER_NAME.search(code):
+            return True
+        core = mask
+        while isinstance(core, (cst.UnaryOperation, cst.Subscript)) or (
+            isinstance(core, cst.Call) and isinstance(core.func, cst.Attribute) and core.func.attr.value in ("to", "bool", "unsqueeze", "logical_not", "view", "expand", "expand_as", "reshape")
+        ):
+            core = core.expression if isinstance(core, cst.UnaryOperation) else core.value if isinstance(core, cst.Subscript) else core.func.value
+        if isinstance(core, cst.Comparison):
+            # position comparisons (i < j, arange(t)[:, None] < arange(t)) build causal masks
+            return any(isinstance(t.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)) for t in core.comparisons)
+        if isinstance(core, cst.Name) and depth < 3:
+            found = self.ctx.facts.binding_value(core, self.ctx.scope)
+            if found is not None:
+                return self._causal_or_filter(found[0], depth + 1)
+        return False
+
+
+# ---- eps ----
+class EpsUnderflowsInHalf(FamilyRule):
+    """NAN354: an eps below float16's smallest subnormal (~5.96e-8) in code that runs in half precision."""
+
+    code = "NAN354"
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, (cst.Add, cst.Subtract)):
+            return
+        for side in (node.right, node.left):
+            value = literal_value(side)
+            if value is not None and 0 < value < C.FP16_TINY:
+                if isinstance(node.operator, cst.Subtract) and literal_value(node.left) == 1:
+                    return  # 1 - eps: NAN355's business
+                self._flag(side, value, "added as a guard")
+                return
+
+    def visit_Call(self, node: cst.Call) -> None:
+        eps = C.keyword(node, "eps") or C.keyword(node, "epsilon")
+        if eps is None:
+            return
+        value = literal_value(eps)
+        if value is None or not 0 < value < C.FP16_TINY:
+            return
+        target = self.target(node)
+        if target.op in NORM_LAYERS or re.search(r"Norm(\dd)?$|_norm$|^norm$", target.op):
+            return  # normalization layers compute in float32 internally
+        self._flag(eps, value, f"passed as `eps` to `{target.op}`")
+
+    def visit_Param(self, node: cst.Param) -> None:
+        if node.default is None or not EPS_NAME.search(node.name.value) or NORM_EPS_NAME.search(node.name.value):
+            return
+        if self._defaults_exempt():
+            return
+        value = literal_value(node.default)
+        if value is not None and 0 < value < C.FP16_TINY:
+            self._flag(node.default, value, f"the default of `{node.name.value}`")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = literal_value(node.value)
+        if value is None or not 0 < value < C.FP16_TINY:
+            return
+        if self._defaults_exempt():
+            return
+        for target in node.targets:
+            name = C.name_of(target.target)
+            if name and EPS_NAME.search(name) and not NORM_EPS_NAME.search(name):
+                self._flag(node.value, value, f"assigned to `{name}`")
+                return
+
+    def _defaults_exempt(self) -> bool:
+        """An eps default is harmless in optimizer implementations (their state is float32 master state) and
+        in code that upcasts to float32 before using it."""
+        from nanlint.rules.optimization import defines_optimizer
+
+        if defines_optimizer(self.ctx):
+            return True
+        return C.mentions(self.ctx, "upcasts", r"\.float\(\)|float32")
+
+    def _flag(self, node: cst.BaseExpression, value: float, how: str) -> None:
+        prec = C.precision(self.ctx)
+        if prec.source == "float32":
+            return
+        zero_in_both = value < C.BF16_TINY
+        if not zero_in_both and not (prec.runs_half and prec.fp16):
+            return
+        if zero_in_both:
+            kinds = "float16 and bfloat16"
+            confidence = prec.confidence() if prec.runs_half else Confidence.LOW
+        else:
+            kinds = "float16"
+            confidence = prec.confidence()
+        self.report(
+            node,
+            f"eps {_fmt(value)} ({how}) is below the smallest {kinds} number and rounds to 0 in half precision, "
+            "so the guard does nothing",
+            confidence=confidence,
+            hint="use an eps of at least 1e-4 in half precision, or `torch.finfo(x.dtype).tiny`",
+        )
+
+
+class OneMinusEpsRoundsToOne(FamilyRule):
+    """NAN355: ``1 - eps`` that rounds back to exactly 1 in half precision."""
+
+    code = "NAN355"
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Subtract) or literal_value(node.left) != 1:
+            return
+        value = C.number(self, node.right)
+        if value is None or value <= 0:
+            return
+        prec = C.precision(self.ctx)
+        if not prec.runs_half:
+            return
+        if prec.fp16 and value <= C.FP16_ROUNDS_TO_ONE:
+            kind, spacing = "float16", "4.9e-4"
+        elif prec.bf16 and value <= C.BF16_ROUNDS_TO_ONE:
+            kind, spacing = "bfloat16", "3.9e-3"
+        else:
+            return
+        self.report(
+            node,
+            f"`1 - {_fmt(value)}` rounds to exactly 1.0 in {kind} (spacing below 1 is {spacing}): a clamp to it "
+            "does not keep a probability away from 1, and log(1 - p) is -inf",
+            confidence=prec.confidence(),
+            hint="clamp in float32, or use a margin representable in the working dtype (1e-3 in float16)",
+        )
+
+
+class AdamEpsInHalfParams(FamilyRule):
+    """NAN356: an Adam-family optimizer whose eps (default 1e-8) is 0 in float16, over float16 parameters."""
+
+    code = "NAN356"
+    ADAM = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam", "FusedAdam", "AdamP", "Lamb", "LAMB"})
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in self.ADAM:
+            return
+        target = self.target(node)
+        if target.op not in self.ADAM or target.namespace not in ("optim", "other", "local"):
+            return
+        if not C.mentions(self.ctx, "half_params", r"\.half\(\)|use_fp16|fp16\s*=|convert_to_fp16|dtype\s*=\s*\w+\.float16|\.to\(\s*\w+\.float16"):
+            return
+        eps = C.keyword(node, "eps")
+        if eps is not None:
+            value = C.number(self, eps)
+            if value is None or value >= C.FP16_TINY:
+                return
+            shown = _fmt(value)
+        else:
+            shown = "1e-08 (the default)"
+        self.report(
+            node,
+            f"`{target.op}` eps {shown} is 0 in float16: with float16 parameters sqrt(v) + eps can be 0 and the "
+            "update divides by zero",
+            confidence=Confidence.LOW if C.has_grad_scaler(self.ctx) else Confidence.MEDIUM,
+            hint="pass eps=1e-4 when the parameters are float16, or keep float32 master weights (autocast + GradScaler)",
+        )
+
+
+class MaskAfterSoftmax(FamilyRule):
+    """NAN357: a softmax over unmasked scores, masked and renormalized afterwards."""
+
+    code = "NAN357"
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Multiply):
+            return
+        for probs, mask in ((node.left, node.right), (node.right, node.left)):
+            if not _is_mask_expr(mask):
+                continue
+            softmax = self._softmax(probs)
+            if softmax is None:
+                continue
+            scores = arg(softmax, 0, "input") if self.target(softmax).namespace != "method" else self.target(softmax).receiver
+            if scores is None or "mask" in self.ctx.code_for(scores).lower():
+                return  # the scores were masked before the softmax too
+            text = C.function_text(self.ctx, self.ctx.current_function)
+            if not re.search(r"/\s*\(?\s*[\w.\[\]]*\.?sum\(", text):
+                return  # no renormalization: masking probabilities to zero is fine
+            self.report(
+                node,
+                f"mask applied after the softmax (line {self.ctx.line_of(softmax)}): large scores at masked "
+                "positions make every kept probability underflow to 0, and the renormalization gives 0 / 0 or a "
+                "row of zeros whose log is -inf",
+                confidence=Confidence.MEDIUM,
+                hint="mask the scores before the softmax (`masked_fill(~mask, torch.finfo(x.dtype).min)`)",
+            )
+            return
+
+    def _softmax(self, expr: cst.BaseExpression) -> cst.Call | None:
+        if isinstance(expr, cst.Name):
+            found = C.bound_value(self, expr)
+            if found is None:
+                return None
+            expr = found[0]
+        if isinstance(expr, cst.Call):
+            target = self.target(expr)
+            if target.op == "softmax" and target.namespace in ("torch", "method"):
+                return expr
+        return None

@@ -1,0 +1,265 @@
+"""Training-health evidence that matters even when the batch stays finite: the range of the first batch fed
+to the model (normalization, outliers, NaN in data), the range of each module's output, the gradient norm per
+module (exploding / vanishing) and the update-to-weight ratio ||dW||/||W|| per parameter group after each
+optimizer step (a learning rate that rewrites the weights in one step diverges).
+
+Also the thresholds that turn per-site figures into NEAR-MISS / AT-RISK (used by ``join``)."""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import torch
+
+from nanlint.trace.monitor import Monitor
+from nanlint.trace.records import Health
+
+# Near-miss margins (fp32 unless the op ran in another dtype): how close a value came to a non-finite one.
+LOG_INPUT_NEAR = 1e-20  # smallest value fed to log (0 gives -inf)
+ROOT_INPUT_NEAR = 1e-10  # smallest value fed to sqrt: d sqrt(x)/dx = 1/(2 sqrt(x)) > 5e4 below it
+DENOMINATOR_NEAR = 1e-6  # smallest |denominator|
+EXP_HEADROOM_NEAR = 20.0  # log(max of the dtype) - largest exponent
+SATURATED_NEAR = 0.0  # any sigmoid output exactly 0 or 1 (gradient 0; log of it is -inf)
+UPDATE_RATIO_HIGH = 0.1  # ||dW||/||W||: healthy training is around 1e-3
+GRAD_NORM_HIGH = 1e3
+GRAD_NORM_LOW = 1e-8
+INPUT_ABSMAX_HIGH = 1e3  # a first batch with values this large is probably not normalized
+
+DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
+             "float64": 1.7976931348623157e308}
+DTYPE_TINY = {"float16": 5.960464477539063e-08, "bfloat16": 9.183549615799121e-41, "float32": 1.401298464324817e-45,
+              "float64": 4.9406564584124654e-324}  # smallest positive subnormal: anything below becomes 0
+
+
+def exp_limit(dtype: str | None) -> float:
+    """The largest x with exp(x) finite: 88.72 in fp32/bf16, 11.09 in fp16."""
+    return math.log(DTYPE_MAX.get(dtype or "float32", DTYPE_MAX["float32"]))
+
+
+def _range(tensors, known=lambda t: None) -> dict | None:
+    mins, maxs, shapes = [], [], []
+    nonfinite = False
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() > 0 and t.layout == torch.strided:
+            seen = known(t)
+            if seen is None:
+                mn, mx = torch.aminmax(t.detach())
+                mn, mx = float(mn), float(mx)
+            else:
+                mn, mx = seen
+            nonfinite = nonfinite or not (math.isfinite(mn) and math.isfinite(mx))
+            mins.append(mn)
+            maxs.append(mx)
+            shapes.append(list(t.shape))
+    if not mins:
+        return None
+    mn = float("nan") if any(m != m for m in mins) else min(mins)
+    mx = float("nan") if any(m != m for m in maxs) else max(maxs)
+    return {"min": mn, "max": mx, "absmax": max(abs(mn), abs(mx)) if mn == mn and mx == mx else float("nan"),
+            "shapes": shapes, "nonfinite": nonfinite}
+
+
+def _tensors(value, depth=0):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 3 and isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v, depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v, depth + 1)
+
+
+class HealthWatch:
+    """Global module hooks and optimizer hooks that fill a ``Health`` record.
+
+    The root module (one called while no other module runs) is the model: its first input is the batch, its
+    named modules give names to modules and parameters. With ``autocast_dtype`` the root's forward runs under
+    ``torch.autocast`` in that dtype."""
+
+    def __init__(self, monitor: Monitor, autocast_dtype: str | None = None, device_type: str = "cpu") -> None:
+        self.monitor = monitor
+        self.health = Health()
+        self.depth = 0
+        self.names: dict[int, str] = {}  # id(module) -> qualified name
+        self.roots: list[torch.nn.Module] = []
+        self.autocast_dtype = autocast_dtype
+        self.device_type = device_type
+        self._autocast = None
+        self._snapshots: dict[int, list] = {}
+        self._weight_norms: dict[int, list] = {}
+        self.steps = 0
+        self.notes: set[str] = set()
+        self.handles = []
+
+    @contextmanager
+    def _quiet(self):
+        self.monitor.paused += 1
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.monitor.paused -= 1
+
+    def install(self) -> None:
+        from torch.nn.modules import module as module_mod
+        from torch.optim import optimizer as optimizer_mod
+
+        self.handles.append(module_mod.register_module_forward_pre_hook(self._pre))
+        self.handles.append(module_mod.register_module_forward_hook(self._post, always_call=True))
+        self.handles.append(optimizer_mod.register_optimizer_step_pre_hook(self._step_pre))
+        self.handles.append(optimizer_mod.register_optimizer_step_post_hook(self._step_post))
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+        if self._autocast is not None:
+            self._autocast.__exit__(None, None, None)
+            self._autocast = None
+
+    # ---- modules ---------------------------------------------------------------------------------
+    def _adopt(self, root: torch.nn.Module) -> None:
+        self.roots.append(root)
+        prefix = "" if len(self.roots) == 1 else f"{type(root).__name__}{len(self.roots)}."
+        for name, module in root.named_modules():
+            label = f"{prefix}{name} ({type(module).__name__})" if name else prefix + type(root).__name__
+            self.names.setdefault(id(module), label)
+        for name, p in root.named_parameters():
+            self.monitor.param_names.setdefault(id(p), prefix + name)
+        if isinstance(root, torch.nn.DataParallel):
+            self.notes.add("DataParallel: replicas run in other threads, which the monitor does not see; with "
+                           "one or no GPU it calls the module directly and is watched.")
+        if type(root).__name__ == "DistributedDataParallel":
+            self.notes.add("DistributedDataParallel: traced as a single process; collective ops are not watched.")
+
+    def _pre(self, module, args):
+        try:
+            return self._enter(module, args)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _post(self, module, args, output):
+        try:
+            return self._leave(module, args, output)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _enter(self, module, args):
+        self.depth += 1
+        if self.depth != 1:
+            return None
+        if id(module) not in self.names:
+            self._adopt(module)
+        if self.health.first_batch is None:
+            with self._quiet():
+                r = _range(_tensors(args))
+            if r is not None:
+                r["source"] = f"input of {type(module).__name__}"
+                self.health.first_batch = r
+                if r["nonfinite"]:
+                    self.health.warnings.append("the first batch fed to the model holds non-finite values")
+                elif r["absmax"] > INPUT_ABSMAX_HIGH:
+                    self.health.warnings.append(
+                        f"the first batch fed to the model reaches |x| = {r['absmax']:.3g}: is it normalized?")
+        if self.autocast_dtype and self._autocast is None:
+            device = next((t.device.type for t in _tensors(args)), None)
+            if device is None:
+                device = next((p.device.type for p in module.parameters()), self.device_type)
+            self._autocast = torch.autocast(device, dtype=getattr(torch, self.autocast_dtype))
+            self._autocast.__enter__()
+        return None
+
+    def _leave(self, module, args, output):
+        self.depth = max(0, self.depth - 1)
+        name = self.names.get(id(module))
+        if name is not None:
+            with self._quiet():
+                r = _range(_tensors(output), self.monitor.known_range)
+            if r is not None:
+                old = self.health.module_outputs.get(name)
+                if old is None:
+                    self.health.module_outputs[name] = {"min": r["min"], "max": r["max"], "absmax": r["absmax"], "calls": 1}
+                else:
+                    old["calls"] += 1
+                    old["min"] = min(old["min"], r["min"])
+                    old["max"] = max(old["max"], r["max"])
+                    old["absmax"] = max(old["absmax"], r["absmax"])
+        if self.depth == 0 and self._autocast is not None:
+            self._autocast.__exit__(None, None, None)
+            self._autocast = None
+        return None
+
+    # ---- gradients and steps ---------------------------------------------------------------------
+    def record_grad_norms(self) -> None:
+        """||grad|| of each module's own parameters (latest backward wins)."""
+        norms = {}
+        with self._quiet():
+            for root in self.roots:
+                for module in root.modules():
+                    grads = [p.grad.detach() for p in module.parameters(recurse=False) if p.grad is not None]
+                    if grads:
+                        total = math.sqrt(sum(float(torch.linalg.vector_norm(g, dtype=torch.float32)) ** 2 for g in grads))
+                        norms[self.names.get(id(module), type(module).__name__)] = total
+        if norms:
+            self.health.grad_norms = norms
+
+    def _step_pre(self, optimizer, args, kwargs):
+        self.monitor.flush()
+        if not self.health.grad_norms:
+            self.record_grad_norms()
+        with self._quiet():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if id(p) not in self.monitor.param_names:
+                        self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
+            self._snapshots[id(optimizer)] = [[p.detach().clone() for p in g["params"]] for g in optimizer.param_groups]
+            self._weight_norms[id(optimizer)] = [[float(torch.linalg.vector_norm(p.detach(), dtype=torch.float32)) for p in g["params"]]
+                                  for g in optimizer.param_groups]
+        self.monitor.in_step = True
+        self.monitor.step_site = self.monitor.locator.site(__import__("sys")._getframe(1))
+
+    def _step_post(self, optimizer, args, kwargs):
+        self.monitor.in_step = False
+        self.monitor.flush()
+        self.steps += 1
+        self.monitor.steps_done = self.steps
+        before = self._snapshots.pop(id(optimizer), None)
+        weight_norms = self._weight_norms.pop(id(optimizer), None)
+        if before is None or weight_norms is None:
+            return
+        with self._quiet():
+            for gi, (group, olds, norms) in enumerate(zip(optimizer.param_groups, before, weight_norms)):
+                w2 = d2 = 0.0
+                for p, old, norm in zip(group["params"], olds, norms):
+                    w2 += norm ** 2
+                    d2 += float(torch.dist(p.detach(), old)) ** 2
+                    state = optimizer.state.get(p, {})
+                    name = self.monitor.param_names.get(id(p))
+                    for key, value in state.items() if isinstance(state, dict) else ():
+                        if isinstance(value, torch.Tensor) and name:
+                            self.monitor.param_names.setdefault(id(value), f"{name} ({key})")
+                ratio = math.sqrt(d2) / math.sqrt(w2) if w2 > 0 else (math.inf if d2 > 0 else 0.0)
+                lr = group.get("lr")
+                lr = float(lr) if isinstance(lr, (int, float)) or isinstance(lr, torch.Tensor) else None
+                self.health.updates.append({"step": self.steps, "optimizer": type(optimizer).__name__, "group": gi,
+                                            "lr": lr, "ratio": ratio, "weight_norm": math.sqrt(w2),
+                                            "update_norm": math.sqrt(d2)})
+                if ratio > UPDATE_RATIO_HIGH and math.isfinite(ratio):
+                    self.health.warnings.append(
+                        f"step {self.steps}: update-to-weight ratio {ratio:.3g} in param group {gi} (lr={lr if lr is None else format(lr, 'g')}): one step "
+                        f"moves the weights by {ratio:.3g} times their norm (healthy: ~1e-3); lower the learning rate")
+
+    def finish(self) -> None:
+        if not self.health.grad_norms:
+            self.record_grad_norms()
+        for name, norm in self.health.grad_norms.items():
+            if not math.isfinite(norm):
+                self.health.warnings.append(f"gradient of {name} is non-finite")
+            elif norm > GRAD_NORM_HIGH:
+                self.health.warnings.append(f"gradient norm of {name} is {norm:.3g}: exploding gradients")
+        for name, r in self.health.module_outputs.items():
+            if r["absmax"] > 6e4 and math.isfinite(r["absmax"]):
+                self.health.warnings.append(f"output of {name} reaches |x| = {r['absmax']:.3g}: beyond float16's 65504")

@@ -1,0 +1,127 @@
+"""Running the user's script in-process, as ``python SCRIPT ARGS`` or ``python -m MODULE ARGS`` would: as
+``__main__``, with its own ``sys.argv`` and ``sys.path[0]``, in the current working directory, so argparse,
+relative imports and ``if __name__ == "__main__"`` behave as in a normal run. Everything the run patches or
+changes (modes, hooks, ``torch.compile``, file protection, ``sys.argv``/``sys.path``/cwd/environment, modules
+the script imported from the project) is put back afterwards."""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+from nanlint.trace.locate import NANLINT_DIR
+from nanlint.trace.patches import Patcher
+from nanlint.trace.stopping import StopTrace
+
+
+# frames that exist only because the monitor's modes are active: a normal run would not show them
+MODE_FRAMES = ("torch/_ops.py", "torch/_compile.py", "torch/_dynamo/eval_frame.py", "torch/utils/_python_dispatch.py",
+               "torch/overrides.py")
+
+
+@dataclass
+class Outcome:
+    status: str  # "stopped", "finished", "exited", "crashed"
+    reason: str | None = None  # why it stopped
+    exit_code: int | None = None  # the script's sys.exit code
+    error: str | None = None  # "ValueError: ..." when it crashed
+    traceback: str | None = None  # the script's own traceback (nanlint's frames removed)
+    notes: list[str] = field(default_factory=list)
+
+
+def script_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` with runpy's and nanlint's frames removed: what ``python script.py`` shows."""
+    tb = traceback.TracebackException.from_exception(exc)
+    runpy_file = os.path.realpath(runpy.__file__)
+
+    def keep(frame) -> bool:
+        path = os.path.realpath(frame.filename).replace(os.sep, "/")
+        if path.startswith(NANLINT_DIR.replace(os.sep, "/")) or path == runpy_file or frame.filename.startswith("<frozen runpy"):
+            return False
+        return not any(path.endswith(tail) for tail in MODE_FRAMES)
+
+    def prune(t):
+        t.stack = traceback.StackSummary.from_list([f for f in t.stack if keep(f)])
+        if t.__cause__:
+            prune(t.__cause__)
+        if t.__context__:
+            prune(t.__context__)
+
+    prune(tb)
+    return "".join(tb.format())
+
+
+def patch_compile(patcher: Patcher, notes: set[str]) -> None:
+    """``torch.compile`` becomes the identity while tracing: compiled graphs run outside the modes."""
+    import torch
+
+    def compile(model=None, *args, **kwargs):
+        notes.add("torch.compile was replaced by the identity while tracing: the eager numerics shown may differ "
+                  "slightly from the compiled ones")
+        if model is None:
+            return lambda m: m
+        return model
+
+    patcher.set(torch, "compile", compile)
+
+
+def hide_accelerators(patcher: Patcher, device: str | None) -> None:
+    """``--device cpu`` hides CUDA and MPS from the script, also when torch was imported already."""
+    import torch
+
+    if device == "cpu":
+        patcher.set(torch.cuda, "is_available", lambda: False)
+        patcher.set(torch.cuda, "device_count", lambda: 0)
+        if hasattr(torch.backends, "mps"):
+            patcher.set(torch.backends.mps, "is_available", lambda: False)
+    elif device and device.startswith("cuda:") and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.set_device(int(device.split(":", 1)[1]))
+
+
+def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str]) -> Outcome:
+    """Run the script once; the monitor, hooks and patches are already in place. ``loaded`` receives the
+    project files the run imported."""
+    saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
+    saved_env = dict(os.environ)
+    before = set(sys.modules)
+    try:
+        if module is not None:
+            sys.argv = [module, *args]
+            sys.path.insert(0, os.getcwd())
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = [script, *args]
+            sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+            runpy.run_path(script, run_name="__main__")
+        return Outcome("finished")
+    except StopTrace as stop:
+        return Outcome("stopped", reason=stop.reason)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None or code == 0:
+            return Outcome("exited", exit_code=0)
+        if isinstance(code, int):
+            return Outcome("exited", exit_code=code)
+        return Outcome("exited", exit_code=1, error=str(code))
+    except BaseException as exc:  # the script's own error: reported, never re-raised
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return Outcome("crashed", error=f"{type(exc).__name__}: {first}".rstrip(": "), traceback=script_traceback(exc))
+    finally:
+        sys.argv[:] = saved_argv
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+        try:
+            os.chdir(saved_cwd)
+        except OSError:
+            pass
+        os.environ.clear()
+        os.environ.update(saved_env)
+        real_root = os.path.realpath(root) + os.sep
+        for name in set(sys.modules) - before:
+            path = getattr(sys.modules.get(name), "__file__", None) or ""
+            real = os.path.realpath(path) if path else ""
+            if real.startswith(real_root) and not real.startswith(NANLINT_DIR):
+                loaded.append(real)
+                del sys.modules[name]

@@ -1,0 +1,220 @@
+"""One ``nanlint trace`` run, end to end: static sites, the monitored run, the join, the exit code.
+
+``trace(TraceOptions(...))`` is the Python entry point (the command line and the tests use it); it returns a
+``TraceResult`` that the reporters render."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+from nanlint.findings import Finding
+from nanlint.trace import sites as sites_mod
+from nanlint.trace.records import Event, Health, SiteVerdict
+
+DEFAULT_TIMEOUT = 300.0
+STATIC_NOTE = ("not intercepted: writes by C extensions (os.open file descriptors, native loggers) and by "
+               "subprocesses; the tracer runs one process (DataLoader workers forced to 0, distributed scripts "
+               "as a single rank)")
+
+
+class TraceError(Exception):
+    """The script cannot be traced (missing file, bad option): one line, exit 2."""
+
+
+@dataclass
+class TraceOptions:
+    script: str | None = None
+    module: str | None = None
+    args: list[str] = field(default_factory=list)
+    device: str | None = None
+    steps: int = 1
+    timeout: float | None = DEFAULT_TIMEOUT
+    dtype: str | None = None
+    project_root: str | None = None
+    deferred: bool | None = None  # keep per-op results on the device until the phase ends (auto: on CUDA)
+    findings: list[Finding] | None = None  # instead of running the checker (tests, API users)
+
+
+@dataclass
+class TraceResult:
+    target: str
+    args: list[str]
+    project_root: str
+    device: str | None
+    dtype: str | None
+    steps_requested: int
+    status: str
+    stop_reason: str | None
+    script_exit_code: int | None
+    error: str | None
+    script_traceback: str | None
+    progressed: bool
+    optimizer_steps: int
+    backward_passes: int
+    batches: int
+    skipped_scaler_steps: int
+    ops_watched: int
+    seconds: float
+    files_checked: list[str]
+    verdicts: list[SiteVerdict]
+    events: list[Event]
+    missed: list[Event]
+    fills: list[Event]
+    propagated: int
+    propagation_path: list[dict]
+    health: Health
+    redirects: list[dict]
+    notes: list[str]
+    exit_code: int
+
+    @property
+    def first_bug(self) -> Event | None:
+        return next((e for e in self.events if e.is_bug), None)
+
+
+def _resolve_target(options: TraceOptions) -> tuple[str, str]:
+    """(file to check, label). Raises TraceError for a missing script or module."""
+    if options.module:
+        sys.path.insert(0, os.getcwd())
+        try:
+            spec = importlib.util.find_spec(options.module)
+        except (ImportError, ValueError) as exc:
+            raise TraceError(f"cannot find module `{options.module}`: {exc}") from None
+        finally:
+            sys.path.pop(0)
+        if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+            raise TraceError(f"cannot find module `{options.module}`")
+        origin = spec.origin
+        if spec.submodule_search_locations:
+            main = os.path.join(os.path.dirname(origin), "__main__.py")
+            if not os.path.isfile(main):
+                raise TraceError(f"`{options.module}` is a package and has no __main__.py")
+            origin = main
+        return os.path.realpath(origin), f"-m {options.module}"
+    if not options.script:
+        raise TraceError("give a SCRIPT or -m MODULE")
+    if not os.path.isfile(options.script):
+        raise TraceError(f"{options.script}: no such file")
+    return os.path.realpath(options.script), options.script
+
+
+def _device_env(device: str | None) -> None:
+    """Before torch initializes CUDA: show the script only the GPUs --device allows."""
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif device and device.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+
+
+def trace(options: TraceOptions) -> TraceResult:
+    if options.steps < 1:
+        raise TraceError("--steps must be at least 1")
+    if options.device and not (options.device in ("cpu", "cuda", "mps") or
+                               (options.device.startswith("cuda:") and options.device[5:].isdigit())):
+        raise TraceError(f"--device: expected cpu, cuda, cuda:N or mps, got `{options.device}`")
+    target, label = _resolve_target(options)
+    root = os.path.realpath(options.project_root or sites_mod.project_root(target))
+    if not os.path.isdir(root):
+        raise TraceError(f"--project-root {options.project_root}: not a directory")
+    started = time.perf_counter()
+    files = sites_mod.imported_files(target, root, [os.path.dirname(target)])
+    findings = list(options.findings) if options.findings is not None else sites_mod.static_findings(files)
+    saved_env = dict(os.environ)
+    torch_was_loaded = "torch" in sys.modules
+    _device_env(options.device)
+    try:
+        import torch  # noqa: F401  (after CUDA_VISIBLE_DEVICES)
+    except ImportError:
+        raise TraceError("nanlint trace needs PyTorch: pip install 'nanlint[trace]'") from None
+    finally:
+        if torch_was_loaded:
+            os.environ.clear()
+            os.environ.update(saved_env)
+    return _run(options, target, label, root, files, findings, started, saved_env)
+
+
+def _run(options, target, label, root, files, findings, started, saved_env) -> TraceResult:
+    import torch
+
+    from nanlint.trace.evidence import HealthWatch
+    from nanlint.trace.join import join
+    from nanlint.trace.locate import Locator
+    from nanlint.trace.monitor import Monitor, StampMode, WatchMode
+    from nanlint.trace.patches import Patcher
+    from nanlint.trace.protect import Protector
+    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, run_script
+    from nanlint.trace.stopping import Stopper, StopTrace
+
+    if options.device == "cuda" and not torch.cuda.is_available():
+        raise TraceError("--device cuda: no CUDA device is available")
+    if options.device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise TraceError("--device mps: MPS is not available")
+    deferred = options.deferred
+    if deferred is None:
+        deferred = options.device != "cpu" and torch.cuda.is_available()
+    locator = Locator(root)
+    flagged = {sites_mod.normalized(f) for f in findings}
+    monitor = Monitor(locator, flagged, deferred=deferred)
+    patcher = Patcher()
+    notes: set[str] = set()
+    health = HealthWatch(monitor, options.dtype)
+    stopper = Stopper(options.steps, monitor, health, patcher)
+    protector = Protector(patcher)
+    loaded: list[str] = []
+    grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    try:
+        hide_accelerators(patcher, options.device)
+        patch_compile(patcher, notes)
+        protector.install()
+        health.install()
+        stopper.install(options.timeout)
+        try:
+            with StampMode(monitor), WatchMode(monitor):
+                outcome = run_script(options.script if not options.module else None, options.module,
+                                     list(options.args), root, loaded)
+        except StopTrace as stop:  # the timer fired after the script returned
+            outcome = Outcome("stopped", reason=stop.reason)
+    finally:
+        stopper.remove()
+        health.remove()
+        protector.remove()
+        patcher.restore()
+        torch.set_grad_enabled(grad_enabled)
+        torch.set_default_dtype(default_dtype)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    monitor.flush()
+    health.finish()
+    extra = sorted({f for f in loaded if f not in set(files) and f.endswith(".py")})
+    if extra and options.findings is None:
+        findings += sites_mod.static_findings(extra)
+    files = sorted(set(files) | set(extra))
+    events = monitor.all_events()
+    bugs_and_inputs = [e for e in events if e.kind != "fill"]
+    verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
+                            health.health.updates)
+    notes |= health.notes | stopper.notes
+    notes |= {f"nanlint internal error while watching (results may be incomplete): {e}" for e in monitor.internal_errors}
+    if outcome.status == "stopped" and outcome.reason == "timeout":
+        notes.add(f"stopped by the timeout ({options.timeout:g} s) before the requested steps completed")
+    persistent = any("persists" in n for n in stopper.notes)
+    has_bug = any(e.is_bug for e in events) or persistent
+    crashed = outcome.status == "crashed" or (outcome.status == "exited" and outcome.exit_code)
+    exit_code = 1 if has_bug else 2 if crashed and not stopper.progressed else 0
+    return TraceResult(
+        target=label, args=list(options.args), project_root=root, device=options.device, dtype=options.dtype,
+        steps_requested=options.steps, status=outcome.status, stop_reason=outcome.reason,
+        script_exit_code=outcome.exit_code, error=outcome.error, script_traceback=outcome.traceback,
+        progressed=stopper.progressed, optimizer_steps=stopper.optimizer_steps, backward_passes=stopper.backwards,
+        batches=stopper.batches, skipped_scaler_steps=stopper.skipped, ops_watched=monitor.ops_seen,
+        seconds=time.perf_counter() - started, files_checked=files, verdicts=verdicts,
+        events=[e for e in events if e.kind != "fill"], missed=missed, fills=[e for e in events if e.kind == "fill"],
+        propagated=monitor.propagated,
+        propagation_path=[{"filename": s[0] if s else None, "line": s[1] if s else None, "op": op, "phase": ph,
+                           "param": p, "value": v} for s, op, ph, p, v in monitor.propagations[:200]],
+        health=health.health, redirects=[r.to_dict() for r in protector.redirects],
+        notes=sorted(notes) + [STATIC_NOTE] + ([f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
+        exit_code=exit_code)

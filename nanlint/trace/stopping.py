@@ -1,0 +1,217 @@
+"""When to stop the traced script, and how.
+
+After N optimizer steps (the global step post-hook covers every optimizer class); with a GradScaler, after
+``GradScaler.update()`` of the N-th step that was not skipped; for scripts that never step, when the DataLoader
+is asked for batch N+1 (inference) or when backward pass N+1 is about to start (hand-written SGD with no
+optimizer object); at the timeout as a last resort. The stop is a ``BaseException`` so that a user's
+``except Exception:`` cannot swallow it."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import torch
+
+from nanlint.trace.patches import Patcher
+
+PERSISTENT_SKIPS = 10  # consecutive skipped GradScaler steps after which overflow is not calibration
+
+
+class StopTrace(BaseException):
+    """Raised inside the traced script to end it; caught by the runner."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Stopper:
+    def __init__(self, steps: int, monitor, health, patcher: Patcher) -> None:
+        self.steps = steps
+        self.monitor = monitor
+        self.health = health
+        self.patcher = patcher
+        self.optimizers = 0
+        self.optimizer_steps = 0
+        self.scaler_steps = 0  # non-skipped GradScaler steps
+        self.skipped = 0
+        self.consecutive_skips = 0
+        self.scaler_used = False
+        self._in_scaler_step = False
+        self._stepped_in_scaler = False
+        self._last_skipped = False
+        self._boundary = 0  # first event index of the current scaler step
+        self.batches = 0
+        self.backwards = 0
+        self._backward_depth = 0
+        self.stopped: str | None = None
+        self.notes: set[str] = set()
+        self._timer = None
+        self._old_alarm = None
+        self.handles = []
+
+    @property
+    def progressed(self) -> bool:
+        """Whether at least one unit of work (step, batch, backward) completed."""
+        return bool(self.optimizer_steps or self.scaler_steps or self.batches or self.backwards)
+
+    def stop(self, reason: str):
+        self.stopped = reason
+        raise StopTrace(reason)
+
+    # ---- installation ----------------------------------------------------------------------------
+    def install(self, timeout: float | None) -> None:
+        from torch.optim import optimizer as optimizer_mod
+
+        self.handles.append(optimizer_mod.register_optimizer_step_post_hook(self._after_step))
+        stopper = self
+
+        def init_wrapper(original):
+            def __init__(self, *args, **kwargs):
+                stopper.optimizers += 1
+                return original(self, *args, **kwargs)
+            return __init__
+
+        self.patcher.wrap(torch.optim.Optimizer, "__init__", init_wrapper)
+        self._patch_scaler()
+        self._patch_dataloader()
+        self._patch_backward()
+        if timeout:
+            self._start_timer(timeout)
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._old_alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old_alarm)
+            self._old_alarm = None
+
+    def _start_timer(self, timeout: float) -> None:
+        def on_alarm(signum, frame):
+            if self.stopped is None:
+                self.stop("timeout")
+
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            self._old_alarm = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        else:  # not the main thread: ask the monitor to raise at the next op
+            def late():
+                self.stopped = "timeout"
+                self.monitor.stop_request = StopTrace("timeout")
+            self._timer = threading.Timer(timeout, late)
+            self._timer.daemon = True
+            self._timer.start()
+
+    # ---- optimizer steps -------------------------------------------------------------------------
+    def _after_step(self, optimizer, args, kwargs):
+        self.optimizer_steps += 1
+        if self._in_scaler_step:
+            self._stepped_in_scaler = True
+            return
+        if self.optimizer_steps >= self.steps and not self.scaler_used:
+            self.stop(f"{self.optimizer_steps} optimizer step{'s' if self.optimizer_steps > 1 else ''}")
+
+    def _patch_scaler(self) -> None:
+        stopper = self
+        scaler_cls = torch.amp.GradScaler
+
+        def step_wrapper(original):
+            def step(self, optimizer, *args, **kwargs):
+                stopper.scaler_used = True
+                stopper._in_scaler_step = True
+                stopper._stepped_in_scaler = False
+                try:
+                    return original(self, optimizer, *args, **kwargs)
+                finally:
+                    stopper._in_scaler_step = False
+                    stopper._last_skipped = not stopper._stepped_in_scaler
+            return step
+
+        def update_wrapper(original):
+            def update(self, *args, **kwargs):
+                result = original(self, *args, **kwargs)
+                if not stopper.scaler_used or not self.is_enabled():
+                    return result
+                stopper.monitor.flush()
+                if stopper._last_skipped:
+                    stopper.skipped += 1
+                    stopper.consecutive_skips += 1
+                    if stopper.consecutive_skips < PERSISTENT_SKIPS:
+                        for e in stopper.monitor.events:
+                            if e.index >= stopper._boundary and e.phase in ("backward", "step"):
+                                e.calibration = True
+                    else:
+                        stopper.notes.add(f"GradScaler skipped {stopper.consecutive_skips} steps in a row: the "
+                                          "overflow persists, it is not calibration")
+                else:
+                    stopper.consecutive_skips = 0
+                    stopper.scaler_steps += 1
+                stopper._boundary = len(stopper.monitor.events) + len(stopper.monitor.fills)
+                if stopper.scaler_steps >= stopper.steps:
+                    stopper.stop(f"{stopper.scaler_steps} GradScaler step{'s' if stopper.scaler_steps > 1 else ''}")
+                return result
+            return update
+
+        self.patcher.wrap(scaler_cls, "step", step_wrapper)
+        self.patcher.wrap(scaler_cls, "update", update_wrapper)
+
+    # ---- batches ---------------------------------------------------------------------------------
+    def _patch_dataloader(self) -> None:
+        from torch.utils.data import dataloader as dl
+
+        stopper = self
+
+        def init_wrapper(original):
+            def __init__(self, *args, **kwargs):
+                original(self, *args, **kwargs)
+                if self.num_workers:
+                    stopper.notes.add(f"DataLoader num_workers={self.num_workers} forced to 0: batches are loaded "
+                                      "in-process, where the monitor sees them")
+                    self.num_workers = 0
+            return __init__
+
+        def next_wrapper(original):
+            def __next__(self):
+                if (stopper.batches >= stopper.steps and not stopper.optimizers and not stopper.backwards
+                        and not stopper.scaler_used):
+                    stopper.stop(f"{stopper.batches} batch{'es' if stopper.batches > 1 else ''} (no training step)")
+                batch = original(self)
+                stopper.batches += 1
+                return batch
+            return __next__
+
+        self.patcher.wrap(dl.DataLoader, "__init__", init_wrapper)
+        self.patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
+
+    # ---- backward passes -------------------------------------------------------------------------
+    def _patch_backward(self) -> None:
+        stopper = self
+
+        def wrapper(original):
+            def run(*args, **kwargs):
+                if stopper._backward_depth:
+                    return original(*args, **kwargs)
+                if stopper.backwards >= stopper.steps and not stopper.optimizers:
+                    stopper.stop(f"{stopper.backwards} backward pass{'es' if stopper.backwards > 1 else ''} "
+                                 "(no optimizer object)")
+                stopper._backward_depth += 1
+                stopper.monitor.backward_site = stopper.monitor.locator.site(sys._getframe(1))
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    stopper._backward_depth -= 1
+                    stopper.backwards += 1
+                    stopper.monitor.flush()
+                    stopper.monitor.last_phase = "forward"
+                    if not stopper.optimizers and stopper.health is not None:
+                        stopper.health.record_grad_norms()
+            return run
+
+        self.patcher.wrap(torch.Tensor, "backward", wrapper)
+        self.patcher.wrap(torch.autograd, "backward", wrapper)
+        self.patcher.wrap(torch.autograd, "grad", wrapper)
