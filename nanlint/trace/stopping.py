@@ -15,6 +15,7 @@ import torch
 
 from nanlint.trace.patches import Patcher
 
+SWALLOWED_RETRY = 2.0  # seconds after a stop that did not reach the runner: raise it again
 PERSISTENT_SKIPS = 10  # consecutive skipped GradScaler steps after which overflow is not calibration
 
 
@@ -50,6 +51,8 @@ class Stopper:
         self._timer = None
         self._old_alarm = None
         self.handles = []
+        self.swallowed = 0  # how many times the script caught the stop and went on
+        self._disarmed = False
 
     @property
     def progressed(self) -> bool:
@@ -57,8 +60,45 @@ class Stopper:
         return bool(self.optimizer_steps or self.scaler_steps or self.batches or self.backwards)
 
     def stop(self, reason: str):
+        if self.stopped is not None:  # the script caught the first stop (a bare `except:`) and went on
+            self.swallowed += 1
+            self._escape()
+            raise StopTrace(self.stopped)
         self.stopped = reason
+        if self._old_alarm is not None and not self._disarmed:  # if the script swallows it and runs on
+            signal.setitimer(signal.ITIMER_REAL, SWALLOWED_RETRY)
         raise StopTrace(reason)
+
+    def _escape(self) -> None:
+        """Make the stop leave every bare ``except:``/``except BaseException:`` that catches it: a line tracer
+        raises it again at the first line a handler runs in the user's code (outside the ``try`` that caught
+        it). CPython removes a trace function that raises, so a profile function (which sees every call and
+        return) puts it back. Library frames are never traced, so their ``__exit__``/``finally`` restore their
+        state."""
+        locator, reason = self.monitor.locator, self.stopped
+
+        def raiser(frame, event, arg):
+            if locator.user_file(frame.f_code.co_filename) is None:
+                return None
+            if event == "line" and not self._disarmed:
+                raise StopTrace(reason)
+            return raiser
+
+        def arm(frame):
+            while frame is not None:
+                if locator.user_file(frame.f_code.co_filename) is not None:
+                    frame.f_trace = raiser
+                frame = frame.f_back
+            sys.settrace(raiser)
+
+        def rearm(frame, event, arg):
+            if not self._disarmed and sys.gettrace() is None:
+                arm(frame)
+
+        self.notes.add("the script caught nanlint's stop (a bare `except:` or `except BaseException:`); it was "
+                       "raised again until the script let it through")
+        arm(sys._getframe(1))
+        sys.setprofile(rearm)
 
     # ---- installation ----------------------------------------------------------------------------
     def install(self, timeout: float | None) -> None:
@@ -80,7 +120,16 @@ class Stopper:
         if timeout:
             self._start_timer(timeout)
 
+    def disarm(self) -> None:
+        """The stop reached the runner: no more line tracing, no more alarms raising into nanlint's code."""
+        self._disarmed = True
+        sys.setprofile(None)
+        sys.settrace(None)
+        if self._old_alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
     def remove(self) -> None:
+        self.disarm()
         for h in self.handles:
             h.remove()
         self.handles.clear()
@@ -95,6 +144,9 @@ class Stopper:
         def on_alarm(signum, frame):
             if self.stopped is None:
                 self.stop("timeout")
+            elif not self._disarmed:  # stopped, and the script swallowed it: try again every second
+                signal.setitimer(signal.ITIMER_REAL, SWALLOWED_RETRY)
+                self.stop(self.stopped)
 
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             self._old_alarm = signal.signal(signal.SIGALRM, on_alarm)
