@@ -12,10 +12,11 @@ import warnings
 from typing import Any, Callable
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from nanlint.facts import Binding, Fact, Facts, Scope
 from nanlint.engine import AnalysisOptions, FileResult
+from nanlint.positions import positions
 from nanlint.findings import Applicability, Confidence, Edit, Finding, Fix, InternalError, Severity, Span
 from nanlint.resolver import ImportResolver, Target
 from nanlint.rules import all_rules
@@ -55,8 +56,8 @@ class FileContext:
         return self.function_stack[-1] if self.function_stack else None
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        if self._positions is None:
-            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        if self._positions is None:  # computed once per file, on the first report
+            self._positions = positions(self.module, self.source)
         return self._positions[node]
 
     def span(self, node: cst.CSTNode) -> Span:

@@ -33,6 +33,7 @@ class F(IntFlag):
     NORMALIZED = 1 << 9  # unit-norm vectors (F.normalize)
     EPS = 1 << 10  # a small positive constant meant as a guard (1e-8, `eps`, `finfo(dtype).eps`)
     COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
+    SQUARE = 1 << 13  # a zero guessed only because a square is 0 where its base is (x / s**2 is rarely a hazard)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
@@ -44,8 +45,9 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
+WEAK = F.COMPLEMENT | F.SQUARE  # markers of how weak a guessed zero is; they travel with it
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
 
@@ -323,6 +325,11 @@ class Facts:
         self.counter = 0
         self._refinements: dict[int, dict[str, list[_Refinement]]] = {}
         self._order: dict[int, dict[int, int]] = {}
+        self._unpackings: dict[int, dict[str, list]] = {}
+        self._targets: dict[int, tuple[cst.Call, Target]] = {}
+        self._synthetic: dict[tuple[int, int], cst.Subscript] = {}
+        self._function_scopes: dict[int, Scope] = {}
+        self._module_functions: dict[int, dict[str, cst.FunctionDef]] = {}
 
     # ---- public questions ----
     def of(self, expr: cst.BaseExpression, scope: Scope, at: int | None = None) -> Fact:
@@ -341,7 +348,17 @@ class Facts:
         return fact
 
     def target(self, call: cst.Call, scope: Scope) -> Target:
-        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``)."""
+        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``).
+        Memoized per call node: every rule asks about every call."""
+        key = id(call)
+        found = self._targets.get(key)
+        if found is not None and found[0] is call:
+            return found[1]
+        target = self._target(call, scope)
+        self._targets[key] = (call, target)
+        return target
+
+    def _target(self, call: cst.Call, scope: Scope) -> Target:
         target = self.resolver.target(call)
         if target.namespace in ("local", "method") or (target.namespace == "other" and target.qualname is None):
             held = self._module_of(call.func, scope)
@@ -387,8 +404,14 @@ class Facts:
             return None
         if binding is None:
             return None
-        if binding.value is None:
-            fact = self._parameter_default(expr, binding) if isinstance(expr, cst.Name) else None
+        if binding.value is None and isinstance(expr, cst.Name):
+            unpacked = self._unpacked_value(expr, binding)
+            if unpacked is not None:
+                fact = self.of(unpacked, binding.scope, binding.index)
+            else:
+                fact = self._parameter_default(expr, binding)
+        elif binding.value is None:
+            fact = None
         else:
             fact = self.of(binding.value, binding.scope, binding.index)
         if isinstance(expr, cst.Name):
@@ -410,6 +433,78 @@ class Facts:
                 flags = fact.flags & (F.POSITIVE | F.NONNEG | F.EPS | F.GUARDED) if fact.has(F.POSITIVE) else F.NONE
                 return Fact(flags, Origin(f"the default of `{name.value}`", param.default) if flags else None)
         return None
+
+    def _unpacked_value(self, name: cst.Name, binding: Binding) -> cst.BaseExpression | None:
+        """``a, b = f(x)``: the engine binds ``b`` to nothing; recover ``f(x)[1]`` from the latest such
+        assignment before the use (a stand-in until the engine records element bindings itself)."""
+        function = binding.scope.node
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        table = self._unpackings.get(id(function))
+        if table is None:
+            table = {}
+            _collect_unpackings(function.body, table)
+            self._unpackings[id(function)] = table
+        candidates = table.get(name.value)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            best = (0, candidates[0][1], candidates[0][2])  # one unpacking of this name: no order needed
+        else:
+            order = self._order.get(id(function))
+            if order is None:
+                order = _preorder(function)
+                self._order[id(function)] = order
+            use = order.get(id(name))
+            if use is None:
+                return None
+            best = None
+            for statement, value, position in candidates:
+                where = order.get(id(statement), -1)
+                if where < use and (best is None or where > best[0]):
+                    best = (where, value, position)
+            if best is None:
+                return None
+        key = (id(best[1]), best[2])
+        node = self._synthetic.get(key)
+        if node is None:
+            node = cst.Subscript(value=best[1], slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(best[2]))))])
+            self._synthetic[key] = node
+        return node
+
+    def _local_return(self, call: cst.Call, scope: Scope, at: int) -> Fact | None:
+        """The fact of what a function defined in this file returns (its single ``return``), evaluated with
+        its own assignments."""
+        if not isinstance(call.func, cst.Name):
+            return None
+        module_scope = scope
+        while module_scope.parent is not None:
+            module_scope = module_scope.parent
+        module = module_scope.node
+        if not isinstance(module, cst.Module):
+            return None
+        function = self._functions_of(module).get(call.func.value)
+        if function is None:
+            return None
+        returns = _returns(function.body)
+        if len(returns) != 1 or returns[0].value is None:
+            return None
+        inner = self._function_scopes.get(id(function))
+        if inner is None:
+            inner = Scope("function", module_scope, function)
+            for param in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params):
+                inner.bind(param.name.value, Binding(0, None, inner))
+            for index, (target, value) in enumerate(_simple_assignments(function.body), start=1):
+                inner.bind(target, Binding(index, value, inner))
+            self._function_scopes[id(function)] = inner
+        return self.of(returns[0].value, inner, 1 << 30)
+
+    def _functions_of(self, module: cst.Module) -> dict[str, cst.FunctionDef]:
+        found = self._module_functions.get(id(module))
+        if found is None:
+            found = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+            self._module_functions[id(module)] = found
+        return found
 
     @staticmethod
     def _self_attr(attr: str, scope: Scope | None) -> Binding | None:
@@ -440,10 +535,7 @@ class Facts:
         use = order.get(id(name))
         if use is None:
             return fact
-        bound_node = binding.value
-        if isinstance(bound_node, cst.BinaryOperation) and id(bound_node) not in order:  # AugAssign's synthetic value
-            bound_node = bound_node.right
-        start = order.get(id(bound_node), -1) if bound_node is not None else -1
+        start = _first_ordered(binding.value, order)
         for refinement in found:
             where = order.get(id(refinement.statement), -1)
             if start < where < use:
@@ -469,8 +561,8 @@ class Facts:
                 return Fact(keep | F.GUARDED | (F.POSITIVE if value.has(F.POSITIVE) and fact.has(F.NONNEG) else F.NONE),
                             Origin(f"`{name.value}` with its zeros replaced (`{source_text(refinement.statement).split(chr(10))[0]}`)", refinement.statement))
             return fact
-        if value.value == 0:
-            return fact.with_flags(F.MAY_ZERO, F.POSITIVE | F.GUARDED)
+        if value.value == 0 and not isinstance(index, (cst.SimpleString, cst.Integer, cst.Slice, cst.ConcatenatedString)):
+            return fact.with_flags(F.MAY_ZERO, F.POSITIVE | F.GUARDED)  # x[mask] = 0
         return fact
 
     def _infer(self, expr: cst.BaseExpression, scope: Scope, at: int) -> Fact:
@@ -491,6 +583,9 @@ class Facts:
         if isinstance(expr, cst.Name):
             found = self._lookup_fact(expr, scope, at)
             if not self._opaque(expr, found, scope, at):
+                if found is not None and EPS_NAME.search(expr.value) and not found.flags & (ZEROISH | F.MAY_NEG) and found.value is None:
+                    # `eps = scale(eps, shape)`: still an eps, unless its value is known to reach 0
+                    return found.with_flags(F.POSITIVE | F.GUARDED | F.NONNEG | F.EPS)
                 return found or UNKNOWN
             return self._named(expr.value, expr) or found or UNKNOWN
         if isinstance(expr, cst.Attribute):
@@ -509,6 +604,13 @@ class Facts:
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
             if isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute) and base.func.attr.value == "size":
                 return Fact(F.COUNT | F.NONNEG | F.POSITIVE, Origin("a size", expr))
+            if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) and isinstance(expr.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+                return UNKNOWN  # a dict entry (state["exp_avg_sq"]) says nothing of the other entries
+            if isinstance(base, cst.Call) and isinstance(base.func, cst.Name) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+                position = constant_value(expr.slice[0].slice.value)
+                element = self._returned_element(base, position, scope, at) if position is not None else None
+                if element is not None:
+                    return element
             inner = self.of(base, scope, at)
             if self._is_mask_index(expr, scope, at):
                 index = expr.slice[0].slice.value
@@ -584,6 +686,28 @@ class Facts:
             return UNKNOWN
         return self._op_fact(op, call, scope, at, target)
 
+    def _returned_element(self, call: cst.Call, position: float, scope: Scope, at: int) -> Fact | None:
+        if self.target(call, scope).namespace != "local":
+            return None
+        module_scope = scope
+        while module_scope.parent is not None:
+            module_scope = module_scope.parent
+        if not isinstance(module_scope.node, cst.Module):
+            return None
+        function = self._functions_of(module_scope.node).get(call.func.value)
+        if function is None:
+            return None
+        returns = _returns(function.body)
+        if len(returns) != 1 or not isinstance(returns[0].value, cst.Tuple):
+            return None
+        elements = returns[0].value.elements
+        index = int(position)
+        if not 0 <= index < len(elements) or isinstance(elements[index], cst.StarredElement):
+            return None
+        self._local_return(call, scope, at)  # builds the function's scope
+        inner = self._function_scopes.get(id(function))
+        return self.of(elements[index].value, inner, 1 << 30) if inner is not None else None
+
     def _named_call(self, op: str, call: cst.Call, scope: Scope, at: int) -> Fact:
         """A project's own function: its name can say it returns a magnitude (``compute_amplitude``) or a
         squared norm (``batched_dot_product(w, w)``)."""
@@ -591,7 +715,11 @@ class Facts:
             first, second = arg(call, 0), arg(call, 1)
             if first is not None and second is not None and source_text(first) == source_text(second):
                 return Fact(F.NONNEG | F.MAY_ZERO, Origin(f"a squared norm (`{op}` of a vector with itself)", call))
-        if AMPLITUDE_CALL.search(op):
+        if isinstance(call.func, cst.Name) and self.resolver.target(call).namespace == "local":
+            returned = self._local_return(call, scope, at)
+            if returned is not None and returned.flags:
+                return returned
+        if AMPLITUDE_CALL.search(op) and not any(self.of(a.value, scope, at).has(F.EPS) for a in call.args):
             return Fact(F.NONNEG | F.GUESS_ZERO | F.GUESS, Origin(f"an amplitude (`{op}`), 0 for a silent or all-zero input", call))
         return UNKNOWN
 
@@ -659,8 +787,8 @@ class Facts:
             return Fact(F.NONNEG | F.MAY_ZERO | F.PROB, Origin(f"`{op}`", call))
         if op in ("tensor", "as_tensor", "scalar_tensor", "new_tensor", "asarray", "array", "float32", "float64") and call.args:
             first = arg(call, 0, "data")
-            if first is not None and constant_value(first) is not None:
-                return self.of(first, scope, at)
+            if first is not None and (constant_value(first) is not None or isinstance(first, (cst.Name, cst.Attribute))):
+                return self.of(first, scope, at)  # torch.tensor(1.0), torch.tensor(eps)
         if op in CLAMP_OPS or base in ("clamp_min", "clamp_max", "maximum", "fmax", "max", "minimum", "min", "where", "threshold", "masked_fill"):
             return self._guard_op(base if base in ("clamp_min", "masked_fill") else op, call, scope, at, target)
         if base in ("mul", "multiply", "div", "divide", "true_divide", "add", "sub", "subtract"):
@@ -683,9 +811,9 @@ class Facts:
             flags = F.NONNEG | (F.MAY_ZERO if op in MAY_ZERO_NONNEG_OPS else F.NONE)
             if op in ("sqrt", "abs", "absolute", "fabs"):
                 inner = self._subject(call, target, scope, at)
-                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED))
-                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED):
-                    flags |= F.MAY_ZERO
+                flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
+                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED | ZEROISH):
+                    flags |= F.GUESS_ZERO  # |x| is 0 exactly where x is: as likely as x itself
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
         if op in REDUCE_OPS:
@@ -693,6 +821,8 @@ class Facts:
         if op in ("pow", "float_power"):
             exponent = arg(call, 1, "exponent") if target.namespace != "method" else arg(call, 0, "exponent")
             return self._power(self._subject(call, target, scope, at), exponent, scope, at, call)
+        if op in ("topk", "sort", "kthvalue", "msort", "cummax"):
+            return self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
         if op in PRESERVE_METHODS or op in ("nan_to_num",):
             if op in ("stack", "cat", "concat", "concatenate", "tensor", "as_tensor", "array", "asarray"):
                 return UNKNOWN
@@ -707,16 +837,19 @@ class Facts:
         inner = self._subject(call, target, scope, at)
         what = f"a `{op}` output"
         if op in ("mean", "nanmean", "amax", "amin", "max", "min", "median", "reduce_mean", "reduce_max"):
-            keep = inner.flags & (F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.UNIT | F.BOUNDED | F.GUESS)
+            keep = inner.flags & (F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.UNIT | F.BOUNDED | F.GUESS | WEAK)
         else:
-            keep = inner.flags & (F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.COUNT | F.GUESS)
-            if inner.has(F.PROB) and not inner.has(F.COUNT):
+            keep = inner.flags & (F.NONNEG | F.POSITIVE | F.GUARDED | ZEROISH | F.COUNT | F.GUESS | WEAK)
+            if inner.has(F.PROB) and not inner.has(F.COUNT) and not (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 # a sum of probabilities is 0 only when every term underflows
-                keep = (keep & ~F.MAY_ZERO) | F.NONNEG | F.GUESS_ZERO
+                keep = (keep & ~ZEROISH) | F.NONNEG
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
-        if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
-            keep &= ~F.GUESS_ZERO
+        keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
+        if op == "logsumexp":
+            keep &= ~ZEROISH
+        elif op in ("prod", "cumsum", "amin", "min", "median"):
+            pass  # zero where the values are; no guess of their own
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
             keep |= F.GUESS_ZERO
@@ -933,8 +1066,12 @@ class Facts:
         if bound.value == 0 or bound.has(ZEROISH):
             # clamp(min=0): the bound sits on the singular point; it stays "may be zero"
             what = "a `clamp(min=0)`" if bound.value == 0 else f"a lower bound that may itself be 0 ({bound.origin.what if bound.origin else 'a value that may be 0'})"
-            return Fact(keep | F.NONNEG | F.MAY_ZERO, Origin(what, call))
-        return Fact(keep | (subject.flags & ZEROISH), subject.origin)
+            zero = F.MAY_ZERO if bound.value == 0 or bound.has(F.MAY_ZERO) else (F.GUESS_ZERO | (bound.flags & (WEAK | F.GUESS)))
+            return Fact(keep | F.NONNEG | zero, Origin(what, call))
+        if bound.flags & (F.NONNEG | F.MAY_NEG) or bound.value is not None:
+            return Fact(keep | (subject.flags & ZEROISH), subject.origin)
+        # clamp(min=threshold) with a bound we know nothing of: the author set a floor on purpose
+        return Fact(keep | F.GUARDED | F.GUESS, Origin("a clamp to a lower bound", call))
 
     # ---- arithmetic ----
     def _power(self, base: Fact, exponent: cst.BaseExpression | None, scope: Scope, at: int, node: cst.CSTNode) -> Fact:
@@ -953,7 +1090,7 @@ class Facts:
             elif base.flags & ZEROISH:
                 zero = base.flags & ZEROISH
             else:
-                zero = F.GUESS_ZERO  # 0 exactly where the base is: as likely as the base being 0
+                zero = F.GUESS_ZERO | F.SQUARE  # 0 exactly where the base is: as likely as the base being 0
             flags = F.NONNEG | zero
             flags |= base.flags & F.GUESS
             if base.has(F.PROB):
@@ -966,7 +1103,7 @@ class Facts:
                 flags |= F.GUARDED
             return Fact(flags, Origin("a square", node) if not base.has(F.POSITIVE) else base.origin)
         if 0 < value < 1:
-            return Fact(F.NONNEG | (base.flags & (ZEROISH | F.POSITIVE | F.GUARDED)), base.origin)
+            return Fact(F.NONNEG | (base.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | WEAK)), base.origin)
         if value < 0:
             return Fact(base.flags & (F.NONNEG | F.POSITIVE), base.origin)
         return Fact(base.flags & (F.NONNEG | F.POSITIVE | F.PROB | ZEROISH | F.GUARDED), base.origin)
@@ -997,7 +1134,10 @@ class Facts:
                     return Fact(flags, a.origin)
             if left.has(F.NONNEG) and right.has(F.NONNEG):
                 zero = left.flags & right.flags & ZEROISH
-                return Fact(F.NONNEG | zero | (left.flags & right.flags & F.COUNT), left.origin or right.origin)
+                if left.has(F.PROB) and right.has(F.PROB) and not (left.flags | right.flags) & F.COUNT:
+                    zero = F.NONE  # a sum of probability terms is 0 only if every one underflows
+                weak = (left.flags | right.flags) & WEAK if zero else F.NONE
+                return Fact(F.NONNEG | zero | weak | (left.flags & right.flags & F.COUNT), left.origin or right.origin)
             if left.has(F.POSITIVE) or right.has(F.POSITIVE):
                 return UNKNOWN  # an offset (x + 1) on a value of unknown sign
             return UNKNOWN
@@ -1013,9 +1153,9 @@ class Facts:
                 # 1 - cos**2: in [0, 1] mathematically, slightly negative after rounding
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | (right.flags & F.GUESS), Origin("`1 - x**2` of a cosine", expr))
             if right.has(F.POSITIVE) and right.value is not None and left.has(F.COUNT):
-                return Fact(F.COUNT | F.NONNEG | F.MAY_ZERO, Origin("a count minus one", expr))
-            if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.has(F.CONST) and not right.has(F.EPS):
-                return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
+                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO | F.COMPLEMENT, Origin("a count minus one (0 for a single item)", expr))
+            if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.flags & (F.CONST | F.EPS | F.POSITIVE):
+                return Fact(F.GUESS_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS | F.COMPLEMENT, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.GUESS, Origin("a difference with a square (`a**2 - b`), which can round below 0", expr))
             if lv == 1 and not right.flags & (F.CONST | F.LOGSPACE) and not right.has(F.BOUNDED):
@@ -1026,7 +1166,9 @@ class Facts:
                 return Fact(PROB_FACTS, left.origin or right.origin)
             zero = (left.flags | right.flags) & ZEROISH
             if left.has(F.NONNEG) and right.has(F.NONNEG):
-                flags = F.NONNEG | zero
+                flags = F.NONNEG | zero | ((left.flags | right.flags) & (WEAK | F.GUESS) if zero else F.NONE)
+                if zero & F.MAY_ZERO:
+                    flags &= ~WEAK  # one factor is 0 for real: the product is
                 if left.has(F.POSITIVE) and right.has(F.POSITIVE):
                     flags |= F.POSITIVE | ((left.flags | right.flags) & F.GUARDED)
                     flags &= ~ZEROISH
@@ -1035,20 +1177,22 @@ class Facts:
                 origin = right.origin if right.flags & ZEROISH and not left.flags & ZEROISH else left.origin or right.origin
                 return Fact(flags, origin)
             if _same_expr(left_node, right_node):
-                return Fact(F.NONNEG | ((left.flags & ZEROISH) or F.GUESS_ZERO), Origin("a square", expr))
+                return Fact(F.NONNEG | ((left.flags & ZEROISH) or (F.GUESS_ZERO | F.SQUARE)), Origin("a square", expr))
             if left.has(F.POSITIVE) and left.value is not None:
                 return right.with_flags(remove=F.CONST | F.EPS) if right.value is None else Fact(right.flags & ~F.CONST)
             if right.has(F.POSITIVE) and right.value is not None:
                 return left.with_flags(remove=F.CONST | F.EPS) if left.value is None else Fact(left.flags & ~F.CONST)
             if zero & F.MAY_ZERO:
                 source = left if left.flags & F.MAY_ZERO else right
+                if source.has(F.PROB) and not source.has(F.COUNT):
+                    return UNKNOWN  # a probability is 0 only by underflow; scaled by an unknown, nothing is left of it
                 return Fact(F.MAY_ZERO, source.origin)
             return UNKNOWN
         if isinstance(op, (cst.Divide, cst.FloorDivide)):
             if left.value == 1 and _is_one_plus_exp(right_node):
                 return Fact(PROB_FACTS, Origin("a hand-written sigmoid", expr))
             if left.has(F.NONNEG) and right.has(F.NONNEG):
-                flags = F.NONNEG | (left.flags & (ZEROISH | F.GUARDED))
+                flags = F.NONNEG | (left.flags & (ZEROISH | F.GUARDED | WEAK | F.GUESS))
                 if right.origin and "sum" in right.origin.what and not right.value and left.has(F.NONNEG) and not right.has(F.GUARDED):
                     flags |= F.PROB  # x / x.sum(): a normalized distribution
                 if left.has(F.POSITIVE) and right.has(F.POSITIVE):
@@ -1059,7 +1203,7 @@ class Facts:
             if right.has(F.POSITIVE) and (right.value is not None or right.has(F.COUNT)):
                 return left.with_flags(remove=F.CONST | F.EPS | F.COUNT) if left.value is None else Fact(left.flags & ~(F.CONST | F.EPS))
             # x / y is 0 exactly where x is, and away from 0 where x is
-            return Fact(left.flags & (ZEROISH | F.GUARDED | F.GUESS), left.origin)
+            return Fact(left.flags & (ZEROISH | F.GUARDED | F.GUESS | WEAK), left.origin)
         return UNKNOWN
 
 
@@ -1200,17 +1344,104 @@ def _collect_refinements(body: cst.BaseSuite, table: dict[str, list[_Refinement]
             _collect_refinements(handler.body, table)
 
 
-class _Order(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.order: dict[int, int] = {}
+def _statements(body: cst.BaseSuite):
+    """Statements of a block and of the blocks nested in it (nested functions and classes left out)."""
+    if isinstance(body, cst.SimpleStatementSuite):
+        yield body
+        return
+    for statement in getattr(body, "body", ()):
+        yield statement
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef, cst.SimpleStatementLine)):
+            continue
+        for attr in ("body", "orelse", "finalbody"):
+            child = getattr(statement, attr, None)
+            while child is not None:
+                inner = child if isinstance(child, (cst.IndentedBlock, cst.SimpleStatementSuite)) else getattr(child, "body", None)
+                if isinstance(inner, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+                    yield from _statements(inner)
+                child = getattr(child, "orelse", None) if isinstance(child, cst.If) else None
+        for handler in getattr(statement, "handlers", ()) or ():
+            yield from _statements(handler.body)
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.order[id(node)] = len(self.order)
-        return True
+
+def _small_statements(body: cst.BaseSuite):
+    for statement in _statements(body):
+        if isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from statement.body
+
+
+def _collect_unpackings(body: cst.BaseSuite, table: dict[str, list]) -> None:
+    for small in _small_statements(body):
+        if isinstance(small, cst.Assign) and not isinstance(small.value, (cst.Tuple, cst.List)):
+            for target in small.targets:
+                if isinstance(target.target, (cst.Tuple, cst.List)):
+                    elements = target.target.elements
+                    if any(isinstance(e, cst.StarredElement) for e in elements):
+                        continue
+                    for i, element in enumerate(elements):
+                        if isinstance(element.value, cst.Name):
+                            table.setdefault(element.value.value, []).append((small, small.value, i))
+
+
+def _returns(body: cst.BaseSuite) -> list[cst.Return]:
+    return [s for s in _small_statements(body) if isinstance(s, cst.Return)]
+
+
+def _simple_assignments(body: cst.BaseSuite):
+    """``name = value`` pairs of a function body in source order (for evaluating what it returns)."""
+    for small in _small_statements(body):
+        if isinstance(small, cst.Assign):
+            for target in small.targets:
+                if isinstance(target.target, cst.Name):
+                    yield target.target.value, small.value
+                elif isinstance(target.target, (cst.Tuple, cst.List)) and isinstance(small.value, (cst.Tuple, cst.List)):
+                    names, values = target.target.elements, small.value.elements
+                    if len(names) == len(values):
+                        for name, value in zip(names, values):
+                            if isinstance(name.value, cst.Name) and not isinstance(value, cst.StarredElement):
+                                yield name.value.value, value.value
+        elif isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
+            yield small.target.value, small.value
+
+
+_ORDER_PLAN = None
 
 
 def _preorder(function: cst.FunctionDef) -> dict[int, int]:
-    visitor = _Order()
-    function.visit(visitor)
-    return visitor.order
+    """Source order of the names and assignments of a function (enough to tell which of two statements
+    comes first); other nodes are not entered unless they can hold one."""
+    global _ORDER_PLAN
+    if _ORDER_PLAN is None:
+        from nanlint.traversal import Plan
+
+        _ORDER_PLAN = Plan({"Name", "Assign", "AnnAssign", "AugAssign", "Subscript"})
+    from nanlint.traversal import iter_nodes
+
+    order: dict[int, int] = {}
+    for entering, node in iter_nodes(function, _ORDER_PLAN):
+        if entering:
+            order[id(node)] = len(order)
+    return order
+
+
+def _first_ordered(node: cst.CSTNode | None, order: dict[int, int]) -> int:
+    """The order of a node, or of the first ordered node inside it (a binding's value), else -1."""
+    if node is None:
+        return -1
+    found = order.get(id(node))
+    if found is not None:
+        return found
+    best: list[int] = []
+
+    class _First(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            if best:
+                return False
+            position = order.get(id(inner))
+            if position is not None:
+                best.append(position)
+                return False
+            return True
+
+    node.visit(_First())
+    return best[0] if best else -1

@@ -45,14 +45,11 @@ def check_one(filename: str, options: AnalysisOptions) -> tuple[str | None, File
     """Read, decode and analyse one file: (hash of the bytes read or None when unreadable, result)."""
     from nanlint.cache import content_hash
     from nanlint.engine import analyze
-    from nanlint.source import decode, read
+    from nanlint.source import decode, read_bytes
 
-    try:
-        with open(filename, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        text = read(filename)  # the same failure, worded as the single-file path words it
-        return None, FileResult(filename, [text.problem] if text.problem else [])
+    data, problem = read_bytes(filename)
+    if data is None:
+        return None, FileResult(filename, [problem] if problem else [])
     digest = content_hash(data)
     text = decode(data, filename)
     if text.text is None:
@@ -71,6 +68,7 @@ def _work(job: _Job) -> tuple[int, str | None, FileResult]:
 def check_files(filenames: Sequence[str], config: Config, jobs: int | None = None, use_cache: bool = True) -> list[FileResult]:
     """Results for ``filenames``, in that order. ``jobs`` None: one process per CPU."""
     from nanlint.cache import Cache, content_hash
+    from nanlint.source import read_bytes
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
     cache = Cache(config.root, config.fingerprint()) if use_cache else None
@@ -82,11 +80,8 @@ def check_files(filenames: Sequence[str], config: Config, jobs: int | None = Non
         if cache is not None:
             key = os.path.abspath(filename)
             keys[index] = (key, options.codes)
-            try:
-                with open(filename, "rb") as handle:
-                    digest = content_hash(handle.read())
-            except OSError:
-                digest = None
+            data, _ = read_bytes(filename)
+            digest = content_hash(data) if data is not None else None
             hit = cache.get(key, digest, options.codes) if digest is not None else None
             if hit is not None:
                 results[index] = _with_filename(filename, hit[0], hit[1])

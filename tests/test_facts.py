@@ -6,7 +6,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nanlint.engine import AnalysisOptions, FileContext, _Walker
+from nanlint.analysis import FileContext, _Walker
+from nanlint.engine import AnalysisOptions
 from nanlint.facts import F, Fact, constant_value, literal_value
 
 
@@ -28,7 +29,7 @@ def facts_of(source: str) -> list[Fact]:
     ctx = FileContext(source, "probe.py", module, AnalysisOptions(codes=frozenset()))
     probe = _Probe(ctx)
     errors: list = []
-    module.visit(_Walker(ctx, [probe], errors))
+    _Walker(ctx, [probe], errors).walk(module)
     assert not errors
     return probe.facts
 
@@ -54,8 +55,10 @@ PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\
         ("n = mask.sum()\nprobe(n)", F.COUNT),
         ("n = len([v for v in xs if v > 0])\nprobe(n)", F.MAY_ZERO),
         ("s = (x * x).sum(-1)\nprobe(s)", F.GUESS_ZERO),
-        ("s = (x.abs() ** 2).sum(-1)\nprobe(s)", F.MAY_ZERO),
-        ("s = x.abs().max()\nprobe(s)", F.MAY_ZERO),
+        ("s = (F.relu(x) ** 2).sum(-1)\nprobe(s)", F.MAY_ZERO),
+        ("s = (x.abs() ** 2).sum(-1)\nprobe(s)", F.GUESS_ZERO),
+        ("s = x.abs().max()\nprobe(s)", F.GUESS_ZERO),
+        ("s = F.relu(x).max()\nprobe(s)", F.MAY_ZERO),
         ("s = torch.norm(x, dim=1)\nprobe(s)", F.MAY_ZERO),
         ("s = x.std(0)\nprobe(s)", F.MAY_ZERO),
         ("r = F.relu(x)\nr = r.mean()\nprobe(r)", F.MAY_ZERO),
@@ -167,3 +170,33 @@ def test_constant_folding():
     assert constant_value(expr) == pytest.approx(1 / 3)
     assert constant_value(cst.parse_expression("-1 + 1e-7")) == pytest.approx(-1 + 1e-7)
     assert constant_value(cst.parse_expression("math.pi")) == pytest.approx(3.14159265)
+
+
+def test_tuple_unpacked_from_a_local_function_call():
+    source = (PRELUDE + "def med_mad(x, factor=1.4826):\n    med = np.median(x)\n    mad = np.median(np.absolute(x - med)) * factor\n"
+              "    return med, mad\n\ndef norm(signal):\n    med, mad = med_mad(signal)\n    probe(mad)\n    probe(med)\n")
+    mad, med = facts_of(source)
+    assert mad.may_be_zero_guess and "median" in mad.origin.what
+    assert not med.may_be_zero
+
+
+def test_local_function_return_and_dict_entries():
+    facts = facts_of(PRELUDE + "def energy(x):\n    return (F.relu(x) ** 2).sum(-1)\n"
+                     "def f(x, state):\n    state['step'] = 0\n    probe(energy(x))\n    probe(state['exp_avg_sq'])\n")
+    assert facts[0].may_be_zero
+    assert facts[1].flags == F.NONE
+
+
+def test_shape_unpacking_gives_sizes():
+    fact = fact_of(PRELUDE + "def f(x):\n    B, C, H, W = x.shape\n    probe(H * W)\n")
+    assert fact.has(F.POSITIVE)
+
+
+def test_topk_values_keep_probability_facts():
+    fact = fact_of(PRELUDE + "def f(logits):\n    w = logits.softmax(-1)\n    top, idx = torch.topk(w, 2)\n    probe(top)\n")
+    assert fact.is_probability
+
+
+def test_clamp_to_an_unknown_floor_is_a_guard():
+    fact = fact_of(PRELUDE + "def f(p, threshold):\n    probe((1.0 - p.sigmoid()).clamp(min=threshold))\n")
+    assert fact.is_guarded and fact.is_guess

@@ -168,7 +168,7 @@ def test_exception_in_one_rule_is_reported_and_every_other_finding_kept(here, mo
     Exploding.doc = all_rules()["NAN101"].doc
     monkeypatch.setattr(analysis, "all_rules", lambda: rules)
     (here / "boom.py").write_text(RISKY)
-    result = CliRunner().invoke(main, ["check", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
     assert result.exit_code == 2
     assert report(result) == [
         "boom.py:3:5: NAN101 [*]",

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 
-from tests.trace_helpers import EXAMPLES, FIXTURES, ROOT, line_of
+from nanlint.trace.report import JSON_SCHEMA
+
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, ROOT, line_of
 
 pytest.importorskip("torch")
 
@@ -25,6 +28,7 @@ def test_json_report_of_a_failing_script(tmp_path):
                    str(EXAMPLES / "log_softmax_underflow.py"))
     assert done.returncode == 1, done.stderr
     data = json.loads(out.read_text())
+    jsonschema.validate(data, JSON_SCHEMA)
     assert data["schema"] == "nanlint-trace/1" and data["exit_code"] == 1 and data["device"] == "cpu"
     line = line_of(EXAMPLES / "log_softmax_underflow.py", "torch.log(probs)")
     (site,) = data["sites"]
@@ -61,3 +65,19 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
 def test_check_never_imports_torch():
     code = "import sys, nanlint.cli; from nanlint.trace import command; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_json_reports_of_every_example_match_the_schema():
+    from nanlint.trace.report import to_dict
+    from tests.trace_fixtures.helpers import trace
+
+    for script in sorted(EXAMPLES.glob("*.py")):
+        data = json.loads(json.dumps(to_dict(trace(script))))
+        jsonschema.validate(data, JSON_SCHEMA)
+    with_files = to_dict(trace(FIXTURES / "gradscaler_train.py"))
+    jsonschema.validate(json.loads(json.dumps(with_files)), JSON_SCHEMA)
+
+
+def test_an_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path):
+    done = nanlint("trace", "--output-file", str(tmp_path / "nope" / "r.json"), str(FIXTURES / "crash_before_step.py"))
+    assert done.returncode == 2 and "its folder does not exist" in done.stderr and done.stdout == ""

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.trace_helpers import EXAMPLES, FIXTURES, line_of, origins, trace
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, line_of, origins, trace
 
 torch = pytest.importorskip("torch")
 
@@ -152,3 +152,22 @@ def test_patches_and_modes_are_gone_after_a_run():
     assert dict(module_mod._global_forward_hooks) == forward_hooks
     assert _get_current_function_mode_stack() == [] and _get_current_dispatch_mode_stack() == []
     assert torch.cuda.is_available.__module__ == "torch.cuda"
+
+
+def test_a_monitor_failure_never_breaks_the_script(monkeypatch):
+    from nanlint.trace import monitor
+
+    def broken(self, func, args, kwargs, out):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(monitor.Monitor, "after", broken)
+    result = trace(EXAMPLES / "clean_training.py")
+    assert result.status == "stopped" and result.exit_code == 0
+    assert any("internal error" in n and "boom" in n for n in result.notes)
+
+
+def test_data_parallel_limits_are_stated():
+    result = trace(FIXTURES / "data_parallel.py")
+    assert result.exit_code == 0 and result.optimizer_steps == 1
+    assert any(n.startswith("DataParallel: replicas run in other threads") for n in result.notes)
+    assert "module.weight" not in result.health.grad_norms and any("Linear" in k for k in result.health.grad_norms)

@@ -1,5 +1,5 @@
 """NAN1xx: logarithms of values that can be exactly zero, and hand-written log-space formulas that have a
-stable library form (softplus, logsumexp, log1p)."""
+stable library form (softplus, log1p). The hand-written logsumexp is NAN303 (overflow family)."""
 from __future__ import annotations
 
 import libcst as cst
@@ -7,7 +7,7 @@ import libcst as cst
 from nanlint.facts import F, arg, constant_value, source_text
 from nanlint.findings import Applicability, Confidence
 from nanlint.resolver import Target
-from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe
+from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, inside_integer_cast
 from nanlint.rules.base import Rule
 
 LOG_OPS = frozenset({"log", "log2", "log10"})
@@ -72,6 +72,7 @@ def _one_plus(expr: cst.BaseExpression) -> cst.BaseExpression | None:
 
 class LogOfProbability(WhereTracker, Rule):
     code = "NAN101"
+    triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -84,7 +85,7 @@ class LogOfProbability(WhereTracker, Rule):
             return
         if fact.origin is not None and fact.origin.what == RAND_ORIGIN:
             return  # NAN106
-        if self.in_related_where(operand) or checked_by_condition(self, operand):
+        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node):
             return
         self.report(
             node,
@@ -128,7 +129,7 @@ class LogOfProbability(WhereTracker, Rule):
             return None
         x_text = self.ctx.code_for(x).strip()
         if negate:
-            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(getattr(x, "lpar", None))
             x_text = f"-{x_text}" if simple else f"-({x_text})"
             message = "Replace `log(1 - sigmoid(x))` with `logsigmoid(-x)`"
         else:
@@ -138,6 +139,7 @@ class LogOfProbability(WhereTracker, Rule):
 
 class LogOfMaybeZero(WhereTracker, Rule):
     code = "NAN102"
+    triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -152,7 +154,9 @@ class LogOfMaybeZero(WhereTracker, Rule):
             return
         if not (fact.may_be_zero or fact.may_be_zero_guess):
             return
-        if self.in_related_where(operand) or checked_by_condition(self, operand):
+        if fact.may_be_zero_guess and (target.namespace == "math" or fact.has(F.SQUARE)):
+            return  # a guessed zero of a Python scalar (a prior, a hyper-parameter) or of a square
+        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node):
             return
         self.report(
             node,
@@ -167,6 +171,7 @@ class LogOfMaybeZero(WhereTracker, Rule):
 
 class ManualSoftplus(Rule):
     code = "NAN103"
+    triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
         found = log_target(self, node, LOG_OPS | {"log1p"})
@@ -182,6 +187,8 @@ class ManualSoftplus(Rule):
         if exp is None:
             return
         x, exp_target = exp
+        if self.fact(x).has(F.BOUNDED) or self.fact(x).has(F.LOGSPACE):
+            return  # exp of a value clamped from above cannot overflow
         self.report(
             node,
             "hand-written softplus `log(1 + exp(x))`: exp overflows to inf for x > 88 (float32), 11 (float16)",
@@ -202,65 +209,9 @@ class ManualSoftplus(Rule):
         return None
 
 
-class ManualLogsumexp(Rule):
-    code = "NAN104"
-
-    def visit_Call(self, node: cst.Call) -> None:
-        found = log_target(self, node)
-        if found is None or found[0].op != "log":
-            return
-        target, operand = found
-        if not isinstance(operand, cst.Call):
-            return
-        summed = self.target(operand)
-        if summed.op not in ("sum", "reduce_sum") or summed.namespace not in ("torch", "method", "numpy", "tf", "jax"):
-            return
-        inside = self.ctx.facts.subject_node(operand, summed)
-        if inside is None:
-            return
-        exp = _exp_argument(self, inside)
-        if exp is None:
-            return
-        x, _ = exp
-        if _is_shifted_by_max(x):
-            return  # exp(x - x.max()) is the stable hand-written form
-        self.report(
-            node,
-            "hand-written logsumexp `log(sum(exp(x)))`: exp overflows to inf for large x and the sum underflows to 0 for very negative x",
-            fix=self._fix(node, operand, summed, x),
-            hint="use `torch.logsumexp(x, dim)` (NumPy: `scipy.special.logsumexp`)",
-        )
-
-    def _fix(self, node: cst.Call, sum_call: cst.Call, summed: Target, x: cst.BaseExpression):
-        if summed.namespace not in ("torch", "method"):
-            return None
-        dims = [a for a in sum_call.args if a.keyword is None] if summed.namespace == "method" else [a for a in sum_call.args[1:] if a.keyword is None]
-        keywords = [a for a in sum_call.args if a.keyword is not None and a.keyword.value in ("dim", "keepdim")]
-        if len(dims) > 1 or len(keywords) + len(dims) > 2 or any(a.keyword is not None and a.keyword.value not in ("dim", "keepdim") for a in sum_call.args):
-            return None
-        if not dims and not any(a.keyword.value == "dim" for a in keywords):
-            return None  # logsumexp needs a dim
-        rest = ", ".join(self.ctx.code_for(a.value).strip() if a.keyword is None else f"{a.keyword.value}={self.ctx.code_for(a.value).strip()}" for a in dims + keywords)
-        x_text = self.ctx.code_for(x).strip()
-        if summed.namespace == "method":
-            simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
-            receiver = x_text if simple else f"({x_text})"
-            return self.replace(node, f"{receiver}.logsumexp({rest})", "Replace `log(sum(exp(x)))` with `logsumexp(x)`")
-        torch = self.ctx.resolver.local_name_for("torch")
-        if torch is None:
-            return None
-        return self.replace(node, f"{torch}.logsumexp({x_text}, {rest})", "Replace `log(sum(exp(x)))` with `logsumexp(x)`")
-
-
-def _is_shifted_by_max(x: cst.BaseExpression) -> bool:
-    if isinstance(x, cst.BinaryOperation) and isinstance(x.operator, cst.Subtract):
-        text = source_text(x.right)
-        return "max" in text
-    return False
-
-
 class LogOnePlus(Rule):
     code = "NAN105"
+    triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
         found = log_target(self, node)
@@ -294,6 +245,7 @@ class LogOnePlus(Rule):
 
 class LogOfUniformNoise(Rule):
     code = "NAN106"
+    triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
         found = log_target(self, node)

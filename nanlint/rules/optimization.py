@@ -27,6 +27,7 @@ class LargeLearningRate(FamilyRule):
     """NAN501: a learning rate far above what the optimizer tolerates."""
 
     code = "NAN501"
+    triggers = ("lr", "learning_rate", "learning-rate", "optim", "SGD", "Adam", "RMSprop", "Adagrad")
     default_options = {"adam": 0.01, "rmsprop": 0.01, "sgd": 1.0, "adagrad": 1.0, "other": 1.0}
 
     # ---- sites ----
@@ -129,6 +130,7 @@ class HalfPrecisionWithoutGradScaler(FamilyRule):
     """NAN502: float16 training (autocast to float16, ``.half()``) with no loss scaling."""
 
     code = "NAN502"
+    triggers = ("autocast", ".half()")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in ("autocast", "half") or C._cache(self.ctx).get("nan502_done"):
@@ -160,9 +162,10 @@ class HalfPrecisionWithoutGradScaler(FamilyRule):
                 return "autocast on CUDA defaults to float16"
             return None
         if target.namespace == "method" and target.op == "half" and not node.args:
-            receiver = C.name_of(target.receiver)
-            if re.search(r"model|net|module|encoder|decoder|generator|discriminator", receiver, re.I):
-                return f"`{receiver}.half()`"
+            statement = self.ctx.statement_stack[-1] if self.ctx.statement_stack else node
+            text = self.ctx.code_for(statement) if isinstance(statement, cst.SimpleStatementLine) else self.ctx.code_for(node)
+            if re.search(r"model|net|module|encoder|decoder|generator|discriminator", text, re.I):
+                return f"`{self.ctx.code_for(node).strip()}`"
         return None
 
 
@@ -173,6 +176,7 @@ class RnnWithoutGradClipping(FamilyRule):
     """NAN503: a recurrent network trained in this file with no gradient clipping."""
 
     code = "NAN503"
+    triggers = ("LSTM", "GRU", "RNN")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in RNN_MODULES:

@@ -88,11 +88,12 @@ def _name(spelling: str, exponent: float | None) -> str:
 
 class SqrtOfMaybeZero(_RootRule):
     code = "NAN211"
+    triggers = ("sqrt", "**", "pow")
 
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if fact.may_be_negative or fact.is_guarded or fact.has(F.CONST):
             return  # NAN212 takes values that can go below 0
-        if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact):
+        if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact, squares_count=True):
             return
         if spelling != "rsqrt" and (not _autograd(self) or in_no_grad(self.ctx)):
             return  # without autograd a root of 0 is just 0
@@ -117,6 +118,7 @@ class SqrtOfMaybeZero(_RootRule):
 
 class SqrtOfMaybeNegative(_RootRule):
     code = "NAN212"
+    triggers = ("sqrt", "**", "pow")
 
     def check(self, node, spelling, x, exponent, fact: Fact) -> None:
         if not fact.may_be_negative or fact.has(F.CONST):
@@ -133,6 +135,7 @@ class SqrtOfMaybeNegative(_RootRule):
 
 class EpsOutsideRoot(Rule):
     code = "NAN213"
+    triggers = ("std", "sqrt")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not isinstance(node.operator, cst.Add) or not _autograd(self) or in_no_grad(self.ctx):
@@ -163,6 +166,7 @@ class EpsOutsideRoot(Rule):
 
 class FractionalPowerOfMaybeZero(WhereTracker, Rule):
     code = "NAN214"
+    triggers = ("**", "pow")
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -190,7 +194,7 @@ class FractionalPowerOfMaybeZero(WhereTracker, Rule):
         fact = self.fact(base)
         if fact.has(F.CONST) or self.in_related_where(base):
             return
-        negative = fact.may_be_negative and not fact.has(F.COMPLEMENT)
+        negative = fact.may_be_negative
         zero = (fact.may_be_zero or fact.may_be_zero_guess) and not weak_zero(fact) and _autograd(self) and not in_no_grad(self.ctx)
         if value is not None and value < 0:
             return  # x ** -0.5 at 0 is inf in the forward pass: a division (NAN201's family), not a fractional power
@@ -218,6 +222,7 @@ INVERSE_TRIG = frozenset({"acos", "asin", "arccos", "arcsin", "atanh", "arctanh"
 
 class InverseTrigDomain(WhereTracker, Rule):
     code = "NAN221"
+    triggers = ("acos", "asin", "atanh", "arccos", "arcsin", "arctanh")
 
     def visit_Call(self, node: cst.Call) -> None:
         self.track_enter(node)
@@ -256,6 +261,7 @@ _SPATIAL = ({2, 3}, {-1, -2}, {2, 3, 4}, {-1, -2, -3}, {1, 2}, {3, 4})
 
 class UnbiasedStdOfOne(Rule):
     code = "NAN231"
+    triggers = ("std", "var")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
@@ -337,3 +343,51 @@ def _dims(call: cst.Call, target: Target) -> set[int] | None:
         return {int(v) for v in values}
     value = constant_value(dim)
     return {int(value)} if value is not None else set()
+
+
+class Atan2AtOrigin(Rule):
+    code = "NAN222"
+    triggers = ("atan2", "arctan2")
+
+    def _made_safe(self, vector: cst.BaseExpression) -> bool:
+        resolved = self.ctx.facts.resolve(vector, self.ctx.scope) if isinstance(vector, cst.Name) else vector
+        return _guard_call(resolved) or self.fact(vector).is_guarded
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.base_op not in ("atan2", "arctan2") or target.namespace not in ("torch", "method", "tf", "jax"):
+            return
+        if target.namespace == "method":
+            y, x = target.receiver, arg(node, 0, "other")
+        else:
+            y, x = arg(node, 0, "input"), arg(node, 1, "other")
+        if y is None or x is None or not _autograd(self) or in_no_grad(self.ctx):
+            return
+        fy, fx = self.fact(y), self.fact(x)
+        if fy.is_guarded or fx.is_guarded or fy.has(F.CONST) or fx.has(F.CONST):
+            return
+        both_zero = (fy.may_be_zero or fy.may_be_zero_guess) and (fx.may_be_zero or fx.may_be_zero_guess)
+        same_vector = _components_of_one_vector(y, x) and not self._made_safe(y.value)
+        if not (both_zero or same_vector):
+            return
+        self.report(
+            node,
+            f"`atan2({source_text(y)}, {source_text(x)})` at (0, 0): the forward value is 0 but the gradient x/(x**2 + y**2) is 0/0 = NaN",
+            confidence=Confidence.MEDIUM,
+            hint="add an eps to the radius or mask the zero vectors before `atan2`",
+        )
+
+
+def _guard_call(expr: cst.BaseExpression) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in ("where", "masked_fill", "clamp", "clamp_min", "clip", "nan_to_num")
+
+
+def _components_of_one_vector(y: cst.BaseExpression, x: cst.BaseExpression) -> bool:
+    """``v[..., 1]`` and ``v[..., 0]``: the two coordinates of one 2D vector."""
+    if not (isinstance(y, cst.Subscript) and isinstance(x, cst.Subscript)):
+        return False
+    return source_text(y.value) == source_text(x.value) and source_text(y) != source_text(x)

@@ -19,6 +19,7 @@ NAMESPACES = frozenset({"torch", "method", "tf", "jax"})
 
 class WhereNanBranch(Rule):
     code = "NAN241"
+    triggers = ("where",)
 
     def visit_Call(self, node: cst.Call) -> None:
         if not is_where(self, node) or in_no_grad(self.ctx):

@@ -2,6 +2,7 @@
 imports it)."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -38,12 +39,19 @@ def trace(script, script_args, module, device, steps, timeout, dtype, output_for
         args.pop(0)
     if not module and not script:
         _fail("give a SCRIPT or -m MODULE")
+    if output_file and not Path(output_file).resolve().parent.is_dir():  # say so before a run of minutes
+        _fail(f"cannot write {output_file}: its folder does not exist")
     from nanlint.trace.session import TraceError, TraceOptions, trace as run_trace
 
     options = TraceOptions(script=script, module=module, args=args, device=device, steps=steps, timeout=timeout,
                            dtype=dtype, project_root=project_root)
     try:
-        result = run_trace(options)
+        if output_format == "json" and not output_file:
+            # the script's prints must not corrupt the JSON document on stdout
+            with contextlib.redirect_stdout(sys.stderr):
+                result = run_trace(options)
+        else:
+            result = run_trace(options)
     except TraceError as exc:
         _fail(str(exc))
         return

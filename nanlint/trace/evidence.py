@@ -36,13 +36,17 @@ def exp_limit(dtype: str | None) -> float:
     return math.log(DTYPE_MAX.get(dtype or "float32", DTYPE_MAX["float32"]))
 
 
-def _range(tensors) -> dict | None:
+def _range(tensors, known=lambda t: None) -> dict | None:
     mins, maxs, shapes = [], [], []
     nonfinite = False
     for t in tensors:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() > 0 and t.layout == torch.strided:
-            mn, mx = torch.aminmax(t.detach())
-            mn, mx = float(mn), float(mx)
+            seen = known(t)
+            if seen is None:
+                mn, mx = torch.aminmax(t.detach())
+                mn, mx = float(mn), float(mx)
+            else:
+                mn, mx = seen
             nonfinite = nonfinite or not (math.isfinite(mn) and math.isfinite(mx))
             mins.append(mn)
             maxs.append(mx)
@@ -83,6 +87,7 @@ class HealthWatch:
         self.device_type = device_type
         self._autocast = None
         self._snapshots: dict[int, list] = {}
+        self._weight_norms: dict[int, list] = {}
         self.steps = 0
         self.notes: set[str] = set()
         self.handles = []
@@ -129,6 +134,20 @@ class HealthWatch:
             self.notes.add("DistributedDataParallel: traced as a single process; collective ops are not watched.")
 
     def _pre(self, module, args):
+        try:
+            return self._enter(module, args)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _post(self, module, args, output):
+        try:
+            return self._leave(module, args, output)
+        except Exception as exc:
+            self.monitor.internal_error(exc)
+            return None
+
+    def _enter(self, module, args):
         self.depth += 1
         if self.depth != 1:
             return None
@@ -153,12 +172,12 @@ class HealthWatch:
             self._autocast.__enter__()
         return None
 
-    def _post(self, module, args, output):
+    def _leave(self, module, args, output):
         self.depth = max(0, self.depth - 1)
         name = self.names.get(id(module))
         if name is not None:
             with self._quiet():
-                r = _range(_tensors(output))
+                r = _range(_tensors(output), self.monitor.known_range)
             if r is not None:
                 old = self.health.module_outputs.get(name)
                 if old is None:
@@ -180,9 +199,9 @@ class HealthWatch:
         with self._quiet():
             for root in self.roots:
                 for module in root.modules():
-                    grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
+                    grads = [p.grad.detach() for p in module.parameters(recurse=False) if p.grad is not None]
                     if grads:
-                        total = math.sqrt(sum(float(g.detach().float().pow(2).sum()) for g in grads))
+                        total = math.sqrt(sum(float(torch.linalg.vector_norm(g, dtype=torch.float32)) ** 2 for g in grads))
                         norms[self.names.get(id(module), type(module).__name__)] = total
         if norms:
             self.health.grad_norms = norms
@@ -197,6 +216,8 @@ class HealthWatch:
                     if id(p) not in self.monitor.param_names:
                         self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
             self._snapshots[id(optimizer)] = [[p.detach().clone() for p in g["params"]] for g in optimizer.param_groups]
+            self._weight_norms[id(optimizer)] = [[float(torch.linalg.vector_norm(p.detach(), dtype=torch.float32)) for p in g["params"]]
+                                  for g in optimizer.param_groups]
         self.monitor.in_step = True
         self.monitor.step_site = self.monitor.locator.site(__import__("sys")._getframe(1))
 
@@ -204,15 +225,17 @@ class HealthWatch:
         self.monitor.in_step = False
         self.monitor.flush()
         self.steps += 1
+        self.monitor.steps_done = self.steps
         before = self._snapshots.pop(id(optimizer), None)
-        if before is None:
+        weight_norms = self._weight_norms.pop(id(optimizer), None)
+        if before is None or weight_norms is None:
             return
         with self._quiet():
-            for gi, (group, olds) in enumerate(zip(optimizer.param_groups, before)):
+            for gi, (group, olds, norms) in enumerate(zip(optimizer.param_groups, before, weight_norms)):
                 w2 = d2 = 0.0
-                for p, old in zip(group["params"], olds):
-                    w2 += float(old.float().pow(2).sum())
-                    d2 += float((p.detach().float() - old.float()).pow(2).sum())
+                for p, old, norm in zip(group["params"], olds, norms):
+                    w2 += norm ** 2
+                    d2 += float(torch.dist(p.detach(), old)) ** 2
                     state = optimizer.state.get(p, {})
                     name = self.monitor.param_names.get(id(p))
                     for key, value in state.items() if isinstance(state, dict) else ():

@@ -36,6 +36,15 @@ WATCHED_DTYPES = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.
 UNINITIALISED = frozenset({"empty", "emptylike", "emptystrided", "newempty", "newemptystrided", "resize",
                            "resizeas", "set", "emptypermuted"})
 META_KEY = "nanlint"
+# Ops whose result is finite whenever their inputs are (no arithmetic that can overflow or divide): on the CPU
+# path their result is not scanned when every input is known to be finite, which saves a pass over memory.
+FINITE_PRESERVING = frozenset({
+    "relu", "relu6", "thresholdbackward", "neg", "abs", "clone", "cat", "stack", "indexselect", "gather",
+    "embedding", "where", "sigmoid", "tanh", "softmax", "logsoftmax", "sigmoidbackward", "tanhbackward",
+    "gelu", "silu", "hardtanh", "elu", "sign", "floor", "ceil", "round", "trunc", "maskedfill", "clamp",
+    "clampmin", "clampmax", "max", "min", "amax", "amin", "sort", "topk", "constantpadnd", "zeroslike",
+    "oneslike", "zero", "maxpool2dwithindices", "unsafeview", "contiguous", "repeat", "flip", "roll", "tril",
+    "triu", "index", "scatter", "maskedselect", "nllloss", "nllloss2d", "nlllossforward"})
 MAX_EVENTS = 500
 
 
@@ -46,6 +55,15 @@ class OpInfo:
     is_view: bool
     skip: bool
     written: tuple  # (positional index, keyword name) of written tensor arguments
+
+
+def _finite(rec: "Rec") -> bool:
+    """Known finite now (CPU path: every earlier record is classified, leaves carry their (min, max))."""
+    s = rec.stats
+    if type(s) is tuple:
+        mn, mx = s
+        return mn == mn and mx == mx and mn != -INF and mx != INF
+    return s is None and rec.inputs is None and not (rec.nan or rec.inf)
 
 
 class Rec:
@@ -106,6 +124,8 @@ class Monitor:
         self.stop_request: BaseException | None = None  # set by a timer thread; raised at the next op
         self._info: dict = {}
         self.nan_or_inf_seen = False
+        self.steps_done = 0  # optimizer steps completed (set by the health hooks)
+        self.internal_errors: list[str] = []
 
     # ---- used by the modes -------------------------------------------------------------------------
     def info(self, func) -> OpInfo:
@@ -178,9 +198,14 @@ class Monitor:
         inputs = []
         fill = False
         scalar_max = None
+        step = phase == "step"
         for a in _flat(args, kwargs):
             if isinstance(a, torch.Tensor):
-                if _watched(a):
+                if step:  # only parameters are checked in the step: temporaries count as finite
+                    entry = produced.get(id(a))
+                    if entry is not None and entry[0]() is a:
+                        inputs.append(entry[1])
+                elif _watched(a):
                     inputs.append(self.lookup(a, phase, site, info.name))
             elif isinstance(a, float):
                 if a in (INF, -INF):
@@ -195,12 +220,22 @@ class Monitor:
             variable = getattr(node, "variable", None)
             param = self.param_names.get(id(variable)) if variable is not None else None
         opname = opkinds.normalize(nodename) if nodename and "AccumulateGrad" not in nodename else info.name
+        flagged = site is not None and site in self.flagged
+        deduce = (not self.deferred and not fill and not flagged and info.norm in FINITE_PRESERVING and inputs
+                  and all(_finite(i) for i in inputs))
         seen = set()
         for o in outs:
             if id(o) in seen or not _watched(o):
                 continue
             seen.add(id(o))
-            p = param or (self.param_names.get(id(o)) if phase == "step" else None)
+            p = param or (self.param_names.get(id(o)) if step else None)
+            if deduce or (step and p is None):
+                # not scanned: finite when its inputs are (deduced), or a step temporary, which only carries
+                # its inputs' state on to the parameter update (the update of each parameter is scanned)
+                rec = Rec(opname, phase, site, nodename, p, None, tuple(inputs), False)
+                produced[id(o)] = (weakref.ref(o), rec)
+                self.pending.append(rec)
+                continue
             rec = Rec(opname, phase, site, nodename, p, self._stats(o), tuple(inputs), fill or not inputs)
             if site is not None and phase != "backward" and site in self.flagged:
                 self._measure(rec, info, args, o, scalar_max)
@@ -255,6 +290,12 @@ class Monitor:
         self.flush()
         self._event("error", "inf", self.info(func).name, self.last_phase, site, None, None, message=text)
 
+    def internal_error(self, exc: Exception) -> None:
+        """Recorded for the report; the run goes on (results may be incomplete)."""
+        text = f"{type(exc).__name__}: {exc}"
+        if text not in self.internal_errors and len(self.internal_errors) < 10:
+            self.internal_errors.append(text)
+
     # ---- classification ----------------------------------------------------------------------------
     def flush(self) -> None:
         pending = self.pending
@@ -277,7 +318,21 @@ class Monitor:
         for r in pending:
             self._classify(r)
 
+    def known_range(self, t: torch.Tensor) -> tuple | None:
+        """(min, max) of ``t`` if the monitor scanned it already (CPU path), else None."""
+        entry = self.produced.get(id(t))
+        if entry is not None and entry[0]() is t and type(entry[1].stats) is tuple:
+            return entry[1].stats
+        return None
+
     def _classify(self, r: Rec) -> None:
+        if r.stats is None:  # not scanned: carries the state of its inputs
+            inputs, r.inputs = r.inputs or (), None
+            r.nan = any(i.nan for i in inputs)
+            r.inf = any(i.inf for i in inputs)
+            if r.nan or r.inf:
+                self._propagate(r, "nan" if r.nan else "inf")
+            return
         mn, mx = r.stats
         nan = mn != mn or mx != mx
         inf = mx == INF or mn == -INF
@@ -306,9 +361,12 @@ class Monitor:
             else:
                 self._event("origin", value, r.op, r.phase, r.site, r.node, r.param)
         else:
-            self.propagated += 1
-            if len(self.propagations) < 2000:
-                self.propagations.append((r.site, r.op, r.phase, r.param, value))
+            self._propagate(r, value)
+
+    def _propagate(self, r: Rec, value: str) -> None:
+        self.propagated += 1
+        if len(self.propagations) < 2000:
+            self.propagations.append((r.site, r.op, r.phase, r.param, value))
 
     def _merge_evidence(self, r: Rec, mn, mx) -> None:
         ev = OpEvidence(op=r.op, phase=r.phase, calls=1, dtype=r.value, out_min=mn, out_max=mx, **r.ev)
@@ -320,7 +378,8 @@ class Monitor:
 
     def _make_event(self, kind, value, op, phase, site, node, param, **extra) -> Event:
         filename, line = site if site is not None else (None, None)
-        return Event(len(self.events) + len(self.fills), kind, value, op, phase, filename, line, node, param, **extra)
+        return Event(len(self.events) + len(self.fills), kind, value, op, phase, filename, line, node, param,
+                     step=self.steps_done, **extra)
 
     def _event(self, kind, value, op, phase, site, node, param, **extra) -> None:
         for e in self.events[-50:]:  # the same origin repeated (each layer, each call): count it once
@@ -359,6 +418,12 @@ def _flat(args, kwargs):
 class WatchMode(TorchDispatchMode):
     """Below autograd: every aten op, forward, backward and optimizer step."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps __torch_dispatch__ in torch._disable_dynamo otherwise, which costs about 10 us per op;
+        # nothing is compiled while tracing (torch.compile is the identity), so there is nothing to skip
+        return False
+
     def __init__(self, monitor: Monitor) -> None:
         super().__init__()
         self.monitor = monitor
@@ -376,6 +441,8 @@ class WatchMode(TorchDispatchMode):
         m.paused += 1
         try:
             m.after(func, args, kwargs, out)
+        except Exception as exc:  # a monitor bug must never break the user's script
+            m.internal_error(exc)
         finally:
             m.paused -= 1
         return out
@@ -392,7 +459,7 @@ class StampMode(TorchFunctionMode):
         if kwargs is None:
             kwargs = {}
         m = self.monitor
-        if m.paused:
+        if m.paused or m.in_step:  # the step's ops are attributed to the step() line: no lookup needed
             return func(*args, **kwargs)
         previous = m.site
         site = m.locator.site(sys._getframe(1))
@@ -402,13 +469,16 @@ class StampMode(TorchFunctionMode):
         finally:
             m.site = previous
         if site is not None and torch.is_grad_enabled():
-            if isinstance(out, torch.Tensor):
-                if out.grad_fn is not None:
-                    _stamp(out.grad_fn, site)
-            elif isinstance(out, (tuple, list)):
-                for o in out:
-                    if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                        _stamp(o.grad_fn, site)
+            try:
+                if isinstance(out, torch.Tensor):
+                    if out.grad_fn is not None:
+                        _stamp(out.grad_fn, site)
+                elif isinstance(out, (tuple, list)):
+                    for o in out:
+                        if isinstance(o, torch.Tensor) and o.grad_fn is not None:
+                            _stamp(o.grad_fn, site)
+            except Exception as exc:
+                m.internal_error(exc)
         return out
 
 

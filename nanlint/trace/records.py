@@ -27,6 +27,7 @@ class Event:
     from_inf: bool = False  # a NaN born from inputs holding inf
     message: str | None = None
     propagated: int = 0  # how many later ops carried it on (first-origin story)
+    step: int = 0  # optimizer steps completed when it was born
 
     @property
     def is_bug(self) -> bool:

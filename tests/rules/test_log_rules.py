@@ -1,0 +1,156 @@
+"""NAN101-NAN106: which log sites are flagged (code and line), which stay silent, and what the fixes write."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from nanlint.api import check_source
+from nanlint.config import Config
+from nanlint.findings import Applicability, Confidence
+from nanlint.fixes import apply_edits
+
+
+def found(source: str, code: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "t.py", Config(select=(code,), preview=True))
+    return [(f.code, f.line) for f in findings if f.code == code]
+
+
+def fixed(source: str, code: str, unsafe: bool = False) -> str:
+    text = textwrap.dedent(source)
+    findings = [f for f in check_source(text, "t.py", Config(select=(code,), preview=True)) if f.code == code]
+    return apply_edits(text, findings, unsafe=unsafe)[0]
+
+
+FLAGGED_101 = [
+    ("import torch\nimport torch.nn.functional as F\ndef f(x):\n    return torch.log(F.softmax(x, -1))\n", 4),
+    ("import torch\ndef f(x):\n    p = x.softmax(-1)\n    return p.log()\n", 4),
+    ("from torch import softmax, log as ln\ndef f(x):\n    return ln(softmax(x, 1))\n", 3),
+    ("import torch\ndef f(x):\n    return torch.Tensor.log(torch.sigmoid(x))\n", 3),
+    ("import numpy as np\ndef f(z):\n    p = 1 / (1 + np.exp(-z))\n    return np.log(p)\n", 4),
+    ("import math\ndef f(z):\n    p = 1 / (1 + math.exp(-z))\n    return math.log(1 - p)\n", 4),
+    ("import torch\ndef f(x):\n    p, q = torch.sigmoid(x), x\n    return torch.log2(p)\n", 4),
+    ("import torch\nimport torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        self.act = nn.Softmax(dim=-1)\n"
+     "    def forward(self, x):\n        return torch.log(self.act(x))\n", 7),
+    ("import tensorflow as tf\np = tf.nn.softmax(tf.zeros(3))\nloss = tf.log(p)\n", 3),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), FLAGGED_101)
+def test_log_of_probability_flagged(source, line):
+    assert found(source, "NAN101") == [("NAN101", line)]
+
+
+SILENT_101 = [
+    "import torch.nn.functional as F\ndef f(x):\n    return F.log_softmax(x, -1)\n",
+    "import torch\ndef f(x, eps=1e-8):\n    return torch.log(torch.softmax(x, -1) + eps)\n",
+    "import torch\ndef f(x):\n    return torch.log(torch.softmax(x, -1).clamp_min(1e-6))\n",
+    "import torch\ndef f(x):\n    return torch.log(torch.sigmoid(x).clamp(min=torch.finfo(x.dtype).eps))\n",
+    "import torch\ndef f(x):\n    p = torch.softmax(x, -1)\n    return torch.log(torch.clamp(p, 1e-7, 1 - 1e-7))\n",
+    "import torch\ndef f(x, eps=1e-6):\n    p = torch.sigmoid(x)\n    return torch.log(torch.max(p, torch.tensor(eps)))\n",
+    "import torch\ndef f(x):\n    return torch.special.xlogy(x, x)\n",
+    "class L:\n    def step(self, x):\n        self.log('loss', x.softmax(-1))\n",
+]
+
+
+@pytest.mark.parametrize("source", SILENT_101)
+def test_log_of_probability_silent(source):
+    assert found(source, "NAN101") == []
+
+
+def test_log_of_probability_message_names_origin_line():
+    source = "import torch\ndef f(x):\n    p = torch.softmax(x, -1)\n    y = p * 2\n    return torch.log(p)\n"
+    (finding,) = [f for f in check_source(source, "t.py", Config(select=("NAN101",))) if f.code == "NAN101"]
+    assert "`p`, a `softmax` output (line 3)" in finding.message
+    assert finding.confidence is Confidence.HIGH
+
+
+def test_log_sigmoid_fix_uses_functional_alias():
+    source = "import torch\nimport torch.nn.functional as F\ndef f(z):\n    return torch.log(torch.sigmoid(z)) + torch.log(1 - torch.sigmoid(z * 2))\n"
+    assert fixed(source, "NAN101") == "import torch\nimport torch.nn.functional as F\ndef f(z):\n    return F.logsigmoid(z) + F.logsigmoid(-(z * 2))\n"
+
+
+def test_log_sigmoid_without_functional_import_has_no_fix():
+    source = "from torch import sigmoid, log\ndef f(z):\n    return log(sigmoid(z))\n"
+    (finding,) = [f for f in check_source(source, "t.py", Config(select=("NAN101",)))]
+    assert finding.fix is None
+
+
+FLAGGED_102 = [
+    ("import torch\ndef f(labels):\n    c = torch.bincount(labels)\n    return torch.log(c.float())\n", 4),
+    ("import torch\ndef f(mask):\n    return torch.log(mask.sum(-1))\n", 3),
+    ("import torch\nimport torch.nn.functional as F\ndef f(x):\n    return F.relu(x).log()\n", 4),
+    ("import torch\ndef f(x):\n    n = x.norm(dim=-1)\n    n *= 2\n    return torch.log(n)\n", 5),
+    ("import numpy as np\ndef f(x):\n    return np.log(np.abs(x))\n", 3),
+    ("import torch\ndef f(x):\n    return torch.log(x.clamp(min=0))\n", 3),
+    ("from keras import backend as K\ndef f(y):\n    return K.log(1. - y)\n", 3),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), FLAGGED_102)
+def test_log_of_maybe_zero_flagged(source, line):
+    assert found(source, "NAN102") == [("NAN102", line)]
+
+
+def test_log_of_guessed_zero_is_medium_confidence():
+    source = "from keras import backend as K\ndef f(y):\n    return K.log(1. - y)\n"
+    (finding,) = check_source(source, "t.py", Config(select=("NAN102",)))
+    assert finding.confidence is Confidence.MEDIUM
+
+
+SILENT_102 = [
+    "import torch\ndef f(labels, eps=1e-6):\n    c = torch.bincount(labels)\n    return torch.log(c.float() + eps)\n",
+    "import torch\ndef f(mask):\n    return torch.log(mask.sum(-1).clamp_min(1))\n",
+    "import torch\ndef f(x):\n    return torch.log(x.norm(dim=-1) + 1e-8)\n",
+    "import torch\ndef f(x):\n    return torch.log(torch.exp(x).sum(-1))\n",
+    "import torch\ndef f(x):\n    return torch.log(x)\n",
+    "import torch\ndef f(mask):\n    n = mask.sum()\n    if n == 0:\n        return n\n    return torch.log(n)\n",
+    "import math\ndef f(d):\n    return math.log(d.size(-1))\n",
+    # T5 relative-position buckets: the log becomes an integer index, -inf entries are selected away
+    "import math\nimport torch\ndef f(rel, max_exact, n):\n    rel = torch.abs(rel)\n"
+    "    return max_exact + (torch.log(rel.float() / max_exact) / math.log(n) * 8).to(torch.long)\n",
+]
+
+
+@pytest.mark.parametrize("source", SILENT_102)
+def test_log_of_maybe_zero_silent(source):
+    assert found(source, "NAN102") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\nimport torch.nn.functional as F\ndef f(x):\n    return torch.log(1 + torch.exp(x))\n",
+         "import torch\nimport torch.nn.functional as F\ndef f(x):\n    return F.softplus(x)\n"),
+        ("import torch\ndef f(x):\n    return torch.log1p(torch.exp(x))\n",
+         "import torch\ndef f(x):\n    return torch.nn.functional.softplus(x)\n"),
+        ("import torch\ndef f(x):\n    return (x.exp() + 1).log()\n",
+         "import torch\ndef f(x):\n    return torch.nn.functional.softplus(x)\n"),
+    ],
+)
+def test_manual_softplus_fix(source, expected):
+    assert found(source, "NAN103")
+    assert fixed(source, "NAN103") == expected
+
+
+def test_manual_softplus_silent_on_softplus_and_log_of_plain_exp():
+    assert found("import torch.nn.functional as F\ndef f(x):\n    return F.softplus(x)\n", "NAN103") == []
+    assert found("import torch\ndef f(x):\n    return torch.log(2 + torch.exp(x))\n", "NAN103") == []
+
+
+def test_log_one_plus_fix_and_silences():
+    assert fixed("import math\ndef f(x):\n    return math.log(1 + x)\n", "NAN105") == "import math\ndef f(x):\n    return math.log1p(x)\n"
+    assert found("import torch\ndef f(deg):\n    return torch.log(deg.clamp(min=1) + 1)\n", "NAN105") == []
+    assert found("import torch\ndef f(x):\n    return torch.log(1 + torch.exp(x))\n", "NAN105") == []
+    assert "NAN105" not in Config().enabled_codes  # off by default
+
+
+def test_gumbel_noise_flagged_once_per_inner_log():
+    source = "import torch as t\ndef f(scores):\n    noise = t.rand(scores.shape).cuda()\n    return -t.log(-t.log(noise))\n"
+    assert found(source, "NAN106") == [("NAN106", 4)]
+    assert found(source, "NAN101") == []
+
+
+def test_gumbel_noise_repaired_in_place_is_silent():
+    source = "import torch as t\ndef f(scores):\n    noise = t.rand(scores.shape)\n    noise[noise == 0] = 1e-8\n    return -t.log(-t.log(noise))\n"
+    assert found(source, "NAN106") == []

@@ -1,0 +1,210 @@
+"""NAN211-NAN214, NAN221, NAN231: roots and powers at 0 or below, inverse trigonometry at +-1, unbiased
+statistics over one element."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from nanlint.api import check_source
+from nanlint.config import Config
+from nanlint.findings import Confidence
+
+
+def found(source: str, code: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "t.py", Config(select=(code,), preview=True))
+    return [(f.code, f.line) for f in findings if f.code == code]
+
+
+T = "import torch\nimport torch.nn.functional as F\n"
+
+FLAGGED_211 = [
+    (T + "def f(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n", 4),
+    (T + "def f(x):\n    return (x * x).sum(2).sqrt()\n", 4),
+    (T + "def f(x):\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 6),
+    (T + "def f(v):\n    return v.var(-1) ** 0.5\n", 4),
+    (T + "def f(v):\n    return torch.pow(F.relu(v), 1 / 3)\n", 4),
+    (T + "def f(v):\n    return torch.rsqrt(v.var(-1))\n", 4),
+    (T + "EPS = 1e-8\ndef f(M, s):\n    return torch.matmul(M, s.abs().pow(2) + EPS).sqrt()\n", 5),
+    (T + "def f(w):\n    return torch.sqrt((1.0 - w.cos() ** 2).clamp(0, 1))\n", 4),
+    (T + "from kornia.linalg import batched_dot_product\ndef f(w):\n    return batched_dot_product(w, w).sqrt()\n", 5),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), FLAGGED_211)
+def test_sqrt_of_maybe_zero_flagged(source, line):
+    assert found(source, "NAN211") == [("NAN211", line)]
+
+
+SILENT_211 = [
+    T + "def f(x, eps=1e-6):\n    return torch.sqrt((x * x).sum(-1) + eps)\n",
+    T + "def f(x):\n    return (x * x).sum(-1).clamp_min(1e-12).sqrt()\n",
+    T + "def f(v, eps=1e-5):\n    return torch.rsqrt(v.var(-1) + eps)\n",
+    T + "def f(x):\n    return torch.linalg.vector_norm(x, dim=-1)\n",
+    T + "def f(x):\n    return torch.sqrt(x)\n",
+    T + "@torch.no_grad()\ndef f(x):\n    return torch.sqrt((x * x).sum(-1))\n",
+    T + "def f(x):\n    with torch.no_grad():\n        return torch.sqrt((x * x).sum(-1))\n",
+    "import numpy as np\ndef f(x):\n    return np.sqrt((x * x).sum(-1))\n",
+    T + "def f(x):\n    return torch.where(x > 0, torch.sqrt(x), 0.0)\n",
+    T + "def f(x):\n    return torch.sqrt(x[x > 0])\n",
+]
+
+
+@pytest.mark.parametrize("source", SILENT_211)
+def test_sqrt_of_maybe_zero_silent(source):
+    assert found(source, "NAN211") == []
+
+
+FLAGGED_212 = [
+    (T + "def f(a, w):\n    cosine = F.linear(F.normalize(a), F.normalize(w))\n    return torch.sqrt(1.0 - torch.pow(cosine, 2))\n", 5),
+    (T + "def f(a, b):\n    c = F.cosine_similarity(a, b)\n    return (1 - c ** 2).sqrt()\n", 5),
+    (T + "def f(outputs):\n    cosine = outputs.float()\n    return torch.sqrt(1.0 - cosine * cosine)\n", 5),
+    (T + "def f(m, det):\n    return m - (m ** 2 - det).sqrt()\n", 4),
+    ("import numpy as np\ndef f(m, det):\n    return np.sqrt(m ** 2 - det)\n", 3),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), FLAGGED_212)
+def test_sqrt_of_maybe_negative_flagged(source, line):
+    assert found(source, "NAN212") == [("NAN212", line)]
+    assert found(source, "NAN211") == []
+
+
+def test_sqrt_of_named_cosine_is_medium_confidence():
+    (finding,) = check_source(T + "def f(outputs):\n    cosine = outputs.float()\n    return torch.sqrt(1.0 - cosine * cosine)\n",
+                              "t.py", Config(select=("NAN212",)))
+    assert finding.confidence is Confidence.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        T + "def f(a, w):\n    cosine = F.linear(F.normalize(a), F.normalize(w)).clamp(-1 + 1e-7, 1 - 1e-7)\n    return torch.sqrt(1.0 - torch.pow(cosine, 2))\n",
+        T + "def f(m, det, eps=1e-12):\n    return (m ** 2 - det).clamp_min(eps).sqrt()\n",
+        T + "def f(alphas_cumprod):\n    return torch.sqrt(1.0 - alphas_cumprod)\n",
+    ],
+)
+def test_sqrt_of_maybe_negative_silent(source):
+    assert found(source, "NAN212") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        (T + "def f(x, eps=1e-5):\n    return x / (x.std(dim=(2, 3), keepdim=True) + eps)\n", 4),
+        (T + "class A(torch.nn.Module):\n    def __init__(self):\n        self.eps = 1e-5\n    def forward(self, x):\n        return (torch.std(x, dim=2) + self.eps).view(-1)\n", 7),
+        (T + "def f(x):\n    return x / (torch.sqrt((x * x).mean(-1)) + 1e-6)\n", 4),
+    ],
+)
+def test_eps_outside_root_flagged(source, line):
+    assert found(source, "NAN213") == [("NAN213", line)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        T + "def f(x, eps=1e-5):\n    return x / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)\n",
+        "import numpy as np\ndef f(img, eps=1e-7):\n    return (img - img.mean()) / (img.std() + eps)\n",
+        T + "def f(x):\n    return x.std() + 1.0\n",
+    ],
+)
+def test_eps_outside_root_silent(source):
+    assert found(source, "NAN213") == []
+
+
+FLAGGED_214 = [
+    (T + "def f(x, gamma=2.0):\n    p = torch.sigmoid(x)\n    return torch.pow(1.0 - p, gamma)\n", 5),
+    (T + "def f(x, p):\n    return x.clamp(min=0, max=100).pow(p)\n", 4),
+    (T + "def f(ce, gamma):\n    p = torch.exp(-ce)\n    return (1 - p) ** gamma * ce\n", 5),
+    (T + "def f(r):\n    return torch.pow(2 * r - 1.0 - torch.pow(r, 2), 2.4)\n", None),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), FLAGGED_214[:3])
+def test_fractional_power_flagged(source, line):
+    assert found(source, "NAN214") == [("NAN214", line)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        T + "def f(x, gamma=2.0, eps=1e-6):\n    p = torch.sigmoid(x)\n    return torch.pow(1.0 - p + eps, gamma)\n",
+        T + "def f(x, p):\n    return x.clamp(min=1e-4, max=100).pow(p)\n",
+        T + "def f(x):\n    return x ** 2\n",
+        T + "def f(x):\n    return F.relu(x) ** 2.4\n",
+        T + "def f(lr, gamma, epoch):\n    return lr * gamma ** epoch\n",
+    ],
+)
+def test_fractional_power_silent(source):
+    assert found(source, "NAN214") == []
+
+
+FLAGGED_221 = [
+    (T + "def f(a, b):\n    return torch.acos(F.cosine_similarity(a, b))\n", 4, Confidence.HIGH),
+    (T + "def f(r):\n    return torch.acos(r) / 3.0\n", 4, Confidence.MEDIUM),
+    (T + "def f(a, b):\n    return (F.normalize(a) * F.normalize(b)).sum(-1).arcsin()\n", 4, Confidence.MEDIUM),
+    ("import numpy as np\ndef f(a, b):\n    c = np.cos(a)\n    return np.arccos(c)\n", 4, Confidence.HIGH),
+]
+
+
+@pytest.mark.parametrize(("source", "line", "confidence"), FLAGGED_221)
+def test_inverse_trig_flagged(source, line, confidence):
+    findings = check_source(source, "t.py", Config(select=("NAN221",)))
+    assert [(f.code, f.line) for f in findings] == [("NAN221", line)]
+    assert findings[0].confidence is confidence
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        T + "def f(a, b, eps=1e-7):\n    return torch.acos(F.cosine_similarity(a, b).clamp(-1 + eps, 1 - eps))\n",
+        T + "def f(r):\n    return torch.acos(torch.clamp(r, -0.999, 0.999))\n",
+        "import math\ndef f(r):\n    return math.acos(r)\n",
+        "import math\nHALF = math.acos(0.5)\n",
+    ],
+)
+def test_inverse_trig_silent(source):
+    assert found(source, "NAN221") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        (T + "def f(x):\n    return torch.var(x, dim=(2, 3), keepdim=True)\n", 4),
+        (T + "def f(x):\n    return x.std(0)\n", 4),
+        (T + "def f(model):\n    for name, param in model.named_parameters():\n        print(param.data.std())\n", 5),
+        (T + "def f(model):\n    for p in model.parameters():\n        print(p.grad.var())\n", 5),
+    ],
+)
+def test_unbiased_std_of_one_flagged(source, line):
+    assert found(source, "NAN231") == [("NAN231", line)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        T + "def f(x):\n    return torch.var(x, dim=(2, 3), keepdim=True, unbiased=False)\n",
+        T + "def f(x):\n    return x.std(0, correction=0)\n",
+        T + "def f(x):\n    return x.std(-1)\n",
+        T + "def f(x):\n    return x.std()\n",
+        T + "def f(model):\n    for p in model.parameters():\n        if p.numel() > 1:\n            print(p.data.std())\n",
+        T + "def f(x):\n    var = torch.var(x, dim=(2, 3), keepdim=True)\n    if torch.isnan(var).any():\n        var = torch.zeros_like(var)\n    return var\n",
+        "import numpy as np\ndef f(x):\n    return x.std(0)\n",
+    ],
+)
+def test_unbiased_std_of_one_silent(source):
+    assert found(source, "NAN231") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (T + "def f(v):\n    return torch.atan2(v[..., 1], v[..., 0])\n", [("NAN222", 4)]),
+        (T + "def f(a, b):\n    return torch.atan2(F.relu(a), b.abs())\n", [("NAN222", 4)]),
+        (T + "def f(y, x):\n    return torch.atan2(y, x)\n", []),
+        (T + "def f(v):\n    s = torch.where(v.norm(dim=-1, keepdim=True) > 0, v, torch.ones_like(v))\n    return torch.atan2(s[..., 1], s[..., 0])\n", []),
+        ("import numpy as np\ndef f(v):\n    return np.arctan2(v[..., 1], v[..., 0])\n", []),
+    ],
+)
+def test_atan2_at_origin(source, expected):
+    assert found(source, "NAN222") == expected
