@@ -2,8 +2,6 @@
 makes to check its files."""
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -94,12 +92,7 @@ def run(
     filenames = []
     for filename in discover(list(paths), config, force_exclude):
         if filename != STDIN:
-            if _regular_file(filename):
-                filenames.append(filename)
-            else:  # missing, a dangling link, a FIFO (opening it would block): one NAN001 line, no analysis
-                problem = read(filename).problem
-                result.files += 1
-                result.findings.extend([problem] if problem else [])
+            filenames.append(filename)
             continue
         shown = stdin_filename or STDIN
         result.stdin = read_stdin(shown)
@@ -112,31 +105,10 @@ def run(
     use_cache = config.cache if cache is None else cache
     for file_result in check_files(filenames, config, jobs, use_cache):
         result.files += 1
-        result.findings.extend(_python_worded(file_result.findings))
+        result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)
     result.findings.sort(key=Finding.sort_key)
     return result
-
-
-def _regular_file(filename: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(filename).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
-def _python_worded(findings: list[Finding]) -> list[Finding]:
-    """Syntax errors worded and placed as Python does it (the engine reports libcst's wording)."""
-    if not any(f.code == "NAN000" for f in findings):
-        return findings
-    out = []
-    for f in findings:
-        if f.code == "NAN000":
-            text = read(f.filename).text
-            if text is not None:
-                f = syntax_error(text, f.filename, f)
-        out.append(f)
-    return out
 
 
 def check_paths(paths: Iterable[str] | str, config: Config | None = None, force_exclude: bool = False) -> list[Finding]:

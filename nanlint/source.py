@@ -71,9 +71,6 @@ def decode(data: bytes, filename: str) -> SourceText:
         return SourceText(filename, None, _problem(filename, f"cannot decode as {shown}{where}: {reason}"))
     if text.startswith("\ufeff"):
         text = text[1:]
-    too_deep = nesting_error(text, filename)
-    if too_deep is not None:  # every path to libcst reads through here: stop such files before they crash it
-        return SourceText(filename, None, too_deep, encoding="utf-8" if bom else encoding, bom=bom)
     return SourceText(filename, text, encoding="utf-8" if bom else encoding, bom=bom)
 
 
