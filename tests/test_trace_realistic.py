@@ -128,3 +128,14 @@ def test_nan_born_in_the_optimizer_step_confirms_the_rule_at_the_line_that_built
     assert f"NAN356 (adam-eps-with-half-params) flags tests/trace_fixtures/half_adam.py:{built}: CONFIRMED" in text
     assert "Adam's eps=1e-8 rounds to 0" in text and "in step 1" in text
     assert "normal_ output range" not in text  # weight initialisation is not evidence
+
+
+def test_gradscaler_calibration_is_judged_by_the_scale_not_by_a_count_of_skips():
+    path = FIXTURES / "gradscaler_persistent.py"
+    long_calibration = trace(path, args=["1"])
+    assert long_calibration.skipped_scaler_steps >= 12 and long_calibration.exit_code == 0
+    assert not any(n.startswith("GradScaler skipped") for n in long_calibration.notes)
+    persistent = trace(path, args=["1e5"])
+    assert persistent.exit_code == 1
+    (note,) = [n for n in persistent.notes if n.startswith("GradScaler skipped")]
+    assert "the overflow persists" in note and "loss scale of" in note
