@@ -139,3 +139,14 @@ def test_gradscaler_calibration_is_judged_by_the_scale_not_by_a_count_of_skips()
     assert persistent.exit_code == 1
     (note,) = [n for n in persistent.notes if n.startswith("GradScaler skipped")]
     assert "the overflow persists" in note and "loss scale of" in note
+
+
+def test_a_ddp_script_started_with_mp_spawn_runs_rank_0_in_process_and_writes_nothing(tmp_path, monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.chdir(tmp_path)
+    result = trace(FIXTURES / "ddp_spawn.py", timeout=60)
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 0
+    assert result.health.updates and any("spawn(nprocs=2)" in n for n in result.notes)
+    assert list(tmp_path.iterdir()) == []  # no child process wrote ddp.pt
+    assert not dist.is_initialized()

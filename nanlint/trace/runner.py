@@ -68,6 +68,48 @@ def patch_compile(patcher: Patcher, notes: set[str]) -> None:
     patcher.set(torch, "compile", compile)
 
 
+def patch_distributed(patcher: Patcher, notes: set[str]) -> None:
+    """Distributed scripts run as one rank in this process: ``torch.multiprocessing.spawn`` calls the worker
+    with rank 0 here (its children would run unwatched, writing files unprotected), and
+    ``init_process_group`` makes a group of one over an in-memory store."""
+    import torch
+    import torch.multiprocessing as tmp
+
+    def spawn(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn", **kwargs):
+        notes.add(f"torch.multiprocessing.spawn(nprocs={nprocs}): the tracer ran rank 0 only, in its own process")
+        fn(0, *args)
+
+    patcher.set(tmp, "spawn", spawn)
+    patcher.set(tmp, "start_processes", spawn)
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return
+    original = dist.init_process_group
+
+    def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
+                           *args, **kwargs):
+        notes.add(f"torch.distributed.init_process_group(world_size={world_size}): the tracer made a group of "
+                  "one rank (rank 0)")
+        if backend is None or "nccl" not in str(backend).lower() or not torch.cuda.is_available():
+            backend = "gloo"
+        extra = {"timeout": timeout} if timeout is not None else {}
+        return original(backend=backend, store=dist.HashStore(), world_size=1, rank=0, **extra)
+
+    patcher.set(dist, "init_process_group", init_process_group)
+
+
+def end_distributed() -> None:
+    """The script was stopped before ``destroy_process_group``: leave no process group behind."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # a half-built group: nothing more to undo
+            pass
+
+
 def hide_accelerators(patcher: Patcher, device: str | None) -> None:
     """``--device cpu`` hides CUDA and MPS from the script, also when torch was imported already."""
     import torch
