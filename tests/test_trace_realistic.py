@@ -150,3 +150,14 @@ def test_a_ddp_script_started_with_mp_spawn_runs_rank_0_in_process_and_writes_no
     assert result.health.updates and any("spawn(nprocs=2)" in n for n in result.notes)
     assert list(tmp_path.iterdir()) == []  # no child process wrote ddp.pt
     assert not dist.is_initialized()
+
+
+def test_libraries_in_a_virtual_environment_inside_the_project_are_not_user_code():
+    import sys
+
+    path = FIXTURES / "venv_project" / "train.py"
+    result = trace(path, project_root=str(path.parent))
+    assert result.exit_code == 0
+    assert [f for f in result.files_checked if "site-packages" in f] == []
+    assert "vendored_lib" in sys.modules  # a library's module is left imported, as any library's
+    del sys.modules["vendored_lib"]

@@ -223,6 +223,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         for name in set(sys.modules) - before:
             path = getattr(sys.modules.get(name), "__file__", None) or ""
             real = os.path.realpath(path) if path else ""
-            if real.startswith(real_root) and not real.startswith(NANLINT_DIR):
+            if (real.startswith(real_root) and not real.startswith(NANLINT_DIR)  # a venv inside the project
+                    and "site-packages" not in real and "dist-packages" not in real):  # holds libraries, not user code
                 loaded.append(real)
                 del sys.modules[name]
