@@ -161,3 +161,17 @@ def test_libraries_in_a_virtual_environment_inside_the_project_are_not_user_code
     assert [f for f in result.files_checked if "site-packages" in f] == []
     assert "vendored_lib" in sys.modules  # a library's module is left imported, as any library's
     del sys.modules["vendored_lib"]
+
+
+def test_a_shape_error_shows_the_traceback_a_plain_run_shows():
+    import subprocess
+    import sys
+
+    path = FIXTURES / "shape_error.py"
+    result = trace(path)
+    assert result.exit_code == 2 and result.error.startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    plain = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120).stderr
+    frames = [line.strip() for line in result.script_traceback.splitlines() if line.strip().startswith("File ")]
+    plain_frames = [line.strip() for line in plain.splitlines() if line.strip().startswith("File ")]
+    assert [f.split(", in ")[-1] for f in frames] == [f.split(", in ")[-1] for f in plain_frames]
+    assert f'line {line_of(path, "model(torch.randn")}, in main' in result.script_traceback

@@ -41,6 +41,8 @@ def script_traceback(exc: BaseException) -> str:
         path = os.path.realpath(frame.filename).replace(os.sep, "/")
         if path.startswith(NANLINT_DIR.replace(os.sep, "/")) or path == runpy_file or frame.filename.startswith("<frozen runpy"):
             return False
+        if frame.name == "inner" and path.endswith("torch/nn/modules/module.py"):
+            return False  # exists only because the health watch installs global module hooks
         return not any(path.endswith(tail) for tail in MODE_FRAMES)
 
     def prune(t):
