@@ -175,3 +175,23 @@ def test_a_shape_error_shows_the_traceback_a_plain_run_shows():
     plain_frames = [line.strip() for line in plain.splitlines() if line.strip().startswith("File ")]
     assert [f.split(", in ")[-1] for f in frames] == [f.split(", in ")[-1] for f in plain_frames]
     assert f'line {line_of(path, "model(torch.randn")}, in main' in result.script_traceback
+
+
+def test_importing_the_projects_modules_leaves_no_pycache_behind(tmp_path):
+    import sys
+
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "model.py").write_text("import torch\n\n\ndef net():\n    return torch.nn.Linear(2, 1)\n")
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nfrom mypkg.model import net\n\nm = net()\nopt = torch.optim.SGD(m.parameters(), 0.1)\n"
+                      "m(torch.ones(1, 2)).sum().backward()\nopt.step()\n")
+    before, bytecode = _snapshot(tmp_path), sys.dont_write_bytecode
+    sys.dont_write_bytecode = False  # as in a user's shell
+    try:
+        result = trace(script)
+        assert sys.dont_write_bytecode is False
+    finally:
+        sys.dont_write_bytecode = bytecode
+    assert result.exit_code == 0 and str(tmp_path / "mypkg" / "model.py") in result.files_checked
+    assert _snapshot(tmp_path) == before

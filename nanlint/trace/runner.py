@@ -185,6 +185,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
     saved_env = dict(os.environ)
     saved_logging = (logging.root.handlers[:], logging.root.level)
+    saved_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the project
     before = set(sys.modules)
     try:
         if module is not None:
@@ -211,6 +212,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         return Outcome("crashed", error=f"{type(exc).__name__}: {first}".rstrip(": "), traceback=script_traceback(exc))
     finally:
         disarm()
+        sys.dont_write_bytecode = saved_bytecode
         sys.argv[:] = saved_argv
         sys.argv = saved_argv
         sys.path[:] = saved_path
