@@ -195,3 +195,13 @@ def test_importing_the_projects_modules_leaves_no_pycache_behind(tmp_path):
         sys.dont_write_bytecode = bytecode
     assert result.exit_code == 0 and str(tmp_path / "mypkg" / "model.py") in result.files_checked
     assert _snapshot(tmp_path) == before
+
+
+def test_a_nan_that_torch_where_discards_is_told_as_such():
+    from nanlint.trace.report import render_full
+
+    path = FIXTURES / "where_discarded.py"
+    result = trace(path)
+    assert (result.first_bug.op, result.first_bug.line) == ("div", line_of(path, "torch.where"))
+    assert "spread: nowhere: every later result stayed finite" in render_full(result)
+    assert all(n == n for n in result.health.grad_norms.values())  # the weights' gradients stayed finite
