@@ -202,6 +202,6 @@ def test_a_nan_that_torch_where_discards_is_told_as_such():
 
     path = FIXTURES / "where_discarded.py"
     result = trace(path)
-    assert (result.first_bug.op, result.first_bug.line) == ("div", line_of(path, "torch.where"))
+    assert (result.first_bug.op, result.first_bug.line) == ("div", line_of(path, "means = torch.where"))
     assert "spread: nowhere: every later result stayed finite" in render_full(result)
     assert all(n == n for n in result.health.grad_norms.values())  # the weights' gradients stayed finite
