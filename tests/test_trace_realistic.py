@@ -205,3 +205,12 @@ def test_a_nan_that_torch_where_discards_is_told_as_such():
     assert (result.first_bug.op, result.first_bug.line) == ("div", line_of(path, "means = torch.where"))
     assert "spread: nowhere: every later result stayed finite" in render_full(result)
     assert all(n == n for n in result.health.grad_norms.values())  # the weights' gradients stayed finite
+
+
+def test_gradient_accumulation_stops_after_the_optimizer_step_not_at_the_second_backward():
+    result = trace(FIXTURES / "hf_style_accumulation.py")
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 0
+    assert (result.backward_passes, result.optimizer_steps) == (2, 1)
+    assert len(result.health.updates) == 1 and result.health.updates[0]["lr"] == pytest.approx(1e-4)
+    two = trace(FIXTURES / "hf_style_accumulation.py", steps=2)
+    assert (two.backward_passes, two.optimizer_steps) == (4, 2)
