@@ -214,3 +214,16 @@ def test_gradient_accumulation_stops_after_the_optimizer_step_not_at_the_second_
     assert len(result.health.updates) == 1 and result.health.updates[0]["lr"] == pytest.approx(1e-4)
     two = trace(FIXTURES / "hf_style_accumulation.py", steps=2)
     assert (two.backward_passes, two.optimizer_steps) == (4, 2)
+
+
+def test_deleting_then_recreating_an_output_folder_works_and_everything_is_put_back(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.ckpt").write_text("last week's run")
+    (tmp_path / "train.log").write_text("old log\n")
+    before = _snapshot(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = trace(FIXTURES / "clean_output_dir.py")
+    assert result.exit_code == 0 and result.stop_reason == "1 optimizer step", result.error
+    assert _snapshot(tmp_path) == before
+    log_copy = next(d["to"] for d in result.redirects if d["operation"] == "append")
+    assert open(log_copy).read() == "fresh\n"  # the script saw its log deleted

@@ -233,6 +233,8 @@ def _short(r: TraceResult) -> list[str]:
 
 
 _UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",
+           "remove": " (hidden while the script ran, put back)", "rmdir": " (hidden while the script ran, put back)",
+           "rmtree": " (hidden while the script ran, put back)",
            "mkdir-kept": " (created by the script, kept: something wrote there)"}
 
 
