@@ -4,7 +4,8 @@ temporary folder are redirected into it.
 Intercepted: ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.Path.open``/``write_text``/
 ``write_bytes``, ``np.save``/``np.savez`` and ``zipfile``, which go through them), ``torch.save``,
 ``os.remove``/``unlink``/``rename``/``replace``/``rmdir``, ``shutil.move``/``rmtree``/``copy``/``copy2``/
-``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy.
+``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy. A deleted user
+file or folder is renamed aside in its own folder and put back after the run.
 Directories the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are created, so that its own checks
 and listings behave, and removed after the run when they are still empty (writes into them were redirected);
 ``Path.touch`` of a new file is redirected too.
