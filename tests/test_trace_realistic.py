@@ -128,3 +128,102 @@ def test_nan_born_in_the_optimizer_step_confirms_the_rule_at_the_line_that_built
     assert f"NAN356 (adam-eps-with-half-params) flags tests/trace_fixtures/half_adam.py:{built}: CONFIRMED" in text
     assert "Adam's eps=1e-8 rounds to 0" in text and "in step 1" in text
     assert "normal_ output range" not in text  # weight initialisation is not evidence
+
+
+def test_gradscaler_calibration_is_judged_by_the_scale_not_by_a_count_of_skips():
+    path = FIXTURES / "gradscaler_persistent.py"
+    long_calibration = trace(path, args=["1"])
+    assert long_calibration.skipped_scaler_steps >= 12 and long_calibration.exit_code == 0
+    assert not any(n.startswith("GradScaler skipped") for n in long_calibration.notes)
+    persistent = trace(path, args=["1e5"])
+    assert persistent.exit_code == 1
+    (note,) = [n for n in persistent.notes if n.startswith("GradScaler skipped")]
+    assert "the overflow persists" in note and "loss scale of" in note
+
+
+def test_a_ddp_script_started_with_mp_spawn_runs_rank_0_in_process_and_writes_nothing(tmp_path, monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.chdir(tmp_path)
+    result = trace(FIXTURES / "ddp_spawn.py", timeout=60)
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 0
+    assert result.health.updates and any("spawn(nprocs=2)" in n for n in result.notes)
+    assert list(tmp_path.iterdir()) == []  # no child process wrote ddp.pt
+    assert not dist.is_initialized()
+
+
+def test_libraries_in_a_virtual_environment_inside_the_project_are_not_user_code():
+    import sys
+
+    path = FIXTURES / "venv_project" / "train.py"
+    result = trace(path, project_root=str(path.parent))
+    assert result.exit_code == 0
+    assert [f for f in result.files_checked if "site-packages" in f] == []
+    assert "vendored_lib" in sys.modules  # a library's module is left imported, as any library's
+    del sys.modules["vendored_lib"]
+
+
+def test_a_shape_error_shows_the_traceback_a_plain_run_shows():
+    import subprocess
+    import sys
+
+    path = FIXTURES / "shape_error.py"
+    result = trace(path)
+    assert result.exit_code == 2 and result.error.startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+    plain = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120).stderr
+    frames = [line.strip() for line in result.script_traceback.splitlines() if line.strip().startswith("File ")]
+    plain_frames = [line.strip() for line in plain.splitlines() if line.strip().startswith("File ")]
+    assert [f.split(", in ")[-1] for f in frames] == [f.split(", in ")[-1] for f in plain_frames]
+    assert f'line {line_of(path, "model(torch.randn")}, in main' in result.script_traceback
+
+
+def test_importing_the_projects_modules_leaves_no_pycache_behind(tmp_path):
+    import sys
+
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "model.py").write_text("import torch\n\n\ndef net():\n    return torch.nn.Linear(2, 1)\n")
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nfrom mypkg.model import net\n\nm = net()\nopt = torch.optim.SGD(m.parameters(), 0.1)\n"
+                      "m(torch.ones(1, 2)).sum().backward()\nopt.step()\n")
+    before, bytecode = _snapshot(tmp_path), sys.dont_write_bytecode
+    sys.dont_write_bytecode = False  # as in a user's shell
+    try:
+        result = trace(script)
+        assert sys.dont_write_bytecode is False
+    finally:
+        sys.dont_write_bytecode = bytecode
+    assert result.exit_code == 0 and str(tmp_path / "mypkg" / "model.py") in result.files_checked
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_nan_that_torch_where_discards_is_told_as_such():
+    from nanlint.trace.report import render_full
+
+    path = FIXTURES / "where_discarded.py"
+    result = trace(path)
+    assert (result.first_bug.op, result.first_bug.line) == ("div", line_of(path, "means = torch.where"))
+    assert "spread: nowhere: every later result stayed finite" in render_full(result)
+    assert all(n == n for n in result.health.grad_norms.values())  # the weights' gradients stayed finite
+
+
+def test_gradient_accumulation_stops_after_the_optimizer_step_not_at_the_second_backward():
+    result = trace(FIXTURES / "hf_style_accumulation.py")
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 0
+    assert (result.backward_passes, result.optimizer_steps) == (2, 1)
+    assert len(result.health.updates) == 1 and result.health.updates[0]["lr"] == pytest.approx(1e-4)
+    two = trace(FIXTURES / "hf_style_accumulation.py", steps=2)
+    assert (two.backward_passes, two.optimizer_steps) == (4, 2)
+
+
+def test_deleting_then_recreating_an_output_folder_works_and_everything_is_put_back(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.ckpt").write_text("last week's run")
+    (tmp_path / "train.log").write_text("old log\n")
+    before = _snapshot(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = trace(FIXTURES / "clean_output_dir.py")
+    assert result.exit_code == 0 and result.stop_reason == "1 optimizer step", result.error
+    assert _snapshot(tmp_path) == before
+    log_copy = next(d["to"] for d in result.redirects if d["operation"] == "append")
+    assert open(log_copy).read() == "fresh\n"  # the script saw its log deleted

@@ -70,6 +70,13 @@ def _tensors(value, depth=0):
             yield from _tensors(v, depth + 1)
 
 
+def _norms(tensors: list) -> list[float]:
+    """Euclidean norms (in float32) of ``tensors`` with one host sync."""
+    if not tensors:
+        return []
+    return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float32) for t in tensors]).tolist()
+
+
 class HealthWatch:
     """Global module hooks and optimizer hooks that fill a ``Health`` record.
 
@@ -215,14 +222,20 @@ class HealthWatch:
                 for p in group["params"]:
                     if id(p) not in self.monitor.param_names:
                         self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
-            self._snapshots[id(optimizer)] = [[p.detach().clone() for p in g["params"]] for g in optimizer.param_groups]
-            self._weight_norms[id(optimizer)] = [[float(torch.linalg.vector_norm(p.detach(), dtype=torch.float32)) for p in g["params"]]
-                                  for g in optimizer.param_groups]
+            groups = [[p.detach() for p in g["params"]] for g in optimizer.param_groups]
+            self._snapshots[id(optimizer)] = [[p.clone() for p in ps] for ps in groups]
+            flat = [p for ps in groups for p in ps]
+            values = _norms(flat)  # one host sync for all of them
+            self._weight_norms[id(optimizer)] = [[values.pop(0) for _ in ps] for ps in groups]
+            grads = [p.grad.detach() for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            # a sum overflowing on huge finite gradients only costs the fast path, never a wrong verdict
+            self.monitor.step_clean = bool(not grads or torch.isfinite(torch.stack([g.sum().float() for g in grads])).all())
         self.monitor.in_step = True
         self.monitor.step_site = self.monitor.locator.site(__import__("sys")._getframe(1))
 
     def _step_post(self, optimizer, args, kwargs):
         self.monitor.in_step = False
+        self.monitor.step_clean = False
         self.monitor.flush()
         self.steps += 1
         self.monitor.steps_done = self.steps
@@ -233,9 +246,10 @@ class HealthWatch:
         with self._quiet():
             for gi, (group, olds, norms) in enumerate(zip(optimizer.param_groups, before, weight_norms)):
                 w2 = d2 = 0.0
-                for p, old, norm in zip(group["params"], olds, norms):
+                distances = _norms([p.detach() - old for p, old in zip(group["params"], olds)])
+                for p, norm, distance in zip(group["params"], norms, distances):
                     w2 += norm ** 2
-                    d2 += float(torch.dist(p.detach(), old)) ** 2
+                    d2 += distance ** 2
                     state = optimizer.state.get(p, {})
                     name = self.monitor.param_names.get(id(p))
                     for key, value in state.items() if isinstance(state, dict) else ():

@@ -107,6 +107,7 @@ class Monitor:
         self.backward_site: tuple[str, int] | None = None
         self.step_site: tuple[str, int] | None = None
         self.in_step = False
+        self.step_clean = False  # every gradient is finite at the start of this optimizer step
         self.paused = 0
         self.produced: dict[int, tuple] = {}
         self.leaves: dict[int, tuple] = {}
@@ -160,6 +161,9 @@ class Monitor:
             raise request
         info = self.info(func)
         if info.skip:
+            return
+        if self.in_step and self.step_clean:
+            self._param_update(info, args, kwargs)
             return
         node = torch._C._current_autograd_node()
         nodename = None
@@ -246,6 +250,32 @@ class Monitor:
             self.flush()
         if len(produced) > 200_000:
             self.produced = {k: v for k, v in produced.items() if v[0]() is not None}
+
+    def _param_update(self, info: OpInfo, args, kwargs) -> None:
+        """An optimizer step whose gradients are all finite: whatever turns non-finite in it is born there, so
+        only the writes to parameters (and their named optimizer state) are scanned and the temporaries are
+        not even recorded (the step's ops cost about a third of the monitor's time otherwise)."""
+        if not info.written:
+            return
+        if self.last_phase != "step":
+            self.flush()
+            self.last_phase = "step"
+        outs: list = []
+        for index, name in info.written:
+            _collect(args[index] if index < len(args) else kwargs.get(name), outs)
+        site, names = self.step_site, self.param_names
+        self.ops_seen += 1
+        if site is not None:
+            self.sites_run.add(site)
+        for o in outs:
+            param = names.get(id(o))
+            if param is None or not _watched(o):
+                continue
+            rec = Rec(info.name, "step", site, None, param, self._stats(o), (), False)
+            self.produced[id(o)] = (weakref.ref(o), rec)
+            self.pending.append(rec)
+        if not self.deferred:
+            self.flush()
 
     def _measure(self, rec: Rec, info: OpInfo, args, out, scalar_max) -> None:
         """Evidence for a flagged line: what brought this op close to a non-finite value."""

@@ -4,7 +4,8 @@ temporary folder are redirected into it.
 Intercepted: ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.Path.open``/``write_text``/
 ``write_bytes``, ``np.save``/``np.savez`` and ``zipfile``, which go through them), ``torch.save``,
 ``os.remove``/``unlink``/``rename``/``replace``/``rmdir``, ``shutil.move``/``rmtree``/``copy``/``copy2``/
-``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy.
+``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy. A deleted user
+file or folder is renamed aside in its own folder and put back after the run.
 Directories the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are created, so that its own checks
 and listings behave, and removed after the run when they are still empty (writes into them were redirected);
 ``Path.touch`` of a new file is redirected too.
@@ -48,6 +49,7 @@ class Protector:
         self.active = False
         self._originals: dict[str, object] = {}
         self.created_dirs: list[str] = []  # user directories the script created, in creation order
+        self.hidden: list[tuple[str, str]] = []  # (user path, where it waits) for deletions, put back after
 
     # ---- path mapping ----------------------------------------------------------------------------
     def _path(self, file) -> str | None:
@@ -112,9 +114,31 @@ class Protector:
         self._patch_torch()
         self._patch_logging()
 
+    def _hide(self, real: str, operation: str) -> None:
+        """A deletion of a user's file or folder: renamed aside in its own folder (instant, same file system)
+        so that the script sees it gone (``rmtree(out); makedirs(out)`` works), and put back after the run."""
+        hidden = f"{real}.nanlint-hidden-{os.getpid()}"
+        n = 0
+        while os.path.lexists(hidden):
+            n += 1
+            hidden = f"{real}.nanlint-hidden-{os.getpid()}-{n}"
+        self._orig("rename")(real, hidden)
+        self.hidden.append((real, hidden))
+        self.redirects.append(Redirect(operation, real, None))
+
     def remove(self) -> None:
-        """Stop redirecting; remove the directories the script created that are still empty."""
+        """Stop redirecting; remove the directories the script created that are still empty, then put back
+        what the script deleted."""
         self.active = False
+        self._remove_created_dirs()
+        for real, hidden in reversed(self.hidden):
+            if os.path.lexists(real):  # something unredirected was written there: keep both, say where
+                self.redirects.append(Redirect("kept-aside", real, hidden))
+            else:
+                self._orig("rename")(hidden, real)
+        self.hidden.clear()
+
+    def _remove_created_dirs(self) -> None:
         for path in reversed(self.created_dirs):
             try:
                 self._orig("rmdir")(path)
@@ -136,7 +160,7 @@ class Protector:
                     return original(self.map.pop(real), *args, **kwargs)
                 if not os.path.lexists(real):
                     return original(path)  # raises the usual FileNotFoundError
-                self.redirects.append(Redirect("remove" if name != "rmdir" else "rmdir", real, None))
+                self._hide(real, "remove" if name != "rmdir" else "rmdir")
                 return None
             return delete
 
@@ -225,7 +249,9 @@ class Protector:
             real = self._path(path) if self.active else None
             if real is None:
                 return original_rmtree(path, *args, **kwargs)
-            self.redirects.append(Redirect("rmtree", real, None))
+            if not os.path.lexists(real):
+                return original_rmtree(path, *args, **kwargs)  # the usual FileNotFoundError
+            self._hide(real, "rmtree")
             return None
 
         def move(src, dst, *args, **kwargs):

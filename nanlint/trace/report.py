@@ -233,6 +233,8 @@ def _short(r: TraceResult) -> list[str]:
 
 
 _UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",
+           "remove": " (hidden while the script ran, put back)", "rmdir": " (hidden while the script ran, put back)",
+           "rmtree": " (hidden while the script ran, put back)",
            "mkdir-kept": " (created by the script, kept: something wrote there)"}
 
 
@@ -265,6 +267,8 @@ def _story(r: TraceResult) -> list[str]:
         labels = [f"{ph} {where} ({', '.join(ops[:3])}{', ...' if len(ops) > 3 else ''})" for ph, where, ops in stops]
         out.append(f"  spread: through {r.propagated} later op results: " + " -> ".join(labels[:5])
                    + (" -> ..." if len(labels) > 5 else ""))
+    if not path and not r.propagated:
+        out.append("  spread: nowhere: every later result stayed finite (torch.where or a selection discarded it)")
     rules = [v for v in r.verdicts if e.index in v.events]
     if rules:
         out.append("  rule:   " + ", ".join(

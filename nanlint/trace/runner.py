@@ -41,6 +41,8 @@ def script_traceback(exc: BaseException) -> str:
         path = os.path.realpath(frame.filename).replace(os.sep, "/")
         if path.startswith(NANLINT_DIR.replace(os.sep, "/")) or path == runpy_file or frame.filename.startswith("<frozen runpy"):
             return False
+        if frame.name == "inner" and path.endswith("torch/nn/modules/module.py"):
+            return False  # exists only because the health watch installs global module hooks
         return not any(path.endswith(tail) for tail in MODE_FRAMES)
 
     def prune(t):
@@ -66,6 +68,48 @@ def patch_compile(patcher: Patcher, notes: set[str]) -> None:
         return model
 
     patcher.set(torch, "compile", compile)
+
+
+def patch_distributed(patcher: Patcher, notes: set[str]) -> None:
+    """Distributed scripts run as one rank in this process: ``torch.multiprocessing.spawn`` calls the worker
+    with rank 0 here (its children would run unwatched, writing files unprotected), and
+    ``init_process_group`` makes a group of one over an in-memory store."""
+    import torch
+    import torch.multiprocessing as tmp
+
+    def spawn(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn", **kwargs):
+        notes.add(f"torch.multiprocessing.spawn(nprocs={nprocs}): the tracer ran rank 0 only, in its own process")
+        fn(0, *args)
+
+    patcher.set(tmp, "spawn", spawn)
+    patcher.set(tmp, "start_processes", spawn)
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return
+    original = dist.init_process_group
+
+    def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, store=None,
+                           *args, **kwargs):
+        notes.add(f"torch.distributed.init_process_group(world_size={world_size}): the tracer made a group of "
+                  "one rank (rank 0)")
+        if backend is None or "nccl" not in str(backend).lower() or not torch.cuda.is_available():
+            backend = "gloo"
+        extra = {"timeout": timeout} if timeout is not None else {}
+        return original(backend=backend, store=dist.HashStore(), world_size=1, rank=0, **extra)
+
+    patcher.set(dist, "init_process_group", init_process_group)
+
+
+def end_distributed() -> None:
+    """The script was stopped before ``destroy_process_group``: leave no process group behind."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # a half-built group: nothing more to undo
+            pass
 
 
 def hide_accelerators(patcher: Patcher, device: str | None) -> None:
@@ -141,6 +185,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
     saved_env = dict(os.environ)
     saved_logging = (logging.root.handlers[:], logging.root.level)
+    saved_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the project
     before = set(sys.modules)
     try:
         if module is not None:
@@ -167,6 +212,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         return Outcome("crashed", error=f"{type(exc).__name__}: {first}".rstrip(": "), traceback=script_traceback(exc))
     finally:
         disarm()
+        sys.dont_write_bytecode = saved_bytecode
         sys.argv[:] = saved_argv
         sys.argv = saved_argv
         sys.path[:] = saved_path
@@ -181,6 +227,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         for name in set(sys.modules) - before:
             path = getattr(sys.modules.get(name), "__file__", None) or ""
             real = os.path.realpath(path) if path else ""
-            if real.startswith(real_root) and not real.startswith(NANLINT_DIR):
+            if (real.startswith(real_root) and not real.startswith(NANLINT_DIR)  # a venv inside the project
+                    and "site-packages" not in real and "dist-packages" not in real):  # holds libraries, not user code
                 loaded.append(real)
                 del sys.modules[name]

@@ -146,7 +146,8 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     from nanlint.trace.monitor import Monitor, StampMode, WatchMode
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, patch_warnings, run_script
+    from nanlint.trace.runner import (Outcome, end_distributed, hide_accelerators, patch_compile, patch_distributed,
+                                      patch_warnings, run_script)
     from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
@@ -172,6 +173,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         hide_accelerators(patcher, options.device)
         patch_compile(patcher, notes)
         patch_warnings(patcher)
+        patch_distributed(patcher, notes)
         protector.install()
         health.install()
         stopper.install(options.timeout)
@@ -182,6 +184,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         except StopTrace as stop:  # the timer fired after the script returned
             outcome = Outcome("stopped", reason=stop.reason)
     finally:
+        end_distributed()
         stopper.remove()
         health.remove()
         protector.remove()

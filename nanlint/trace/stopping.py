@@ -7,6 +7,7 @@ optimizer object); at the timeout as a last resort. The stop is a ``BaseExceptio
 ``except Exception:`` cannot swallow it."""
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
@@ -16,7 +17,9 @@ import torch
 from nanlint.trace.patches import Patcher
 
 SWALLOWED_RETRY = 2.0  # seconds after a stop that did not reach the runner: raise it again
-PERSISTENT_SKIPS = 10  # consecutive skipped GradScaler steps after which overflow is not calibration
+# GradScaler overflow is calibration while the scale that overflowed is above 1 (it halves at each skip:
+# init_scale=2**24 takes 9 skips); at a scale <= 1 the gradients themselves overflow. The count is a backstop.
+PERSISTENT_SKIPS = 40
 
 
 class StopTrace(BaseException):
@@ -198,13 +201,19 @@ class Stopper:
                 if stopper._last_skipped:
                     stopper.skipped += 1
                     stopper.consecutive_skips += 1
-                    if stopper.consecutive_skips < PERSISTENT_SKIPS:
+                    try:  # the scale that overflowed; update() has just halved it
+                        overflowed_at = float(self.get_scale()) / float(getattr(self, "_backoff_factor", 0.5) or 0.5)
+                    except Exception:  # a scaler without the usual state: count the skips only
+                        overflowed_at = math.inf
+                    if overflowed_at > 1.0 and stopper.consecutive_skips < PERSISTENT_SKIPS:
                         for e in stopper.monitor.events:
                             if e.index >= stopper._boundary and e.phase in ("backward", "step"):
                                 e.calibration = True
                     else:
-                        stopper.notes.add(f"GradScaler skipped {stopper.consecutive_skips} steps in a row: the "
-                                          "overflow persists, it is not calibration")
+                        stopper.notes = {n for n in stopper.notes if not n.startswith("GradScaler skipped")}
+                        stopper.notes.add(f"GradScaler skipped {stopper.consecutive_skips} steps in a row, the last "
+                                          f"at a loss scale of {overflowed_at:g}: the overflow persists, it is not "
+                                          "calibration")
                 else:
                     stopper.consecutive_skips = 0
                     stopper.scaler_steps += 1
