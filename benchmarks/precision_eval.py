@@ -5,8 +5,8 @@
 
 Runs nanlint over the given source trees twice: with every rule (``--select ALL --preview``) and with the
 default selection. Prints the lines of code checked, the findings per 1,000 lines by rule, and with
-``--sample N`` a reproducible random sample of N findings of the default selection, each with the source lines
-around it, for triage by reading. Library code such as torchvision, timm or transformers is overwhelmingly
+``--sample N`` a reproducible random sample of N findings of the default selection (``--sample-from all`` for
+the other run), each with the source lines around it, for triage by reading. Library code such as torchvision, timm or transformers is overwhelmingly
 correct, so a rule that fires often there is mostly firing on safe code.
 """
 from __future__ import annotations
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", metavar="PKG_DIR")
     parser.add_argument("--sample", type=int, default=0, help="print N random findings of the default selection with context")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample-from", choices=("default", "all"), default="default", help="which run's findings to sample")
     parser.add_argument("--selection", choices=("default", "all", "both"), default="both")
     parser.add_argument("--codes", default="", help="comma-separated code prefixes to report on (e.g. NAN3,NAN4,NAN5,NAN6)")
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prefixes = tuple(c.strip() for c in args.codes.split(",") if c.strip())
 
-    default_findings = None
+    sampled = {}
     for everything in ((True, False) if args.selection == "both" else ((args.selection == "all"),)):
         started = time.perf_counter()
         files, findings, errors = run(args.paths, _select(None, everything), args.jobs)
@@ -104,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         if errors:
             print(f"internal errors: {len(errors)} (first: {errors[0]})")
         _table(findings, kloc, title, prefixes)
-        if not everything:
-            default_findings = findings
+        sampled["all" if everything else "default"] = findings
 
     if args.sample:
-        if default_findings is None:
-            _, default_findings, _ = run(args.paths, _select(None, False), args.jobs)
-        pool = [f for f in default_findings if not prefixes or f.code.startswith(prefixes)]
+        source = sampled.get(args.sample_from)
+        if source is None:
+            _, source, _ = run(args.paths, _select(None, args.sample_from == "all"), args.jobs)
+        pool = [f for f in source if not prefixes or f.code.startswith(prefixes)]
         pool.sort(key=lambda f: (f.filename, f.line, f.column, f.code))
         chosen = random.Random(args.seed).sample(pool, min(args.sample, len(pool)))
-        print(f"\n## sample of {len(chosen)} findings (seed {args.seed}) of {len(pool)}")
+        print(f"\n## sample of {len(chosen)} findings of the {args.sample_from} selection (seed {args.seed}) of {len(pool)}")
         for i, f in enumerate(chosen, 1):
             print(f"\n[{i}] {f.filename}:{f.line}:{f.column} {f.code} ({f.confidence.value}) {f.message}")
             print(_context(f))

@@ -39,6 +39,21 @@ def mlp_case():
     return "MLP 512-1024-1024-10, batch 256, Adam", step
 
 
+def mlp4_case():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                                torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x, y = torch.randn(512, 256), torch.randint(0, 10, (512,))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return "MLP 4 layers 256-512-512-512-10, batch 512, AdamW", step
+
+
 def transformer_case():
     torch.manual_seed(0)
     layer = torch.nn.TransformerEncoderLayer(d_model=128, nhead=4, dim_feedforward=512, batch_first=True, dropout=0.1)
@@ -81,7 +96,7 @@ def main() -> None:
     from contextlib import nullcontext
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeats} steps")
-    for name, step in (mlp_case(), transformer_case()):
+    for name, step in (mlp_case(), mlp4_case(), transformer_case()):
         best = measure(step, args.repeats, {"plain": nullcontext, "anomaly": torch.autograd.detect_anomaly,
                                             "traced": lambda: watching(HERE)})
         plain, anomaly, traced = best["plain"], best["anomaly"], best["traced"]

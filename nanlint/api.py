@@ -10,7 +10,7 @@ from nanlint.config import Config
 from nanlint.discovery import STDIN, discover, excluded_by_name
 from nanlint.engine import AnalysisOptions, FileResult, analyze
 from nanlint.findings import Finding, InternalError
-from nanlint.source import SourceText, decode, nesting_error, read, syntax_error
+from nanlint.source import SourceText, decode, read
 
 
 class AnalysisError(Exception):
@@ -32,15 +32,8 @@ def analysis_options(config: Config, filename: str) -> AnalysisOptions:
 
 
 def analyze_text(text: str, filename: str, config: Config) -> FileResult:
-    """Analyze one decoded source text; a syntax error is phrased as Python phrases it. Files nested deeper
-    than Python allows never reach libcst, whose parser would overflow its stack on them."""
-    too_deep = nesting_error(text, filename)
-    if too_deep is not None:
-        return FileResult(filename, [too_deep])
-    result = analyze(text, filename, analysis_options(config, filename))
-    if any(f.code == "NAN000" for f in result.findings):
-        result.findings = [syntax_error(text, filename, f) if f.code == "NAN000" else f for f in result.findings]
-    return result
+    """Analyze one decoded source text (see :func:`nanlint.engine.analyze`)."""
+    return analyze(text, filename, analysis_options(config, filename))
 
 
 def check_source(source: str | bytes, filename: str = "<stdin>", config: Config | None = None) -> list[Finding]:

@@ -34,10 +34,20 @@ class AnalysisOptions:
 
 def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
     """Check one file's source. Never raises for any input: parse failures become NAN000 findings and
-    exceptions inside rules become :class:`InternalError` entries."""
+    exceptions inside rules become :class:`InternalError` entries. A syntax error is phrased as Python
+    phrases it; a file nested deeper than Python allows never reaches libcst, whose native parser would
+    overflow its stack on it."""
+    from nanlint.source import nesting_error, syntax_error
+
+    too_deep = nesting_error(source, filename)
+    if too_deep is not None:
+        return FileResult(filename, [too_deep])
     from nanlint.analysis import analyze as _analyze
 
-    return _analyze(source, filename, options)
+    result = _analyze(source, filename, options)
+    if any(f.code == "NAN000" for f in result.findings):
+        result.findings = [syntax_error(source, filename, f) if f.code == "NAN000" else f for f in result.findings]
+    return result
 
 
 def iter_codes(findings: Iterable[Finding]) -> set[str]:

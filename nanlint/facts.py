@@ -326,6 +326,7 @@ class Facts:
         self._refinements: dict[int, dict[str, list[_Refinement]]] = {}
         self._order: dict[int, dict[int, int]] = {}
         self._unpackings: dict[int, dict[str, list]] = {}
+        self._targets: dict[int, tuple[cst.Call, Target]] = {}
         self._synthetic: dict[tuple[int, int], cst.Subscript] = {}
         self._function_scopes: dict[int, Scope] = {}
         self._module_functions: dict[int, dict[str, cst.FunctionDef]] = {}
@@ -347,7 +348,17 @@ class Facts:
         return fact
 
     def target(self, call: cst.Call, scope: Scope) -> Target:
-        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``)."""
+        """What a call calls, looking through names bound to module instances (``self.act = nn.Sigmoid()``).
+        Memoized per call node: every rule asks about every call."""
+        key = id(call)
+        found = self._targets.get(key)
+        if found is not None and found[0] is call:
+            return found[1]
+        target = self._target(call, scope)
+        self._targets[key] = (call, target)
+        return target
+
+    def _target(self, call: cst.Call, scope: Scope) -> Target:
         target = self.resolver.target(call)
         if target.namespace in ("local", "method") or (target.namespace == "other" and target.qualname is None):
             held = self._module_of(call.func, scope)
@@ -437,20 +448,23 @@ class Facts:
         candidates = table.get(name.value)
         if not candidates:
             return None
-        order = self._order.get(id(function))
-        if order is None:
-            order = _preorder(function)
-            self._order[id(function)] = order
-        use = order.get(id(name))
-        if use is None:
-            return None
-        best = None
-        for statement, value, position in candidates:
-            where = order.get(id(statement), -1)
-            if where < use and (best is None or where > best[0]):
-                best = (where, value, position)
-        if best is None:
-            return None
+        if len(candidates) == 1:
+            best = (0, candidates[0][1], candidates[0][2])  # one unpacking of this name: no order needed
+        else:
+            order = self._order.get(id(function))
+            if order is None:
+                order = _preorder(function)
+                self._order[id(function)] = order
+            use = order.get(id(name))
+            if use is None:
+                return None
+            best = None
+            for statement, value, position in candidates:
+                where = order.get(id(statement), -1)
+                if where < use and (best is None or where > best[0]):
+                    best = (where, value, position)
+            if best is None:
+                return None
         key = (id(best[1]), best[2])
         node = self._synthetic.get(key)
         if node is None:
@@ -521,10 +535,7 @@ class Facts:
         use = order.get(id(name))
         if use is None:
             return fact
-        bound_node = binding.value
-        if isinstance(bound_node, cst.BinaryOperation) and id(bound_node) not in order:  # AugAssign's synthetic value
-            bound_node = bound_node.right
-        start = order.get(id(bound_node), -1) if bound_node is not None else -1
+        start = _first_ordered(binding.value, order)
         for refinement in found:
             where = order.get(id(refinement.statement), -1)
             if start < where < use:
@@ -572,6 +583,9 @@ class Facts:
         if isinstance(expr, cst.Name):
             found = self._lookup_fact(expr, scope, at)
             if not self._opaque(expr, found, scope, at):
+                if found is not None and EPS_NAME.search(expr.value) and not found.flags & (ZEROISH | F.MAY_NEG) and found.value is None:
+                    # `eps = scale(eps, shape)`: still an eps, unless its value is known to reach 0
+                    return found.with_flags(F.POSITIVE | F.GUARDED | F.NONNEG | F.EPS)
                 return found or UNKNOWN
             return self._named(expr.value, expr) or found or UNKNOWN
         if isinstance(expr, cst.Attribute):
@@ -798,8 +812,8 @@ class Facts:
             if op in ("sqrt", "abs", "absolute", "fabs"):
                 inner = self._subject(call, target, scope, at)
                 flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
-                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED):
-                    flags |= F.MAY_ZERO
+                if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED | ZEROISH):
+                    flags |= F.GUESS_ZERO  # |x| is 0 exactly where x is: as likely as x itself
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
         if op in REDUCE_OPS:
@@ -832,8 +846,10 @@ class Facts:
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
         keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
-        if op in ("logsumexp", "prod", "cumsum", "amin", "min", "median"):
-            keep &= ~F.GUESS_ZERO
+        if op == "logsumexp":
+            keep &= ~ZEROISH
+        elif op in ("prod", "cumsum", "amin", "min", "median"):
+            pass  # zero where the values are; no guess of their own
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
             keep |= F.GUESS_ZERO
@@ -1050,7 +1066,8 @@ class Facts:
         if bound.value == 0 or bound.has(ZEROISH):
             # clamp(min=0): the bound sits on the singular point; it stays "may be zero"
             what = "a `clamp(min=0)`" if bound.value == 0 else f"a lower bound that may itself be 0 ({bound.origin.what if bound.origin else 'a value that may be 0'})"
-            return Fact(keep | F.NONNEG | F.MAY_ZERO, Origin(what, call))
+            zero = F.MAY_ZERO if bound.value == 0 or bound.has(F.MAY_ZERO) else (F.GUESS_ZERO | (bound.flags & (WEAK | F.GUESS)))
+            return Fact(keep | F.NONNEG | zero, Origin(what, call))
         if bound.flags & (F.NONNEG | F.MAY_NEG) or bound.value is not None:
             return Fact(keep | (subject.flags & ZEROISH), subject.origin)
         # clamp(min=threshold) with a bound we know nothing of: the author set a floor on purpose
@@ -1136,7 +1153,7 @@ class Facts:
                 # 1 - cos**2: in [0, 1] mathematically, slightly negative after rounding
                 return Fact(F.MAY_ZERO | F.MAY_NEG | F.BOUNDED | (right.flags & F.GUESS), Origin("`1 - x**2` of a cosine", expr))
             if right.has(F.POSITIVE) and right.value is not None and left.has(F.COUNT):
-                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO, Origin("a count minus one (0 for a single item)", expr))
+                return Fact(F.COUNT | F.NONNEG | F.GUESS_ZERO | F.COMPLEMENT, Origin("a count minus one (0 for a single item)", expr))
             if lv is not None and lv > 0 and right.has(F.NONNEG) and not right.flags & (F.CONST | F.EPS | F.POSITIVE):
                 return Fact(F.GUESS_ZERO | F.MAY_NEG | F.BOUNDED | F.GUESS | F.COMPLEMENT, Origin(f"`{_num(lv)} - x` with x >= 0, which reaches 0 and can go below", expr))
             if _is_square(left_node) and not right.has(F.CONST) and right.value is None:
@@ -1377,21 +1394,54 @@ def _simple_assignments(body: cst.BaseSuite):
             for target in small.targets:
                 if isinstance(target.target, cst.Name):
                     yield target.target.value, small.value
+                elif isinstance(target.target, (cst.Tuple, cst.List)) and isinstance(small.value, (cst.Tuple, cst.List)):
+                    names, values = target.target.elements, small.value.elements
+                    if len(names) == len(values):
+                        for name, value in zip(names, values):
+                            if isinstance(name.value, cst.Name) and not isinstance(value, cst.StarredElement):
+                                yield name.value.value, value.value
         elif isinstance(small, cst.AnnAssign) and small.value is not None and isinstance(small.target, cst.Name):
             yield small.target.value, small.value
 
 
-class _Order(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.order: dict[int, int] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.order[id(node)] = len(self.order)
-        return True
+_ORDER_PLAN = None
 
 
 def _preorder(function: cst.FunctionDef) -> dict[int, int]:
-    visitor = _Order()
-    function.visit(visitor)
-    return visitor.order
+    """Source order of the names and assignments of a function (enough to tell which of two statements
+    comes first); other nodes are not entered unless they can hold one."""
+    global _ORDER_PLAN
+    if _ORDER_PLAN is None:
+        from nanlint.traversal import Plan
+
+        _ORDER_PLAN = Plan({"Name", "Assign", "AnnAssign", "AugAssign", "Subscript"})
+    from nanlint.traversal import iter_nodes
+
+    order: dict[int, int] = {}
+    for entering, node in iter_nodes(function, _ORDER_PLAN):
+        if entering:
+            order[id(node)] = len(order)
+    return order
+
+
+def _first_ordered(node: cst.CSTNode | None, order: dict[int, int]) -> int:
+    """The order of a node, or of the first ordered node inside it (a binding's value), else -1."""
+    if node is None:
+        return -1
+    found = order.get(id(node))
+    if found is not None:
+        return found
+    best: list[int] = []
+
+    class _First(cst.CSTVisitor):
+        def on_visit(self, inner: cst.CSTNode) -> bool:
+            if best:
+                return False
+            position = order.get(id(inner))
+            if position is not None:
+                best.append(position)
+                return False
+            return True
+
+    node.visit(_First())
+    return best[0] if best else -1

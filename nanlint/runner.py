@@ -8,12 +8,11 @@ was actually analysed. The parent keeps results only, never trees.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from nanlint.config import Config
-from nanlint.engine import FileResult
+from nanlint.engine import AnalysisOptions, FileResult
 from nanlint.findings import Finding, InternalError
 
 #: below this many files to analyse, a process pool costs more than it saves
@@ -27,49 +26,49 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def options_for(config: Config, filename: str) -> AnalysisOptions:
+    return AnalysisOptions(
+        codes=config.codes_for(filename),
+        rule_options=config.rule_options,
+        target_precision=config.target_precision,
+    )
+
+
 @dataclass(frozen=True)
 class _Job:
     index: int
     filename: str
-    config: Config
+    options: AnalysisOptions
 
 
-def check_one(filename: str, config: Config) -> tuple[str | None, FileResult]:
-    """Read, decode and analyse one file as :func:`nanlint.api.check_text` does: (hash of the bytes read,
-    or None when unreadable, and the result)."""
-    from nanlint.api import check_text
+def check_one(filename: str, options: AnalysisOptions) -> tuple[str | None, FileResult]:
+    """Read, decode and analyse one file: (hash of the bytes read or None when unreadable, result)."""
     from nanlint.cache import content_hash
-    from nanlint.source import decode, read
+    from nanlint.engine import analyze
+    from nanlint.source import decode, read_bytes
 
-    data = regular_file_bytes(filename)
+    data, problem = read_bytes(filename)
     if data is None:
-        return None, check_text(read(filename), config)  # the failure, worded as the single-file path words it
+        return None, FileResult(filename, [problem] if problem else [])
     digest = content_hash(data)
+    text = decode(data, filename)
+    if text.text is None:
+        return digest, FileResult(filename, [text.problem] if text.problem else [])
     try:
-        return digest, check_text(decode(data, filename), config)
-    except Exception as exc:  # analysis never raises by contract; a pool worker must not die if it does
+        return digest, analyze(text.text, filename, options)
+    except Exception as exc:  # analyze never raises by contract; a pool worker must not die if it does
         return None, FileResult(filename, [], [InternalError(filename, "engine", f"{type(exc).__name__}: {exc}")])
 
 
-def regular_file_bytes(filename: str) -> bytes | None:
-    """The bytes of a regular file, or None for anything else (missing, a FIFO that would block, ...)."""
-    try:
-        if not stat.S_ISREG(os.stat(filename).st_mode):
-            return None
-        with open(filename, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _work(job: _Job) -> tuple[int, str | None, FileResult]:
-    digest, result = check_one(job.filename, job.config)
+    digest, result = check_one(job.filename, job.options)
     return job.index, digest, result
 
 
 def check_files(filenames: Sequence[str], config: Config, jobs: int | None = None, use_cache: bool = True) -> list[FileResult]:
     """Results for ``filenames``, in that order. ``jobs`` None: one process per CPU."""
     from nanlint.cache import Cache, content_hash
+    from nanlint.source import read_bytes
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
     cache = Cache(config.root, config.fingerprint()) if use_cache else None
@@ -77,16 +76,17 @@ def check_files(filenames: Sequence[str], config: Config, jobs: int | None = Non
     todo: list[_Job] = []
     keys: list[tuple[str, frozenset[str]] | None] = [None] * len(filenames)
     for index, filename in enumerate(filenames):
+        options = options_for(config, filename)
         if cache is not None:
-            key, codes = os.path.abspath(filename), config.codes_for(filename)
-            keys[index] = (key, codes)
-            data = regular_file_bytes(filename)
+            key = os.path.abspath(filename)
+            keys[index] = (key, options.codes)
+            data, _ = read_bytes(filename)
             digest = content_hash(data) if data is not None else None
-            hit = cache.get(key, digest, codes) if digest is not None else None
+            hit = cache.get(key, digest, options.codes) if digest is not None else None
             if hit is not None:
                 results[index] = _with_filename(filename, hit[0], hit[1])
                 continue
-        todo.append(_Job(index, filename, config))
+        todo.append(_Job(index, filename, options))
     for index, digest, result in _analyse(todo, jobs):
         results[index] = result
         if cache is not None and digest is not None and not _has_engine_error(result):

@@ -82,22 +82,29 @@ def _os_reason(filename: str, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def read(filename: str) -> SourceText:
-    """The decoded text of ``filename``, or a NAN001 finding saying in one line why it cannot be had."""
+def read_bytes(filename: str) -> tuple[bytes | None, Finding | None]:
+    """The raw bytes of ``filename``, or a NAN001 finding saying in one line why they cannot be had. Never
+    opens a FIFO or device (that would block or never end)."""
     try:
         info = os.stat(filename)
     except OSError as exc:
-        return SourceText(filename, None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}"))
+        return None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}")
     if stat.S_ISDIR(info.st_mode):
-        return SourceText(filename, None, _problem(filename, "is a directory, not a file"))
+        return None, _problem(filename, "is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
-        # a FIFO or device would block or never end
-        return SourceText(filename, None, _problem(filename, "not a regular file (FIFO, socket or device)"))
+        return None, _problem(filename, "not a regular file (FIFO, socket or device)")
     try:
         with open(filename, "rb") as handle:
-            data = handle.read()
+            return handle.read(), None
     except OSError as exc:
-        return SourceText(filename, None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}"))
+        return None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}")
+
+
+def read(filename: str) -> SourceText:
+    """The decoded text of ``filename``, or a NAN001 finding saying in one line why it cannot be had."""
+    data, problem = read_bytes(filename)
+    if data is None:
+        return SourceText(filename, None, problem)
     return decode(data, filename)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nanlint import cache as cache_module
-from nanlint import api
+from nanlint import engine
 from nanlint.cache import DIRNAME, Cache
 from nanlint.config import Config
 from nanlint.runner import check_files
@@ -39,7 +39,7 @@ def _forbid_analysis(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("analyze() called although the cache should answer")
 
-    monkeypatch.setattr(api, "analyze", fail)
+    monkeypatch.setattr(engine, "analyze", fail)
 
 
 def _summary(results):
@@ -71,8 +71,8 @@ def test_changed_content_is_checked_again(project, monkeypatch):
     check_files(_files(project), config, jobs=1)
     (project / "clean.py").write_text(RISKY)
     calls = []
-    real = api.analyze
-    monkeypatch.setattr(api, "analyze", lambda source, name, options: calls.append(name) or real(source, name, options))
+    real = engine.analyze
+    monkeypatch.setattr(engine, "analyze", lambda source, name, options: calls.append(name) or real(source, name, options))
     results = check_files(_files(project), config, jobs=1)
     assert calls == [str(project / "clean.py")]
     assert [f.code for f in results[1].findings] == ["NAN101"]
@@ -82,8 +82,8 @@ def test_configuration_change_invalidates(project, monkeypatch):
     check_files(_files(project), _config(project), jobs=1)
     ignoring = _config(project, ignore=("NAN101",))
     calls = []
-    real = api.analyze
-    monkeypatch.setattr(api, "analyze", lambda *a: calls.append(a[1]) or real(*a))
+    real = engine.analyze
+    monkeypatch.setattr(engine, "analyze", lambda *a: calls.append(a[1]) or real(*a))
     results = check_files(_files(project), ignoring, jobs=1)
     assert len(calls) == 3  # every decodable file again (the undecodable one never reaches analyze)
     assert "NAN101" not in {f.code for r in results for f in r.findings}

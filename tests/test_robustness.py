@@ -8,7 +8,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from nanlint import api, engine
+from nanlint import analysis, api
 from nanlint.cli import main
 from nanlint.rules import all_rules
 from nanlint.rules.base import Rule
@@ -28,8 +28,10 @@ def here(tmp_path, monkeypatch):
 
 
 def report(result) -> list[str]:
+    """The concise lines; for NAN101 (whose wording belongs to its rule) only up to the code."""
     assert "Traceback" not in result.output
-    return [line for line in result.stdout.splitlines() if ": NAN" in line]
+    lines = [line for line in result.stdout.splitlines() if ": NAN" in line]
+    return [line.split(" NAN101 [*] ")[0] + " NAN101 [*]" if " NAN101 [*] " in line else line for line in lines]
 
 
 def test_syntax_error_has_pythons_message_and_position_and_others_are_checked(here):
@@ -38,7 +40,7 @@ def test_syntax_error_has_pythons_message_and_position_and_others_are_checked(he
     assert result.exit_code == 1
     assert report(result) == [
         "broken.py:3:15: NAN000 SyntaxError: expected ':'",
-        "risky.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
+        "risky.py:3:5: NAN101 [*]",
     ]
 
 
@@ -58,7 +60,7 @@ def test_syntax_errors_are_phrased_as_python_does(here, source, expected):
 
 def test_deep_but_valid_brackets_in_strings_are_still_analyzed(here):
     (here / "deep.py").write_text('s = "' + "(" * 500 + '"\n' + RISKY)
-    assert report(run("deep.py")) == ["deep.py:4:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf"]
+    assert report(run("deep.py")) == ["deep.py:4:5: NAN101 [*]"]
 
 
 def test_non_utf8_bytes_binary_and_bad_coding(here):
@@ -71,7 +73,7 @@ def test_non_utf8_bytes_binary_and_bad_coding(here):
         "blob.py:1:1: NAN001 binary file (contains NUL bytes), not Python source",
         "coding.py:1:1: NAN001 bad coding declaration: unknown encoding: klingon",
         "latin.py:1:1: NAN001 cannot decode as utf-8 at byte 5: invalid continuation byte",
-        "risky.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
+        "risky.py:3:5: NAN101 [*]",
     ]
 
 
@@ -99,7 +101,7 @@ def test_five_megabyte_generated_file_is_checked(here):
     assert len(source) > 5_000_000
     (here / "generated.py").write_text(source)
     line = source.count("\n")
-    assert report(run("generated.py")) == [f"generated.py:{line}:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf"]
+    assert report(run("generated.py")) == [f"generated.py:{line}:5: NAN101 [*]"]
 
 
 def test_unreadable_file_is_reported_and_others_checked(here, monkeypatch):
@@ -116,7 +118,7 @@ def test_unreadable_file_is_reported_and_others_checked(here, monkeypatch):
     result = run(".")
     assert result.exit_code == 1
     assert report(result) == [
-        "risky.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
+        "risky.py:3:5: NAN101 [*]",
         "secret.py:1:1: NAN001 cannot read: Permission denied",
     ]
 
@@ -129,7 +131,7 @@ def test_dangling_symlink_and_symlink_loop(here):
     assert report(result) == [
         "dangling.py:1:1: NAN001 cannot read: dangling symbolic link (target does not exist)",
         "loop.py:1:1: NAN001 cannot read: symbolic link loop",
-        "risky.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
+        "risky.py:3:5: NAN101 [*]",
     ]
 
 
@@ -164,13 +166,13 @@ class Exploding(Rule):
 def test_exception_in_one_rule_is_reported_and_every_other_finding_kept(here, monkeypatch):
     rules = {**all_rules(), "NAN002": Exploding}
     Exploding.doc = all_rules()["NAN101"].doc
-    monkeypatch.setattr(engine, "all_rules", lambda: rules)
+    monkeypatch.setattr(analysis, "all_rules", lambda: rules)
     (here / "boom.py").write_text(RISKY)
-    result = CliRunner().invoke(main, ["check", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
     assert result.exit_code == 2
     assert report(result) == [
-        "boom.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
-        "risky.py:3:5: NAN101 [*] `log` of a `softmax` output: it is exactly 0 once it underflows, and log(0) = -inf",
+        "boom.py:3:5: NAN101 [*]",
+        "risky.py:3:5: NAN101 [*]",
     ]
     errors = result.stderr.splitlines()
     assert errors[0].startswith("nanlint: error: boom.py: rule NAN002 failed: ZeroDivisionError: deliberate (")

@@ -12,7 +12,7 @@ import pytest
 
 from nanlint.trace.report import JSON_SCHEMA
 
-from tests.trace_helpers import EXAMPLES, FIXTURES, ROOT, line_of
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, ROOT, line_of
 
 pytest.importorskip("torch")
 
@@ -69,10 +69,15 @@ def test_check_never_imports_torch():
 
 def test_json_reports_of_every_example_match_the_schema():
     from nanlint.trace.report import to_dict
-    from tests.trace_helpers import trace
+    from tests.trace_fixtures.helpers import trace
 
     for script in sorted(EXAMPLES.glob("*.py")):
         data = json.loads(json.dumps(to_dict(trace(script))))
         jsonschema.validate(data, JSON_SCHEMA)
     with_files = to_dict(trace(FIXTURES / "gradscaler_train.py"))
     jsonschema.validate(json.loads(json.dumps(with_files)), JSON_SCHEMA)
+
+
+def test_an_output_file_in_a_missing_folder_is_refused_before_the_run(tmp_path):
+    done = nanlint("trace", "--output-file", str(tmp_path / "nope" / "r.json"), str(FIXTURES / "crash_before_step.py"))
+    assert done.returncode == 2 and "its folder does not exist" in done.stderr and done.stdout == ""

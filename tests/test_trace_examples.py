@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.trace_helpers import EXAMPLES, line_of, origins, trace
+from tests.trace_fixtures.helpers import EXAMPLES, line_of, origins, trace
 
 torch = pytest.importorskip("torch")
 

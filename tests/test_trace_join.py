@@ -6,7 +6,7 @@ import pytest
 
 from nanlint.findings import Finding, Span
 from nanlint.trace.opkinds import family_kinds, matches, normalize
-from tests.trace_helpers import EXAMPLES, FIXTURES, line_of, trace
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, line_of, trace
 
 torch = pytest.importorskip("torch")
 

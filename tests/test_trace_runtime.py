@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.trace_helpers import EXAMPLES, FIXTURES, line_of, origins, trace
+from tests.trace_fixtures.helpers import EXAMPLES, FIXTURES, line_of, origins, trace
 
 torch = pytest.importorskip("torch")
 

@@ -225,3 +225,29 @@ class FamilyRule(_Rule):
         if found is None:
             found = targets[key] = super().target(call)
         return found
+
+
+_DTYPE_TEST = re.compile(r"float16|half|fp16|\.dtype\b|finfo|is_autocast|autocast")
+
+
+_UPCAST = re.compile(r"\b(\w+)\s*=\s*\1\.(float|double)\(\)|float32|float64|upcast")
+
+
+def function_upcasts(ctx: "FileContext") -> bool:
+    """The current function visibly computes in float32 (``x.float()``, ``dtype=torch.float32``): its
+    constants never meet a half-precision tensor."""
+    function = ctx.current_function
+    if function is None:
+        return False
+    return _UPCAST.search(function_text(ctx, function)) is not None
+
+
+def inside_dtype_branch(ctx: "FileContext") -> bool:
+    """Whether the current statement sits in an ``if``/``else`` whose test looks at the dtype (the constant
+    was chosen per dtype)."""
+    for statement in reversed(ctx.statement_stack):
+        if isinstance(statement, cst.If) and _DTYPE_TEST.search(ctx.module.code_for_node(statement.test)):
+            return True
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            return False
+    return False

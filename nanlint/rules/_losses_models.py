@@ -32,6 +32,9 @@ class _Endings(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.name.value != "forward":
             return
+        params = node.params.params
+        if not params or params[0].name.value != "self":
+            return  # torch.autograd.Function.forward(ctx, ...) is a custom op, not a model
         returns: list[cst.BaseExpression] = []
         assigned: dict[str, cst.BaseExpression] = {}
         for statement in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():

@@ -54,6 +54,8 @@ def _short(text: str, limit: int = 60) -> str:
 def confidence_of(fact: Fact, strong: F = F.MAY_ZERO) -> Confidence:
     if fact.is_guess or not fact.has(strong):
         return Confidence.MEDIUM
+    if strong == F.MAY_ZERO and fact.has(F.PROB) and not fact.has(F.COUNT):
+        return Confidence.MEDIUM  # a probability reaches 0 only by underflow
     return Confidence.HIGH
 
 
@@ -98,8 +100,18 @@ def value_keys(rule: "Rule", expr: cst.BaseExpression) -> tuple[set[str], set[st
     return {k for k in full if k}, roots
 
 
-def _test_mentions(test: cst.BaseExpression, full: set[str], roots: set[str]) -> bool:
-    text = " ".join(source_text(test).split())
+def _expand_test(rule: "Rule", test: cst.BaseExpression) -> cst.BaseExpression | str:
+    """``if mask_exists:`` tests what ``mask_exists`` was bound to (``area > 0 and total > 0``)."""
+    inner = test.expression if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) else test
+    if isinstance(inner, cst.Name):
+        resolved = rule.ctx.facts.resolve(inner, rule.ctx.scope, depth=1)
+        if resolved is not inner:
+            return source_text(test) + " " + source_text(resolved)
+    return test
+
+
+def _test_mentions(test: cst.BaseExpression | str, full: set[str], roots: set[str]) -> bool:
+    text = " ".join((test if isinstance(test, str) else source_text(test)).split())
     text = _IS_NONE.sub(" ", _ISINSTANCE.sub(" ", text))
     for key in full:
         if key and _contains(text, key):
@@ -120,10 +132,10 @@ def checked_by_condition(rule: "Rule", expr: cst.BaseExpression) -> bool:
     full, roots = value_keys(rule, expr)
     ctx = rule.ctx
     for test in _enclosing_tests(ctx, rule):
-        if _test_mentions(test, full, roots):
+        if _test_mentions(_expand_test(rule, test), full, roots):
             return True
     for statement in _preceding_statements(ctx):
-        if isinstance(statement, cst.If) and _exits(statement.body) and _test_mentions(statement.test, full, roots):
+        if isinstance(statement, cst.If) and _exits(statement.body) and _test_mentions(_expand_test(rule, statement.test), full, roots):
             return True
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
@@ -308,3 +320,51 @@ def weak_zero(fact: Fact, squares_count: bool = False) -> bool:
     if not fact.may_be_zero_guess:
         return False
     return fact.has(F.COMPLEMENT) or (fact.has(F.SQUARE) and not squares_count)
+
+
+_INT_CAST_METHODS = frozenset({"long", "int", "short", "byte", "floor", "ceil", "round", "trunc"})
+_INT_DTYPES = ("long", "int64", "int32", "int16", "int8", "uint8", "int")
+
+
+def inside_integer_cast(rule: "Rule", node: cst.CSTNode) -> bool:
+    """``node`` sits inside ``(...).long()`` / ``.to(torch.long)`` / ``floor(...)`` in the current statement: the
+    value becomes an integer index (T5's relative-position buckets), carries no gradient, and a -inf there is
+    selected away."""
+    stack = rule.ctx.statement_stack
+    if not stack:
+        return False
+    statement = stack[-1]
+    found = []
+
+    class _Casts(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> bool:
+            if found:
+                return False
+            func = call.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+            is_cast = name in _INT_CAST_METHODS or (
+                name in ("to", "type") and any(source_text(a.value).split(".")[-1] in _INT_DTYPES for a in call.args)
+            )
+            if is_cast and _contains_node(call, node):
+                found.append(call)
+                return False
+            return True
+
+    statement.visit(_Casts())
+    return bool(found)
+
+
+def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
+    hit = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if hit:
+                return False
+            if node is target:
+                hit.append(node)
+                return False
+            return True
+
+    root.visit(_Find())
+    return bool(hit)

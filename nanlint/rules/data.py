@@ -35,6 +35,7 @@ class Uint8ImageToFloat(FamilyRule):
     """NAN601: a uint8 image converted to float without scaling to [0, 1] or normalizing."""
 
     code = "NAN601"
+    triggers = ("read_image", "decode_", "imread", "pil_to_tensor", "PILToTensor", "imdecode", "open(")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in CONVERSIONS:
@@ -124,6 +125,7 @@ class UnscaledImageTransform(FamilyRule):
     """NAN602: a torchvision Compose that makes a uint8 tensor and never scales it."""
 
     code = "NAN602"
+    triggers = ("PILToTensor", "ToImage", "PILToImage")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) != "Compose" or not node.args:
@@ -171,6 +173,7 @@ class UnscaledTabularFeatures(FamilyRule):
     """NAN603 (preview): raw tabular features loaded and fed to a model with no standardization in the file."""
 
     code = "NAN603"
+    triggers = ("read_csv", "read_excel", "read_parquet", "read_table", "loadtxt", "genfromtxt", "read_json", "read_feather")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in ("tensor", "from_numpy", "FloatTensor", "as_tensor", "Tensor"):
@@ -218,6 +221,8 @@ class UnscaledTabularFeatures(FamilyRule):
         return None
 
 
+# a sigmoid/tanh applied somewhere (not gelu's "tanh" approximation)
+SATURATING_USE = re.compile(r"(?<![\w.])(sigmoid|tanh)\(|\.(sigmoid|tanh)\(|\b(Sigmoid|Tanh)\(")
 WEIGHT_LIKE = re.compile(r"[Ww]eight|\.data\b|[Pp]aram|kernel|\bw\b|\bW\w*")
 EMBEDDING_LIKE = re.compile(r"emb|pos|token|cls|query|queries|prompt|latent|codebook|mask_token|bias|noise|prior|register", re.I)
 
@@ -226,6 +231,7 @@ class LargeInitStd(FamilyRule):
     """NAN604: weights initialized with std >= 1 in a model with saturating activations."""
 
     code = "NAN604"
+    triggers = ("normal_", "normal(")
     default_options = {"max_std": 1.0}
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -254,8 +260,9 @@ class LargeInitStd(FamilyRule):
         name = self.ctx.code_for(tensor) if tensor is not None else ""
         if EMBEDDING_LIKE.search(name):
             return  # embeddings and positional codes are meant to have unit scale
-        if not C.mentions(self.ctx, "saturating", r"sigmoid|tanh|Sigmoid|Tanh"):
-            return
+        scope_text = self.ctx.code_for(self.ctx.class_stack[-1]) if self.ctx.class_stack else self.ctx.source
+        if not SATURATING_USE.search(scope_text):
+            return  # the activations this weight feeds are not saturating ones
         self.report(
             node,
             f"weights initialized with std {value:g} in a model with sigmoid/tanh: pre-activations have std about "

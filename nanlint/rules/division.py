@@ -15,14 +15,17 @@ NORM_OPS = frozenset({"norm", "vector_norm"})
 def denominators(rule: Rule, node: cst.CSTNode) -> tuple[cst.BaseExpression, cst.BaseExpression, str] | None:
     """``(numerator, denominator, spelling)`` of a division: ``a / b``, ``a /= b``, ``torch.div(a, b)``,
     ``a.div_(b)``, ``torch.reciprocal(b)`` / ``b.reciprocal()`` (numerator 1)."""
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Divide, cst.FloorDivide)):
+    # floor division (`//`, rounding_mode=) computes indices and sizes: on integers a zero raises instead
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
         return node.left, node.right, "/"
-    if isinstance(node, cst.AugAssign) and isinstance(node.operator, (cst.DivideAssign, cst.FloorDivideAssign)):
+    if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign):
         return node.target, node.value, "/="
     if isinstance(node, cst.Call):
         target = rule.target(node)
         op = target.base_op
-        if op in ("div", "divide", "true_divide", "floor_divide"):
+        if any(a.keyword is not None and a.keyword.value == "rounding_mode" for a in node.args):
+            return None
+        if op in ("div", "divide", "true_divide"):
             if target.namespace == "method" and target.receiver is not None:
                 den = arg(node, 0, "other")
                 return (target.receiver, den, f".{target.op}()") if den is not None else None

@@ -54,6 +54,7 @@ class BceOnSigmoid(FamilyRule):
     """NAN401: binary cross-entropy on a sigmoid output instead of BCEWithLogitsLoss."""
 
     code = "NAN401"
+    triggers = ("BCELoss", "binary_cross_entropy")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
@@ -110,6 +111,7 @@ class CrossEntropyOnSoftmax(FamilyRule):
     """NAN402: cross_entropy on a softmax output (a second softmax inside the loss)."""
 
     code = "NAN402"
+    triggers = ("CrossEntropyLoss", "cross_entropy")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
@@ -155,6 +157,7 @@ class NllOnProbabilities(FamilyRule):
     """NAN403: nll_loss on probabilities instead of log-probabilities."""
 
     code = "NAN403"
+    triggers = ("NLLLoss", "nll_loss")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
@@ -198,6 +201,7 @@ class StackedSaturatingActivations(FamilyRule):
     """NAN404: sigmoid/tanh applied to the output of sigmoid/tanh."""
 
     code = "NAN404"
+    triggers = ("sigmoid", "Sigmoid", "tanh", "Tanh", "expit", "softsign", "Softsign")
 
     def visit_Call(self, node: cst.Call) -> None:
         target = self.target(node)
@@ -216,6 +220,16 @@ class StackedSaturatingActivations(FamilyRule):
             subject = arg(node, 0, "input") or arg(node, 0, "x")
         if subject is None:
             return
+        direct = subject
+        for _ in range(3):
+            if not isinstance(direct, cst.Name):
+                break
+            bound = C.bound_value(self, direct)
+            if bound is None:
+                break
+            direct = bound[0]
+        if not isinstance(direct, cst.Call):
+            return  # tanh(x / c) * c (soft-capping) is a scaled value, not a squashed one
         found = produced_by(self, subject, SATURATING)
         if found is None:
             return

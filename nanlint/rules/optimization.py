@@ -27,6 +27,7 @@ class LargeLearningRate(FamilyRule):
     """NAN501: a learning rate far above what the optimizer tolerates."""
 
     code = "NAN501"
+    triggers = ("lr", "learning_rate", "learning-rate", "optim", "SGD", "Adam", "RMSprop", "Adagrad")
     default_options = {"adam": 0.01, "rmsprop": 0.01, "sgd": 1.0, "adagrad": 1.0, "other": 1.0}
 
     # ---- sites ----
@@ -129,6 +130,7 @@ class HalfPrecisionWithoutGradScaler(FamilyRule):
     """NAN502: float16 training (autocast to float16, ``.half()``) with no loss scaling."""
 
     code = "NAN502"
+    triggers = ("autocast", ".half()")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in ("autocast", "half") or C._cache(self.ctx).get("nan502_done"):
@@ -174,6 +176,7 @@ class RnnWithoutGradClipping(FamilyRule):
     """NAN503: a recurrent network trained in this file with no gradient clipping."""
 
     code = "NAN503"
+    triggers = ("LSTM", "GRU", "RNN")
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) not in RNN_MODULES:

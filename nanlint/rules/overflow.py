@@ -19,6 +19,7 @@ SUM_NAMES = frozenset({"sum", "nansum", "scatter_add", "scatter_sum", "scatter",
 # log-variance / log-scale-of-a-Gaussian names: a network output that exp() turns into a variance
 LOG_SPREAD = re.compile(r"^_*(log_?var(iance)?s?|log_?std(dev)?s?|log_?sigmas?|log_?sigma_?sq|log_?sig2?|log_?sigma2|logvar_\w+|\w+_log_?var|\w+_log_?std|\w+_log_?sigma)$", re.I)
 LOG_PROB = re.compile(r"log_?probs?|logps?\b|logp_|log_?likelihoods?|log_?pis?\b|_logp|logprob", re.I)
+TEMPERATURE = re.compile(r"scale|temperature|temp\b|tau|inv_temp", re.I)
 SUBTRACTS_MAX = re.compile(r"max|logsumexp|lse|logaddexp|log_normalizer|log_z\b|logz", re.I)
 
 
@@ -120,6 +121,7 @@ class ExpOfUnboundedValue(FamilyRule):
     """NAN301: exp of a log-variance / log-std / log-ratio with no upper clamp."""
 
     code = "NAN301"
+    triggers = ("exp", "cosh", "sinh")
 
     def visit_Call(self, node: cst.Call) -> None:
         operand = exp_operand(self, node)
@@ -172,6 +174,7 @@ class ManualSoftmax(FamilyRule):
     """NAN302: exp(x) / sum(exp(x)) without subtracting the max first."""
 
     code = "NAN302"
+    triggers = ("exp",)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not isinstance(node.operator, cst.Divide):
@@ -226,6 +229,7 @@ class NaiveLogSumExp(FamilyRule):
     """NAN303: log(sum(exp(x))) instead of logsumexp."""
 
     code = "NAN303"
+    triggers = ("exp",)
 
     def visit_Call(self, node: cst.Call) -> None:
         if C.call_name(node) != "log":
@@ -315,6 +319,7 @@ class ClampAfterExp(FamilyRule):
     """NAN304: clamp(exp(x), max=M): the overflow already happened inside."""
 
     code = "NAN304"
+    triggers = ("exp",)
     CLAMPS = frozenset({"clamp", "clip", "clamp_max", "clamp_", "clip_", "clamp_max_", "minimum", "min", "clip_by_value"})
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -345,6 +350,8 @@ class ClampAfterExp(FamilyRule):
         operand = exp_operand(self, exp)
         if operand is None or is_bounded(self, operand) or max_subtracted(self, operand, at):
             return
+        if TEMPERATURE.search(C.name_of(core_operand(operand))):
+            return  # a learned log-temperature (CLIP's logit_scale) starts near 2.7 and is capped on purpose
         self.report(
             node,
             f"clamping after `{self.target(exp).op}`: the exp overflowed to inf before the clamp, whose gradient "
@@ -353,10 +360,34 @@ class ClampAfterExp(FamilyRule):
         )
 
 
+def _is_parameter(expr: cst.BaseExpression) -> bool:
+    """``self.A_log``, ``self.logit_scale.float()``: a learned scalar or vector, small by construction."""
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+        expr = expr.func.value
+    return (
+        isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == "self"
+    )
+
+
+def _decaying(rule: Rule, expr: cst.BaseExpression) -> bool:
+    """Sinusoidal frequencies ``exp(arange(d) * -(log(10000) / d))``: a range times a negated constant."""
+    if not (isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply)):
+        return False
+    for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
+        text = rule.ctx.code_for(a)
+        negated = isinstance(b, cst.UnaryOperation) and isinstance(b.operator, cst.Minus)
+        if negated and re.search(r"\barange\(|\blinspace\(", text):
+            return True
+    return False
+
+
 class ExpOfUnknownValue(FamilyRule):
     """NAN305 (preview): exp / expm1 / cosh / sinh / large powers of any value with no known bound."""
 
     code = "NAN305"
+    triggers = ("exp", "cosh", "sinh", "**")
 
     def visit_Call(self, node: cst.Call) -> None:
         operand = exp_operand(self, node)
@@ -366,8 +397,11 @@ class ExpOfUnknownValue(FamilyRule):
             return
         if isinstance(operand, cst.UnaryOperation) and isinstance(operand.operator, cst.Minus) and self.fact(operand.expression).has(F.NONNEG):
             return
-        name = C.name_of(core_operand(operand))
+        core = core_operand(operand)
+        name = C.name_of(core)
         if name and clamped_in_function(self, name):
+            return
+        if _is_parameter(core) or _decaying(self, operand):
             return
         self.report(
             node,

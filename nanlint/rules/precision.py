@@ -30,6 +30,7 @@ class MaskValueOverflowsHalf(FamilyRule):
     """NAN351: a finite mask constant beyond float16's largest value (65504)."""
 
     code = "NAN351"
+    triggers = ("mask", "where")
 
     def visit_Call(self, node: cst.Call) -> None:
         fill = mask_fill(self, node)
@@ -53,6 +54,12 @@ class MaskValueOverflowsHalf(FamilyRule):
         value = self._value(value_expr)
         if value is None or value != value or abs(value) == float("inf") or abs(value) <= C.FP16_MAX:
             return
+        if fill is not None and fill.kind == "where" and (value > 0 or fill.receiver is None or literal_value(fill.receiver) is not None):
+            return  # a large positive sentinel, or where() of two constants (a float32 tensor)
+        if fill is not None and fill.receiver is not None and FLOAT32_CAST.search(self.ctx.code_for(fill.receiver)):
+            return  # the tensor was cast to float32 right there
+        if C.inside_dtype_branch(self.ctx) or C.function_upcasts(self.ctx):
+            return  # chosen per dtype (`if x.dtype == torch.float16: ... else: ... -1e30`), or computed in float32
         where = "`masked_fill` on a float16 tensor raises and" if fill is not None and fill.kind == "masked_fill" else ""
         message = (
             f"mask value {_fmt(value)} is outside float16's range (largest finite 65504): "
@@ -88,6 +95,9 @@ class MaskValueOverflowsHalf(FamilyRule):
         return None
 
 
+FLOAT32_CAST = re.compile(r"\.float\(\)$|\.double\(\)$|float32|float64")
+
+
 def _torch_alias(rule: Rule) -> str | None:
     for local, qual in rule.ctx.resolver.aliases.items():
         if qual == "torch":
@@ -116,6 +126,7 @@ class PositiveInfMask(FamilyRule):
     """NAN352: masking scores with +inf before a softmax."""
 
     code = "NAN352"
+    triggers = ("inf",)
 
     def visit_Call(self, node: cst.Call) -> None:
         fill = mask_fill(self, node)
@@ -132,14 +143,16 @@ class PositiveInfMask(FamilyRule):
 
 
 CAUSAL_NAME = re.compile(r"causal|tril|triu|subsequent|future|look_?ahead|autoregressive|diag|self_mask|window|band", re.I)
-FILTER_NAME = re.compile(r"remove|top_?k|top_?p|nucleus|filter|sorted|keep|banned|bad_words|eos|forbid|disallow|vocab|token", re.I)
-SCORE_NAME = re.compile(r"score|dots|attn|att|logit|energ|sim|weight|alpha|qk", re.I)
+FILTER_NAME = re.compile(r"remove|top_?k|top_?p|top_?\d|nucleus|filter|sorted|keep|banned|bad_words|eos|forbid|disallow|vocab|token", re.I)
+# names of attention logits, for code whose softmax is out of sight (another function)
+SCORE_NAME = re.compile(r"^(dots|attn|attn_?(weights|scores|logits)|attention_?(scores|logits)|qk|sim|similarity)$", re.I)
 
 
 class FullyMaskedRowNan(FamilyRule):
     """NAN353: ``-inf`` masks before a softmax where a whole row can be masked."""
 
     code = "NAN353"
+    triggers = ("inf",)
 
     def visit_Call(self, node: cst.Call) -> None:
         fill = mask_fill(self, node)
@@ -148,10 +161,17 @@ class FullyMaskedRowNan(FamilyRule):
         text = C.function_text(self.ctx, self.ctx.current_function)
         if re.search(r"nan_to_num|isnan|nan_mask|\.all\(|fully_masked|all_masked|masked_rows|where\(\s*torch\.isinf", text):
             return  # the function handles the fully-masked case itself
-        if not (re.search(r"softmax", text, re.I) or SCORE_NAME.search(C.name_of(fill.receiver))):
+        if not (re.search(r"softmax|logsumexp", text, re.I) or SCORE_NAME.search(C.name_of(fill.receiver))):
             return
+        if re.search(r"topk|top_k|argmax|argsort|\.sort\(", text):
+            return  # a routing / selection mask: something is always kept
         if self._causal_or_filter(fill.mask, 0):
             return
+        statement = self.ctx.statement_stack[-1] if self.ctx.statement_stack else None
+        if isinstance(statement, cst.SimpleStatementLine) and isinstance(statement.body[0], cst.Assign):
+            name = re.escape(C.name_of(statement.body[0].targets[0].target))
+            if name and re.search(rf"\b{name}\s*\.\s*(a?max|argmax|topk)\(|\ba?max\(\s*{name}\b", text):
+                return  # filled for a max / argmax, where -inf is the right neutral value
         self.report(
             fill.value,
             "-inf mask before a softmax: a row whose every position is masked (an all-padding sequence, an "
@@ -185,15 +205,18 @@ class EpsUnderflowsInHalf(FamilyRule):
     """NAN354: an eps below float16's smallest subnormal (~5.96e-8) in code that runs in half precision."""
 
     code = "NAN354"
+    triggers = ("e-", "E-")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not isinstance(node.operator, (cst.Add, cst.Subtract)):
             return
-        for side in (node.right, node.left):
+        for side, other in ((node.right, node.left), (node.left, node.right)):
             value = literal_value(side)
             if value is not None and 0 < value < C.FP16_TINY:
                 if isinstance(node.operator, cst.Subtract) and literal_value(node.left) == 1:
                     return  # 1 - eps: NAN355's business
+                if _python_constant(other) or (isinstance(other, cst.Call) and C.call_name(other) in ("tensor", "as_tensor")):
+                    return  # Python float arithmetic (0.9**2 + 1e-8), or a new float32 tensor
                 self._flag(side, value, "added as a guard")
                 return
 
@@ -241,7 +264,7 @@ class EpsUnderflowsInHalf(FamilyRule):
 
     def _flag(self, node: cst.BaseExpression, value: float, how: str) -> None:
         prec = C.precision(self.ctx)
-        if prec.source == "float32":
+        if prec.source == "float32" or C.function_upcasts(self.ctx):
             return
         zero_in_both = value < C.BF16_TINY
         if not zero_in_both and not (prec.runs_half and prec.fp16):
@@ -250,6 +273,8 @@ class EpsUnderflowsInHalf(FamilyRule):
             kinds = "float16 and bfloat16"
             confidence = prec.confidence() if prec.runs_half else Confidence.LOW
         else:
+            if prec.source == "file" and prec.bf16:
+                return  # the file also runs bfloat16, which holds this eps (its range is float32's)
             kinds = "float16"
             confidence = prec.confidence()
         self.report(
@@ -261,19 +286,39 @@ class EpsUnderflowsInHalf(FamilyRule):
         )
 
 
+def _python_constant(expr: cst.BaseExpression) -> bool:
+    """Arithmetic on literals only: evaluated by Python in float64, never in the tensor's dtype."""
+    if literal_value(expr) is not None:
+        return True
+    if isinstance(expr, cst.BinaryOperation):
+        return _python_constant(expr.left) and _python_constant(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return _python_constant(expr.expression)
+    return False
+
+
 class OneMinusEpsRoundsToOne(FamilyRule):
     """NAN355: ``1 - eps`` that rounds back to exactly 1 in half precision."""
 
     code = "NAN355"
+    triggers = ("1 -", "1-", "1. -", "1.-", "1.0 -", "1.0-")
 
-    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if not isinstance(node.operator, cst.Subtract) or literal_value(node.left) != 1:
+    BOUNDS = frozenset({"clamp", "clip", "clamp_", "clip_", "clamp_max", "clamp_max_", "min", "minimum", "fmin", "where", "clip_by_value"})
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if C.call_name(node) not in self.BOUNDS:
             return
+        for a in node.args:
+            value = a.value
+            if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract) and literal_value(value.left) == 1:
+                self._check(value)
+
+    def _check(self, node: cst.BinaryOperation) -> None:
         value = C.number(self, node.right)
         if value is None or value <= 0:
             return
         prec = C.precision(self.ctx)
-        if not prec.runs_half:
+        if not prec.runs_half or C.function_upcasts(self.ctx):
             return
         if prec.fp16 and value <= C.FP16_ROUNDS_TO_ONE:
             kind, spacing = "float16", "4.9e-4"
@@ -294,6 +339,7 @@ class AdamEpsInHalfParams(FamilyRule):
     """NAN356: an Adam-family optimizer whose eps (default 1e-8) is 0 in float16, over float16 parameters."""
 
     code = "NAN356"
+    triggers = ("Adam", "Lamb", "LAMB")
     ADAM = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam", "FusedAdam", "AdamP", "Lamb", "LAMB"})
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -325,6 +371,7 @@ class MaskAfterSoftmax(FamilyRule):
     """NAN357: a softmax over unmasked scores, masked and renormalized afterwards."""
 
     code = "NAN357"
+    triggers = ("softmax",)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not isinstance(node.operator, cst.Multiply):
@@ -338,8 +385,7 @@ class MaskAfterSoftmax(FamilyRule):
             scores = arg(softmax, 0, "input") if self.target(softmax).namespace != "method" else self.target(softmax).receiver
             if scores is None or "mask" in self.ctx.code_for(scores).lower():
                 return  # the scores were masked before the softmax too
-            text = C.function_text(self.ctx, self.ctx.current_function)
-            if not re.search(r"/\s*\(?\s*[\w.\[\]]*\.?sum\(", text):
+            if not self._renormalized():
                 return  # no renormalization: masking probabilities to zero is fine
             self.report(
                 node,
@@ -350,6 +396,18 @@ class MaskAfterSoftmax(FamilyRule):
                 hint="mask the scores before the softmax (`masked_fill(~mask, torch.finfo(x.dtype).min)`)",
             )
             return
+
+    def _renormalized(self) -> bool:
+        """``r = p * mask`` followed by ``r / r.sum(...)`` (or ``/ (r.sum(...) + eps)``, ``torch.sum(r)``)."""
+        statement = self.ctx.statement_stack[-1] if self.ctx.statement_stack else None
+        if not isinstance(statement, cst.SimpleStatementLine) or not isinstance(statement.body[0], cst.Assign):
+            return False
+        name = C.name_of(statement.body[0].targets[0].target)
+        if not name:
+            return False
+        text = C.function_text(self.ctx, self.ctx.current_function)
+        n = re.escape(name)
+        return re.search(rf"/\s*\(?\s*({n}\.sum\(|\w+\.sum\(\s*{n}\b)", text) is not None
 
     def _softmax(self, expr: cst.BaseExpression) -> cst.Call | None:
         if isinstance(expr, cst.Name):

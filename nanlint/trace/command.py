@@ -39,6 +39,8 @@ def trace(script, script_args, module, device, steps, timeout, dtype, output_for
         args.pop(0)
     if not module and not script:
         _fail("give a SCRIPT or -m MODULE")
+    if output_file and not Path(output_file).resolve().parent.is_dir():  # say so before a run of minutes
+        _fail(f"cannot write {output_file}: its folder does not exist")
     from nanlint.trace.session import TraceError, TraceOptions, trace as run_trace
 
     options = TraceOptions(script=script, module=module, args=args, device=device, steps=steps, timeout=timeout,

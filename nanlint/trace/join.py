@@ -16,6 +16,8 @@ from nanlint.trace import evidence as E
 from nanlint.trace import opkinds
 from nanlint.trace.records import Event, OpEvidence, SiteVerdict
 
+RANDOM_INIT = frozenset({"normal", "uniform", "bernoulli", "exponential", "geometric", "lognormal", "cauchy",
+                         "random", "randn", "rand", "randint", "randperm"})
 VERDICTS = ("CONFIRMED", "NEAR-MISS", "AT-RISK", "SAFE", "NOT EXECUTED")
 
 
@@ -39,6 +41,8 @@ def _figures(ev: OpEvidence) -> tuple[list[str], list[str], list[str]]:
     near, risk, plain = [], [], []
     dtype = ev.dtype or "float32"
     op = opkinds.normalize(ev.op)
+    if op in RANDOM_INIT:  # weight initialisation at a model's construction line says nothing about the hazard
+        return near, risk, plain
     if ev.min_input is not None and op in opkinds.LOG_LIKE:
         text = f"smallest value fed to {ev.op}: {ev.min_input:.3g}"
         (near if ev.min_input < E.LOG_INPUT_NEAR else plain).append(text)
@@ -91,12 +95,14 @@ def _step_figures(updates: list[dict]) -> tuple[list[str], list[str]]:
 
 
 def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run: set, ran=lambda f, l: False,
-         updates: list[dict] | None = None):
+         updates: list[dict] | None = None, optimizer_sites: set | None = None):
     """Verdicts for ``findings`` and the list of origin events no finding claims.
 
     Optimization rules (NAN5xx: learning rate, scaling, clipping) act through the optimizer step, not at their
     line: they take the non-finite values born after a step whose update-to-weight ratio was too high, and
-    the ratios are their evidence."""
+    the ratios are their evidence. A non-finite value born inside an optimizer step that no rule claims at
+    the ``step()`` line is the optimizer's: the rules flagging the line that built it (``optimizer_sites``,
+    e.g. Adam's eps with half-precision parameters) and the optimization rules take it."""
     updates = updates or []
     diverged = [u["step"] for u in updates if not u["ratio"] <= E.UPDATE_RATIO_HIGH]
     by_line: dict[tuple[str, int], list[Finding]] = defaultdict(list)
@@ -112,6 +118,9 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
         takers = _claimants(line_findings, e.op)
         if not takers and diverged and e.step >= min(diverged):
             takers = [f for f in findings if _optimization(f.code)]
+        if not takers and e.phase == "step":
+            takers = [f for f in findings if _optimization(f.code) or
+                      (os.path.realpath(f.filename), f.span.line) in (optimizer_sites or ())]
         if not takers:
             missed.append(e)
         for f in takers:
@@ -163,7 +172,8 @@ def _event_reason(e: Event, key: tuple) -> str:
     else:
         text = f"{e.value} born in {e.op}{where}"
     if (e.filename, e.line) != key:
-        text += f" at {os.path.basename(e.filename or '?')}:{e.line} after step {e.step}"
+        when = f"in step {e.step + 1}" if e.phase == "step" else f"after step {e.step}"
+        text += f" at {os.path.basename(e.filename or '?')}:{e.line} {when}"
     return text
 
 

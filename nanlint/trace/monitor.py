@@ -418,6 +418,12 @@ def _flat(args, kwargs):
 class WatchMode(TorchDispatchMode):
     """Below autograd: every aten op, forward, backward and optimizer step."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps __torch_dispatch__ in torch._disable_dynamo otherwise, which costs about 10 us per op;
+        # nothing is compiled while tracing (torch.compile is the identity), so there is nothing to skip
+        return False
+
     def __init__(self, monitor: Monitor) -> None:
         super().__init__()
         self.monitor = monitor
@@ -453,7 +459,7 @@ class StampMode(TorchFunctionMode):
         if kwargs is None:
             kwargs = {}
         m = self.monitor
-        if m.paused:
+        if m.paused or m.in_step:  # the step's ops are attributed to the step() line: no lookup needed
             return func(*args, **kwargs)
         previous = m.site
         site = m.locator.site(sys._getframe(1))

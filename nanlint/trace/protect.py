@@ -5,15 +5,20 @@ Intercepted: ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.P
 ``write_bytes``, ``np.save``/``np.savez`` and ``zipfile``, which go through them), ``torch.save``,
 ``os.remove``/``unlink``/``rename``/``replace``/``rmdir``, ``shutil.move``/``rmtree``/``copy``/``copy2``/
 ``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy.
-Not intercepted: writes by C extensions and native libraries (``os.open``/``os.write`` file descriptors,
-``tensorboard``'s C writer, HDF5...), subprocesses, ``Path.touch`` (creates an empty file only), ``os.mkdir``/
-``os.makedirs`` (directories are created, nothing is overwritten)."""
+Directories the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are created, so that its own checks
+and listings behave, and removed after the run when they are still empty (writes into them were redirected);
+``Path.touch`` of a new file is redirected too.
+``os.open`` for writing (``tempfile.mkstemp``/``NamedTemporaryFile`` in the user's folder, lock files) is
+redirected like ``open``.
+Not intercepted: writes by C extensions and native libraries that open files themselves (``tensorboard``'s C
+writer, HDF5...), subprocesses."""
 from __future__ import annotations
 
 import builtins
 import io
 import logging
 import os
+import pathlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +47,7 @@ class Protector:
         self.redirects: list[Redirect] = []
         self.active = False
         self._originals: dict[str, object] = {}
+        self.created_dirs: list[str] = []  # user directories the script created, in creation order
 
     # ---- path mapping ----------------------------------------------------------------------------
     def _path(self, file) -> str | None:
@@ -107,7 +113,16 @@ class Protector:
         self._patch_logging()
 
     def remove(self) -> None:
+        """Stop redirecting; remove the directories the script created that are still empty."""
         self.active = False
+        for path in reversed(self.created_dirs):
+            try:
+                self._orig("rmdir")(path)
+                self.redirects.append(Redirect("mkdir", path, None))
+            except OSError:  # something wrote there that the protector could not redirect
+                if os.path.isdir(path):
+                    self.redirects.append(Redirect("mkdir-kept", path, None))
+        self.created_dirs.clear()
 
     def _patch_os(self) -> None:
         def deleter(name):
@@ -154,6 +169,38 @@ class Protector:
             self.patcher.set(os, name, deleter(name))
         for name in ("rename", "replace"):
             self.patcher.set(os, name, mover(name))
+        original_mkdir = os.mkdir
+
+        def mkdir(path, *args, **kwargs):  # os.makedirs and Path.mkdir call it too
+            real = self._path(path) if self.active and "dir_fd" not in kwargs else None
+            result = original_mkdir(path, *args, **kwargs)
+            if real is not None:
+                self.created_dirs.append(real)
+            return result
+
+        self.patcher.set(os, "mkdir", mkdir)
+        original_os_open = os.open
+        writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+        def os_open(path, flags, mode=0o777, *, dir_fd=None):  # tempfile.mkstemp/NamedTemporaryFile, locks
+            if self.active and dir_fd is None:
+                real = self._path(path) if flags & writing else None
+                if real is not None:
+                    path = self._target(real, "write", copy_existing=not flags & os.O_TRUNC)
+                elif not flags & writing:
+                    path = self._read_path(path)
+            return original_os_open(path, flags, mode, dir_fd=dir_fd)
+
+        self.patcher.set(os, "open", os_open)
+        original_touch = pathlib.Path.touch
+
+        def touch(path, *args, **kwargs):
+            real = self._path(path) if self.active else None
+            if real is not None and (real in self.map or not os.path.lexists(real)):
+                return original_touch(pathlib.Path(self._target(real, "write")), *args, **kwargs)
+            return original_touch(path, *args, **kwargs)
+
+        self.patcher.set(pathlib.Path, "touch", touch)
 
     def _patch_shutil(self) -> None:
         def copier(name):

@@ -57,8 +57,13 @@ ADVICE = {
     "pow": "clamp the base away from 0 (negative exponents, fractional powers)",
     "mean": "a mean over an empty selection is 0/0: check the count before dividing",
     "step": "lower the learning rate, warm it up, or clip gradients (clip_grad_norm_)",
+    "step-div": "the update divides by sqrt(v) + eps: with float16/bfloat16 parameters Adam's eps=1e-8 rounds to 0, "
+                "so a parameter whose gradient is 0 gets 0/0; keep float32 weights (autocast + GradScaler) or raise "
+                "eps (1e-4). With float32 parameters: lower the learning rate or clip gradients",
     "overflow": "the value overflowed its dtype: find what made the inputs this large (training health below: "
                 "update-to-weight ratio, module output ranges), or compute in a wider dtype",
+    "softmax": "a row where every entry is -inf (a mask that covers a whole row, e.g. an all-padding sequence) "
+               "gives NaN: keep at least one unmasked position per row, or fill with torch.finfo(dtype).min",
     "fill": "use torch.finfo(x.dtype).min instead of a hard-coded -1e9/-1e4 mask constant",
 }
 
@@ -127,9 +132,9 @@ def _status_line(r: TraceResult) -> str:
     elif r.status == "finished":
         how = "the script finished"
     elif r.status == "exited":
-        how = f"the script called sys.exit({r.script_exit_code})"
+        how = f"the script called sys.exit({r.error!r})" if r.error else f"the script called sys.exit({r.script_exit_code})"
     else:
-        how = f"the script crashed: {r.error}"
+        how = f"the script crashed: {(r.error or '').rstrip('.')}"
     return (f"  {how}; {r.ops_watched} ops watched in {r.seconds:.2f} s; device: {r.device or 'as the script chooses'}"
             f"; autocast: {r.dtype or 'off'}")
 
@@ -151,8 +156,15 @@ def _event_text(e: Event) -> str:
     return text
 
 
+def _ran_nothing(r: TraceResult) -> bool:
+    """The script ended before anything was watched: the report is its error and the result, nothing else."""
+    return not r.progressed and not r.ops_watched and not r.events
+
+
 def render_full(r: TraceResult) -> str:
     out = [f"nanlint trace {r.target}{' ' + ' '.join(r.args) if r.args else ''}", _status_line(r), ""]
+    if _ran_nothing(r):
+        return "\n".join(out + _short(r)) + "\n"
     out.append("Sites flagged by the rules")
     if r.verdicts:
         for v in r.verdicts:
@@ -189,7 +201,7 @@ def render_full(r: TraceResult) -> str:
     if r.redirects:
         out.append("Files the script wrote, moved or deleted (redirected; your files are untouched)")
         for d in r.redirects:
-            out.append(f"  {d['operation']:<10} {d['path']}" + (f" -> {d['to']}" if d["to"] else " (skipped)"))
+            out.append(f"  {d['operation']:<10} {d['path']}" + (f" -> {d['to']}" if d["to"] else _UNDONE.get(d["operation"], " (skipped)")))
         out.append("")
     if r.notes:
         out.append("Notes")
@@ -203,6 +215,25 @@ def render_full(r: TraceResult) -> str:
                2: "the script could not run a step"}[r.exit_code]
     out.append(f"Result: {verdict} (exit {r.exit_code})")
     return "\n".join(out) + "\n"
+
+
+def _short(r: TraceResult) -> list[str]:
+    out = []
+    if r.verdicts:
+        out += [f"{len(r.verdicts)} site(s) flagged by the rules in {len(r.files_checked)} file(s); none ran "
+                "(`nanlint check` lists them)", ""]
+    if r.script_traceback:
+        out.append("The script's error")
+        out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
+        out.append("")
+    verdict = {0: "the script ended before any training step or batch: nothing was checked",
+               1: "a non-finite value was produced", 2: "the script could not run a step"}[r.exit_code]
+    out.append(f"Result: {verdict} (exit {r.exit_code})")
+    return out
+
+
+_UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",
+           "mkdir-kept": " (created by the script, kept: something wrote there)"}
 
 
 def _story(r: TraceResult) -> list[str]:
@@ -222,22 +253,28 @@ def _story(r: TraceResult) -> list[str]:
         out.append("          it was already in a tensor the script did not compute while watched (data, parameters)")
     path = r.propagation_path
     if path:
-        stops = []
+        stops: list[list] = []  # [phase, where, ops]: consecutive results at one line form one stop
         for p in path:
             where = f"{_rel(p['filename'])}:{p['line']}" if p["filename"] else "?"
-            label = f"{p['phase']} {where} ({p['op']}{', ' + p['param'] if p['param'] else ''})"
-            if label not in stops:
-                stops.append(label)
-        shown = stops[:6]
-        out.append(f"  spread: through {r.propagated} later op results: " + " -> ".join(shown) + (" -> ..." if len(stops) > 6 else ""))
+            op = p["op"] + (f" {p['param']}" if p["param"] else "")
+            if stops and stops[-1][:2] == [p["phase"], where]:
+                if op not in stops[-1][2]:
+                    stops[-1][2].append(op)
+            else:
+                stops.append([p["phase"], where, [op]])
+        labels = [f"{ph} {where} ({', '.join(ops[:3])}{', ...' if len(ops) > 3 else ''})" for ph, where, ops in stops]
+        out.append(f"  spread: through {r.propagated} later op results: " + " -> ".join(labels[:5])
+                   + (" -> ..." if len(labels) > 5 else ""))
     rules = [v for v in r.verdicts if e.index in v.events]
     if rules:
-        out.append("  rule:   " + ", ".join(f"{v.code} ({v.name}) flags this line: CONFIRMED" for v in rules))
+        out.append("  rule:   " + ", ".join(
+            f"{v.code} ({v.name}) flags " + ("this line" if (v.filename, v.line) == (e.filename, e.line)
+                                             else f"{_rel(v.filename)}:{v.line}") + ": CONFIRMED" for v in rules))
     else:
         out.append("  rule:   no rule flags this op at this line: a gap in the static rules")
     op = opkinds.normalize(e.op)
-    key = "step" if e.phase == "step" else "fill" if e.kind == "error" else next(
-        (k for k in ("log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
+    key = ("step-div" if any(k in op for k in ("div", "sqrt")) else "step") if e.phase == "step" else "fill" if e.kind == "error" else next(
+        (k for k in ("softmax", "log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
     if key is None and op in opkinds.LOG:
         key = "log"
     if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):
@@ -258,14 +295,16 @@ def _health(r: TraceResult) -> list[str]:
         out.append(f"  first batch ({b['source']}): min {_fmt(b['min'])}, max {_fmt(b['max'])}, |x|max {_fmt(b['absmax'])}")
     if h.module_outputs:
         out.append("  module outputs (min, max, |x|max):")
+        width = max(28, *(len(n) + 1 for n in list(h.module_outputs)[:20]))
         for name, m in list(h.module_outputs.items())[:20]:
-            out.append(f"    {name:<28} {_fmt(m['min']):>11} {_fmt(m['max']):>11} {_fmt(m['absmax']):>11}")
+            out.append(f"    {name:<{width}} {_fmt(m['min']):>11} {_fmt(m['max']):>11} {_fmt(m['absmax']):>11}")
         if len(h.module_outputs) > 20:
             out.append(f"    ... {len(h.module_outputs) - 20} more in the JSON report")
     if h.grad_norms:
         out.append("  gradient norm per module:")
+        width = max(28, *(len(n) + 1 for n in list(h.grad_norms)[:20]))
         for name, norm in list(h.grad_norms.items())[:20]:
-            out.append(f"    {name:<28} {_fmt(norm):>11}")
+            out.append(f"    {name:<{width}} {_fmt(norm):>11}")
     for u in h.updates:
         out.append(f"  step {u['step']} {u['optimizer']} group {u['group']}: lr {_fmt(u['lr'])}, "
                    f"||dW||/||W|| = {_fmt(u['ratio'])}")

@@ -5,6 +5,7 @@ changes (modes, hooks, ``torch.compile``, file protection, ``sys.argv``/``sys.pa
 the script imported from the project) is put back afterwards."""
 from __future__ import annotations
 
+import logging
 import os
 import runpy
 import sys
@@ -80,11 +81,66 @@ def hide_accelerators(patcher: Patcher, device: str | None) -> None:
         torch.cuda.set_device(int(device.split(":", 1)[1]))
 
 
-def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str]) -> Outcome:
+def _strip_our_frames(text: str) -> str:
+    """Remove nanlint's, click's, runpy's and the modes' frames from a stack printed inside a warning
+    (``detect_anomaly`` prints the forward call's traceback): the user sees the stack of a plain run."""
+    if '  File "' not in text:
+        return text
+    lines, out, skip = text.split("\n"), [], False
+    for line in lines:
+        if line.startswith('  File "'):
+            path = line[len('  File "'):].split('"', 1)[0]
+            real = os.path.realpath(path).replace(os.sep, "/") if not path.startswith("<") else path
+            skip = (real.startswith(NANLINT_DIR.replace(os.sep, "/")) or "runpy" in path or "/click/" in real
+                    or any(real.endswith(tail) for tail in MODE_FRAMES))
+            if skip:
+                continue
+        elif skip and line.startswith("    "):
+            continue
+        else:
+            skip = False
+        out.append(line)
+    return "\n".join(out)
+
+
+def patch_warnings(patcher: Patcher) -> None:
+    import warnings
+
+    original = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if isinstance(message, Warning) and message.args and isinstance(message.args[0], str):
+            message = category(_strip_our_frames(message.args[0]))
+        elif isinstance(message, str):
+            message = _strip_our_frames(message)
+        return original(message, category, filename, lineno, file, line)
+
+    patcher.set(warnings, "showwarning", showwarning)
+
+
+def _restore_root_logger(handlers: list, level: int) -> None:
+    """``logging.basicConfig`` in the script configured the root logger: close what it added, put ours back."""
+    for handler in logging.root.handlers[:]:
+        if handler not in handlers:
+            logging.root.removeHandler(handler)
+            try:
+                handler.close()
+            except Exception:  # a handler that fails to close must not hide the report
+                pass
+    for handler in handlers:
+        if handler not in logging.root.handlers:
+            logging.root.addHandler(handler)
+    logging.root.setLevel(level)
+
+
+def run_script(script: str | None, module: str | None, args: list[str], root: str, loaded: list[str],
+               disarm=lambda: None) -> Outcome:
     """Run the script once; the monitor, hooks and patches are already in place. ``loaded`` receives the
-    project files the run imported."""
+    project files the run imported; ``disarm`` is called as soon as the script is left (no stop may be raised
+    into nanlint's own code after that)."""
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
     saved_env = dict(os.environ)
+    saved_logging = (logging.root.handlers[:], logging.root.level)
     before = set(sys.modules)
     try:
         if module is not None:
@@ -97,6 +153,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
             runpy.run_path(script, run_name="__main__")
         return Outcome("finished")
     except StopTrace as stop:
+        disarm()
         return Outcome("stopped", reason=stop.reason)
     except SystemExit as exc:
         code = exc.code
@@ -109,6 +166,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
         first = str(exc).splitlines()[0] if str(exc) else ""
         return Outcome("crashed", error=f"{type(exc).__name__}: {first}".rstrip(": "), traceback=script_traceback(exc))
     finally:
+        disarm()
         sys.argv[:] = saved_argv
         sys.argv = saved_argv
         sys.path[:] = saved_path
@@ -118,6 +176,7 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
             pass
         os.environ.clear()
         os.environ.update(saved_env)
+        _restore_root_logger(*saved_logging)
         real_root = os.path.realpath(root) + os.sep
         for name in set(sys.modules) - before:
             path = getattr(sys.modules.get(name), "__file__", None) or ""

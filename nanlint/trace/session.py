@@ -15,9 +15,8 @@ from nanlint.trace import sites as sites_mod
 from nanlint.trace.records import Event, Health, SiteVerdict
 
 DEFAULT_TIMEOUT = 300.0
-STATIC_NOTE = ("not intercepted: writes by C extensions (os.open file descriptors, native loggers) and by "
-               "subprocesses; the tracer runs one process (DataLoader workers forced to 0, distributed scripts "
-               "as a single rank)")
+STATIC_NOTE = ("writes by C extensions that open files themselves (native loggers, HDF5) and by subprocesses are "
+               "not redirected")  # said where the script wrote files
 
 
 class TraceError(Exception):
@@ -96,6 +95,8 @@ def _resolve_target(options: TraceOptions) -> tuple[str, str]:
         return os.path.realpath(origin), f"-m {options.module}"
     if not options.script:
         raise TraceError("give a SCRIPT or -m MODULE")
+    if os.path.isdir(options.script):
+        raise TraceError(f"{options.script}: is a folder, not a script (give its .py file, or -m PACKAGE)")
     if not os.path.isfile(options.script):
         raise TraceError(f"{options.script}: no such file")
     return os.path.realpath(options.script), options.script
@@ -145,7 +146,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     from nanlint.trace.monitor import Monitor, StampMode, WatchMode
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, run_script
+    from nanlint.trace.runner import Outcome, hide_accelerators, patch_compile, patch_warnings, run_script
     from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
@@ -162,19 +163,22 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     notes: set[str] = set()
     health = HealthWatch(monitor, options.dtype)
     stopper = Stopper(options.steps, monitor, health, patcher)
+    stopper.expect_training = sites_mod.trains(files)
     protector = Protector(patcher)
     loaded: list[str] = []
     grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
     try:
         hide_accelerators(patcher, options.device)
         patch_compile(patcher, notes)
+        patch_warnings(patcher)
         protector.install()
         health.install()
         stopper.install(options.timeout)
         try:
             with StampMode(monitor), WatchMode(monitor):
                 outcome = run_script(options.script if not options.module else None, options.module,
-                                     list(options.args), root, loaded)
+                                     list(options.args), root, loaded, stopper.disarm)
         except StopTrace as stop:  # the timer fired after the script returned
             outcome = Outcome("stopped", reason=stop.reason)
     finally:
@@ -184,6 +188,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         patcher.restore()
         torch.set_grad_enabled(grad_enabled)
         torch.set_default_dtype(default_dtype)
+        torch.autograd.set_detect_anomaly(*anomaly)
         os.environ.clear()
         os.environ.update(saved_env)
     monitor.flush()
@@ -195,7 +200,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     events = monitor.all_events()
     bugs_and_inputs = [e for e in events if e.kind != "fill"]
     verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
-                            health.health.updates)
+                            health.health.updates, stopper.optimizer_sites)
     notes |= health.notes | stopper.notes
     notes |= {f"nanlint internal error while watching (results may be incomplete): {e}" for e in monitor.internal_errors}
     if outcome.status == "stopped" and outcome.reason == "timeout":
@@ -216,5 +221,5 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         propagation_path=[{"filename": s[0] if s else None, "line": s[1] if s else None, "op": op, "phase": ph,
                            "param": p, "value": v} for s, op, ph, p, v in monitor.propagations[:200]],
         health=health.health, redirects=[r.to_dict() for r in protector.redirects],
-        notes=sorted(notes) + [STATIC_NOTE] + ([f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
+        notes=sorted(notes) + ([STATIC_NOTE, f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
         exit_code=exit_code)

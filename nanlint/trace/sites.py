@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 from nanlint.findings import Finding
@@ -86,3 +87,21 @@ def static_findings(files: list[str]) -> list[Finding]:
 
 def normalized(finding: Finding) -> tuple[str, int]:
     return os.path.realpath(finding.filename), finding.span.line
+
+
+TRAINING_MARKERS = re.compile(r"\.backward\(|\bautograd\.grad\(|\boptim\.|\bOptimizer\b|\bGradScaler\b|\bTrainer\(|"
+                              r"\.fit\(|\.training_step\b")
+
+
+def trains(files: list[str]) -> bool:
+    """Whether the script or a project module it imports shows a training step (backward, an optimizer, a
+    trainer): then a DataLoader loop without a step so far is evaluation before training, not inference, and
+    must not end the trace."""
+    for name in files:
+        try:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if TRAINING_MARKERS.search(text):
+            return True
+    return False

@@ -15,6 +15,7 @@ import torch
 
 from nanlint.trace.patches import Patcher
 
+SWALLOWED_RETRY = 2.0  # seconds after a stop that did not reach the runner: raise it again
 PERSISTENT_SKIPS = 10  # consecutive skipped GradScaler steps after which overflow is not calibration
 
 
@@ -50,6 +51,10 @@ class Stopper:
         self._timer = None
         self._old_alarm = None
         self.handles = []
+        self.optimizer_sites: set[tuple[str, int]] = set()  # user lines that built an optimizer
+        self.expect_training = False  # the code shows a training step: batches alone never end the trace
+        self.swallowed = 0  # how many times the script caught the stop and went on
+        self._disarmed = False
 
     @property
     def progressed(self) -> bool:
@@ -57,8 +62,45 @@ class Stopper:
         return bool(self.optimizer_steps or self.scaler_steps or self.batches or self.backwards)
 
     def stop(self, reason: str):
+        if self.stopped is not None:  # the script caught the first stop (a bare `except:`) and went on
+            self.swallowed += 1
+            self._escape()
+            raise StopTrace(self.stopped)
         self.stopped = reason
+        if self._old_alarm is not None and not self._disarmed:  # if the script swallows it and runs on
+            signal.setitimer(signal.ITIMER_REAL, SWALLOWED_RETRY)
         raise StopTrace(reason)
+
+    def _escape(self) -> None:
+        """Make the stop leave every bare ``except:``/``except BaseException:`` that catches it: a line tracer
+        raises it again at the first line a handler runs in the user's code (outside the ``try`` that caught
+        it). CPython removes a trace function that raises, so a profile function (which sees every call and
+        return) puts it back. Library frames are never traced, so their ``__exit__``/``finally`` restore their
+        state."""
+        locator, reason = self.monitor.locator, self.stopped
+
+        def raiser(frame, event, arg):
+            if locator.user_file(frame.f_code.co_filename) is None:
+                return None
+            if event == "line" and not self._disarmed:
+                raise StopTrace(reason)
+            return raiser
+
+        def arm(frame):
+            while frame is not None:
+                if locator.user_file(frame.f_code.co_filename) is not None:
+                    frame.f_trace = raiser
+                frame = frame.f_back
+            sys.settrace(raiser)
+
+        def rearm(frame, event, arg):
+            if not self._disarmed and sys.gettrace() is None:
+                arm(frame)
+
+        self.notes.add("the script caught nanlint's stop (a bare `except:` or `except BaseException:`); it was "
+                       "raised again until the script let it through")
+        arm(sys._getframe(1))
+        sys.setprofile(rearm)
 
     # ---- installation ----------------------------------------------------------------------------
     def install(self, timeout: float | None) -> None:
@@ -70,6 +112,9 @@ class Stopper:
         def init_wrapper(original):
             def __init__(self, *args, **kwargs):
                 stopper.optimizers += 1
+                site = stopper.monitor.locator.site(sys._getframe(1))
+                if site is not None:
+                    stopper.optimizer_sites.add(site)
                 return original(self, *args, **kwargs)
             return __init__
 
@@ -80,7 +125,16 @@ class Stopper:
         if timeout:
             self._start_timer(timeout)
 
+    def disarm(self) -> None:
+        """The stop reached the runner: no more line tracing, no more alarms raising into nanlint's code."""
+        self._disarmed = True
+        sys.setprofile(None)
+        sys.settrace(None)
+        if self._old_alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
     def remove(self) -> None:
+        self.disarm()
         for h in self.handles:
             h.remove()
         self.handles.clear()
@@ -95,6 +149,9 @@ class Stopper:
         def on_alarm(signum, frame):
             if self.stopped is None:
                 self.stop("timeout")
+            elif not self._disarmed:  # stopped, and the script swallowed it: try again every second
+                signal.setitimer(signal.ITIMER_REAL, SWALLOWED_RETRY)
+                self.stop(self.stopped)
 
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
             self._old_alarm = signal.signal(signal.SIGALRM, on_alarm)
@@ -178,7 +235,7 @@ class Stopper:
         def next_wrapper(original):
             def __next__(self):
                 if (stopper.batches >= stopper.steps and not stopper.optimizers and not stopper.backwards
-                        and not stopper.scaler_used):
+                        and not stopper.scaler_used and not stopper.expect_training):
                     stopper.stop(f"{stopper.batches} batch{'es' if stopper.batches > 1 else ''} (no training step)")
                 batch = original(self)
                 stopper.batches += 1

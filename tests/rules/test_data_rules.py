@@ -70,6 +70,16 @@ FLAGGED = [
 ]
 
 SILENT = [
+    ("NAN604", """
+        from torch import nn
+        from transformers.activations import gelu_pytorch_tanh
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Linear(8, 8)
+                nn.init.normal_(self.proj.weight)
+                self.act = gelu_pytorch_tanh
+        """),
     ("NAN601", """
         import torchvision
         def f(model, path):

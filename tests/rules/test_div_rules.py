@@ -70,6 +70,9 @@ SILENT_201 = [
     "import torch\ndef f(x, beta):\n    return x / (1 - beta ** 2)\n",
     "import torch\ndef f(x, s):\n    return x / s ** 2\n",
     "import torch\ndef f(p, q):\n    return p / p.sigmoid().sum()\n",
+    "import torch\ndef f(idx, mask):\n    return torch.div(idx, mask.sum(), rounding_mode='floor')\n",
+    "import torch\ndef f(idx, mask):\n    return idx // mask.sum()\n",
+    "import torch\ndef f(i, xs):\n    return i / (len(xs) - 1)\n",
 ]
 
 

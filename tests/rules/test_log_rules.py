@@ -106,6 +106,9 @@ SILENT_102 = [
     "import torch\ndef f(x):\n    return torch.log(x)\n",
     "import torch\ndef f(mask):\n    n = mask.sum()\n    if n == 0:\n        return n\n    return torch.log(n)\n",
     "import math\ndef f(d):\n    return math.log(d.size(-1))\n",
+    # T5 relative-position buckets: the log becomes an integer index, -inf entries are selected away
+    "import math\nimport torch\ndef f(rel, max_exact, n):\n    rel = torch.abs(rel)\n"
+    "    return max_exact + (torch.log(rel.float() / max_exact) / math.log(n) * 8).to(torch.long)\n",
 ]
 
 

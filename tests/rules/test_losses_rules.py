@@ -99,6 +99,21 @@ FLAGGED = [
 ]
 
 SILENT = [
+    ("NAN404", """
+        import torch
+        def route(x, cap):
+            logits = torch.tanh(x / cap) * cap
+            return torch.sigmoid(logits)
+        """),
+    ("NAN402", """
+        import torch
+        from torch import nn
+        class XSoftmax(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, dim):
+                return torch.softmax(x, dim)
+        criterion = nn.CrossEntropyLoss()
+        """),
     ("NAN401", """
         import torch.nn.functional as F
         def f(z, y):

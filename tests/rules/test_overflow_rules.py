@@ -106,6 +106,12 @@ FLAGGED = [
 ]
 
 SILENT = [
+    ("NAN304", """
+        import torch
+        def f(self, a, b):
+            logit_scale = torch.clamp(self.logit_scale.exp(), max=100)
+            return logit_scale * a @ b.T
+        """),
     ("NAN301", """
         import torch
         def f(mu, logvar):
@@ -189,6 +195,18 @@ SILENT = [
         import torch
         def f(x):
             return torch.exp(x.clamp(max=20))
+        """),
+    ("NAN305", """
+        import math
+        import torch
+        def sinusoid(d):
+            emb = math.log(10000) / d
+            return torch.exp(torch.arange(d // 2).float() * -emb)
+        """),
+    ("NAN305", """
+        import torch
+        def forward(self, x):
+            return -torch.exp(self.A_log.float()) * x
         """),
     ("NAN305", """
         import torch

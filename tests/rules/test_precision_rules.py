@@ -111,6 +111,82 @@ FLAGGED = [
 ]
 
 SILENT = [
+    # shapes seen in transformers that must stay quiet
+    ("NAN351", """
+        import torch
+        def f(x, p_mask):
+            if p_mask.dtype == torch.float16:
+                x = x * (1 - p_mask) - 65500 * p_mask
+            else:
+                x = x * (1 - p_mask) - 1e30 * p_mask
+            return x
+        """),
+    ("NAN351", """
+        import torch
+        def f(mask, bias):
+            mask = torch.where(mask > 0, 0.0, -1e10)
+            return bias + mask
+        """),
+    ("NAN351", """
+        import torch
+        def f(scale):
+            return torch.where(scale < 1.0, 10e9, scale).argmin()
+        """),
+    ("NAN351", """
+        import torch
+        def f(attention_mask):
+            return attention_mask.float().masked_fill(~attention_mask, -1e9)
+        """),
+    ("NAN351", """
+        import torch
+        INF = 1e6
+        def f(attn_score, attention_mask):
+            attn_score = attn_score.float()
+            attn_score = attn_score - INF * (1 - attention_mask[:, None].float())
+            return torch.softmax(attn_score, -1)
+        """),
+    ("NAN353", """
+        import torch
+        def route(scores_for_choice, score_mask, k):
+            scores_for_choice = scores_for_choice.masked_fill(~score_mask.bool(), float("-inf"))
+            return torch.topk(scores_for_choice, k=k, dim=-1)[1]
+        """),
+    ("NAN353", """
+        import torch
+        def f(avg_tm, chain, logits):
+            row_vals = avg_tm.masked_fill(chain == 0, float("-inf"))
+            best = row_vals.max(dim=-1).values
+            return best, torch.softmax(logits, -1)
+        """),
+    ("NAN354", """
+        import torch
+        x = torch.zeros(3).half()
+        p = torch.empty(3).uniform_(0.9**2 + 1e-8, 0.999**2 + 1e-8)
+        """),
+    ("NAN354", """
+        import torch
+        def route(scores, model):
+            model.to(torch.bfloat16)
+            return scores / (scores.sum(-1, keepdim=True) + 1e-20)
+        """),
+    ("NAN355", """
+        import torch
+        def f(step, n):
+            h = torch.arange(n, dtype=torch.float32) * step
+            with torch.autocast("cuda"):
+                return torch.clamp(h, max=(1.0 - 1e-6))
+        """),
+    ("NAN355", """
+        import torch
+        x = torch.zeros(3).half()
+        coords = torch.arange(0, 1 - 1e-6, 0.1)
+        """),
+    ("NAN357", """
+        import torch
+        def f(gate_logits, mask):
+            routing_weights = torch.softmax(gate_logits, dim=-1)
+            return torch.sum(routing_weights * mask, dim=0) / torch.sum(mask, dim=0)
+        """),
     ("NAN351", """
         import torch
         def f(scores, mask):
