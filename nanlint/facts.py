@@ -35,6 +35,7 @@ class F(IntFlag):
     COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
     SQUARE = 1 << 13  # a zero guessed only because a square is 0 where its base is (x / s**2 is rarely a hazard)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
+    UNSIGNED = 1 << 14  # a zero guessed only because a sum/peak of values of unknown sign is 0 when they all are
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
     MAY_ONE = 1 << 17  # can be exactly +-1 (probabilities, cosines)
@@ -45,9 +46,9 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE | F.UNSIGNED
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
-WEAK = F.COMPLEMENT | F.SQUARE  # markers of how weak a guessed zero is; they travel with it
+WEAK = F.COMPLEMENT | F.SQUARE | F.UNSIGNED  # markers of how weak a guessed zero is; they travel with it
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
 
@@ -123,11 +124,14 @@ def meet(a: Fact, b: Fact) -> Fact:
 
 EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|delta|min_val|min_value|stability|numerical_stab\w*)(_|$|\d)", re.I)
 MASK_NAME = re.compile(r"(^|_)(mask|masks|valid|keep|pos|neg|positive|negative|sel|selected|idx|indices|weight_mask)(_|$)", re.I)
+# one position along a dim (`x[batch_idx]` in a loop over the batch), not a selection that can be empty
+POSITION_NAME = re.compile(r"^(batch|b|bs|sample|head|layer|step|seq|token|query|key|row|col|t|i|j|k|n)_?(idx|index)$", re.I)
 COSINE_NAME = re.compile(r"(^|_)(cos|cosine|cos_theta|cos_sim|cosine_sim|cosine_similarity|costheta)(_|$)", re.I)
 AMPLITUDE_CALL = re.compile(r"(amplitude|magnitude|energy|(^|_)rms($|_)|(^|_)count($|_)|(^|_)counts($|_))", re.I)
 
 # ---- op tables (canonical op names, namespace-independent) ----
 PROB_OPS = frozenset({"softmax", "sigmoid", "expit", "softmin", "gumbel_softmax", "Softmax", "Sigmoid", "Softmax2d", "Softmin", "hardsigmoid", "Hardsigmoid"})
+SUM_TO_ONE_OPS = frozenset({"softmax", "softmin", "gumbel_softmax", "Softmax", "Softmax2d", "Softmin"})
 RAND_OPS = frozenset({"rand", "rand_like", "uniform", "random", "random_sample"})
 LOGSPACE_OPS = frozenset({"log_softmax", "logsigmoid", "LogSoftmax", "LogSigmoid"})
 NONNEG_OPS = frozenset({"abs", "absolute", "square", "relu", "relu6", "ReLU", "ReLU6", "exp", "exp2", "softplus", "Softplus", "cosh", "sqrt", "rsqrt", "hypot", "fabs"})
@@ -660,7 +664,7 @@ class Facts:
         index = expr.slice[0].slice.value
         if isinstance(index, cst.Comparison):
             return True
-        if isinstance(index, cst.Name) and MASK_NAME.search(index.value):
+        if isinstance(index, cst.Name) and MASK_NAME.search(index.value) and not POSITION_NAME.search(index.value):
             return True
         if isinstance(index, cst.Name):
             found = self._lookup_fact(index, scope, at)
@@ -822,12 +826,21 @@ class Facts:
             exponent = arg(call, 1, "exponent") if target.namespace != "method" else arg(call, 0, "exponent")
             return self._power(self._subject(call, target, scope, at), exponent, scope, at, call)
         if op in ("topk", "sort", "kthvalue", "msort", "cummax"):
-            return self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
+            inner = self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
+            if op == "topk" and self._sums_to_one(inner, scope):
+                return inner.with_flags(F.POSITIVE)  # the top values of a distribution over n are >= 1/n
+            return inner
         if op in PRESERVE_METHODS or op in ("nan_to_num",):
             if op in ("stack", "cat", "concat", "concatenate", "tensor", "as_tensor", "array", "asarray"):
                 return UNKNOWN
             return self._subject(call, target, scope, at)
         return UNKNOWN
+
+    def _sums_to_one(self, fact: Fact, scope: Scope) -> bool:
+        """A softmax output: its values sum to 1 along a dim, so their peak (max, top-k values) is never 0."""
+        if not fact.has(F.PROB) or fact.origin is None or not isinstance(fact.origin.node, cst.Call):
+            return False
+        return self.target(fact.origin.node, scope).op in SUM_TO_ONE_OPS
 
     def _fill_positive(self, call: cst.Call, target: Target, scope: Scope, at: int) -> bool:
         fill = arg(call, 1, "fill_value") if target.namespace != "method" else arg(call, 1, "fill_value")
@@ -852,7 +865,9 @@ class Facts:
             pass  # zero where the values are; no guess of their own
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
-            keep |= F.GUESS_ZERO
+            keep |= F.GUESS_ZERO | F.UNSIGNED
+        if op in ("max", "amax", "reduce_max") and self._sums_to_one(inner, scope):
+            keep |= F.POSITIVE  # the peak of a distribution over n values is >= 1/n
         if not keep:
             return UNKNOWN
         if inner.origin and keep & (F.MAY_ZERO | F.PROB | F.NONNEG):
