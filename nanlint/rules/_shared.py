@@ -368,3 +368,60 @@ def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
 
     root.visit(_Find())
     return bool(hit)
+
+
+# ---- is this code differentiated? ----
+_PREPROCESSING_BASE = re.compile(r"(FeatureExtractor|Processor|Processing|Transform|Tokenizer|Collator|Dataset|Sampler)s?(Mixin|Base)?$")
+_MODULE_BASE = re.compile(r"(^|\.)(Module|Function|\w*Loss|\w*Layer|\w*Model|PreTrainedModel|\w*Cell|LightningModule|Model)$")
+_LOSS_NAME = re.compile(r"loss|criterion|objective|penalt|regulari[sz]", re.I)
+_GRAD_EVIDENCE = re.compile(r"\.backward\(|requires_grad|\bParameter\(|\bautograd\.|\bGradientTape\b|\bjax\.grad\b|\bvalue_and_grad\b")
+_MODULE_CLASS = re.compile(r"^class\s+\w+\(([^)]*\.)?(Module|Function|\w*Loss|LightningModule)\)", re.M)
+_file_evidence: dict[int, tuple[str, bool]] = {}
+
+
+def _bases(node: cst.ClassDef) -> list[str]:
+    return [source_text(base.value) for base in node.bases]
+
+
+def differentiable_context(rule: "Rule") -> bool:
+    """Evidence that the code around the site is differentiated, for hazards that exist only in the backward
+    pass: a method of an ``nn.Module`` / ``autograd.Function`` / loss class (or of any class in a file that
+    imports ``torch.nn``), a loss-like function, or a file that calls ``backward()`` / uses ``requires_grad`` /
+    ``Parameter`` / defines a Module. Never under ``no_grad`` nor in a preprocessing class (feature extractors,
+    processors, transforms), whose outputs are data."""
+    ctx = rule.ctx
+    if not ctx.resolver.imports_autograd or in_no_grad(ctx):
+        return False
+    for klass in reversed(ctx.class_stack):
+        if any(_PREPROCESSING_BASE.search(base) for base in _bases(klass)) or _PREPROCESSING_BASE.search(klass.name.value):
+            return False
+    names = [f.name.value for f in ctx.function_stack] + [c.name.value for c in ctx.class_stack]
+    if any(_LOSS_NAME.search(name) for name in names):
+        return True
+    if any(f.name.value in ("forward", "backward", "call", "training_step") for f in ctx.function_stack):
+        return True  # the protocol of nn.Module / autograd.Function / Keras layers / Lightning
+    if ctx.class_stack and any(_MODULE_BASE.search(base) for base in _bases(ctx.class_stack[-1])):
+        return True
+    if (ctx.class_stack or _is_method(ctx.current_function)) and _imports_modules(ctx):
+        return True  # a method in a file of modules: model code
+    return _file_differentiated(ctx)
+
+
+def _is_method(function: cst.FunctionDef | None) -> bool:
+    params = function.params.params if function is not None else ()
+    return bool(params) and params[0].name.value == "self"
+
+
+def _imports_modules(ctx) -> bool:
+    return any(module.startswith("torch.nn") or module.endswith((".Module", ".Function")) for module in ctx.resolver.aliases.values())
+
+
+def _file_differentiated(ctx) -> bool:
+    key = id(ctx.source)
+    found = _file_evidence.get(key)
+    if found is None or found[0] is not ctx.source:
+        if len(_file_evidence) > 64:
+            _file_evidence.clear()
+        found = (ctx.source, bool(_GRAD_EVIDENCE.search(ctx.source) or _MODULE_CLASS.search(ctx.source)))
+        _file_evidence[key] = found
+    return found[1]

@@ -14,6 +14,7 @@ from nanlint.rules._shared import (
     checked_by_condition,
     confidence_of,
     describe,
+    differentiable_context,
     in_no_grad,
     operand,
     repaired_after,
@@ -95,8 +96,8 @@ class SqrtOfMaybeZero(_RootRule):
             return  # NAN212 takes values that can go below 0
         if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact, squares_count=True):
             return
-        if spelling != "rsqrt" and (not _autograd(self) or in_no_grad(self.ctx)):
-            return  # without autograd a root of 0 is just 0
+        if spelling != "rsqrt" and not differentiable_context(self):
+            return  # a root of 0 is just 0 in code that is never differentiated
         if self.rule_target_is_math(node):
             return
         if checked_by_condition(self, x):
