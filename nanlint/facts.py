@@ -836,6 +836,30 @@ class Facts:
             return self._subject(call, target, scope, at)
         return UNKNOWN
 
+    def _peak_of_unit_circle(self, call: cst.Call, target: Target, scope: Scope) -> bool:
+        """``v.abs().max(-1)`` where ``v = stack([t.cos(), t.sin()], -1)``: cos and sin of one angle are never both 0."""
+        node = self.subject_node(call, target)
+        if not isinstance(node, cst.Call):
+            return False
+        inner_target = self.target(node, scope)
+        if inner_target.base_op not in ("abs", "absolute"):
+            return False
+        vector = self.resolve(self.subject_node(node, inner_target) or node, scope)
+        if not isinstance(vector, cst.Call) or self.target(vector, scope).op not in ("stack", "cat", "concatenate"):
+            return False
+        items = arg(vector, 0, "tensors")
+        if not isinstance(items, (cst.List, cst.Tuple)):
+            return False
+        angles: dict[str, set[str]] = {}
+        for element in items.elements:
+            if isinstance(element.value, cst.Call):
+                element_target = self.target(element.value, scope)
+                if element_target.base_op in ("cos", "sin"):
+                    angle = self.subject_node(element.value, element_target)
+                    if angle is not None:
+                        angles.setdefault(source_text(angle), set()).add(element_target.base_op)
+        return any(ops == {"cos", "sin"} for ops in angles.values())
+
     def _sums_to_one(self, fact: Fact, scope: Scope) -> bool:
         """A softmax output: its values sum to 1 along a dim, so their peak (max, top-k values) is never 0."""
         if not fact.has(F.PROB) or fact.origin is None or not isinstance(fact.origin.node, cst.Call):
@@ -866,8 +890,8 @@ class Facts:
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
             keep |= F.GUESS_ZERO | F.UNSIGNED
-        if op in ("max", "amax", "reduce_max") and self._sums_to_one(inner, scope):
-            keep |= F.POSITIVE  # the peak of a distribution over n values is >= 1/n
+        if op in ("max", "amax", "reduce_max") and (self._sums_to_one(inner, scope) or self._peak_of_unit_circle(call, target, scope)):
+            keep |= F.POSITIVE  # the peak of a distribution over n values is >= 1/n; max(|cos t|, |sin t|) >= 1/sqrt(2)
         if not keep:
             return UNKNOWN
         if inner.origin and keep & (F.MAY_ZERO | F.PROB | F.NONNEG):

@@ -241,6 +241,8 @@ class InverseTrigDomain(WhereTracker, Rule):
         cosine = fact.has(F.MAY_ONE) or fact.has(F.UNIT)
         if not cosine and target.namespace in ("math", "numpy"):
             return  # no gradient; only values known to reach +-1 matter
+        if target.namespace in ("math", "numpy") and self._clipped_to_unit(x):
+            return  # without a gradient, acos(+-1) is finite: a clip to [-1, 1] is a complete guard
         if self.in_related_where(x) or checked_by_condition(self, x):
             return
         op = target.base_op
@@ -254,6 +256,14 @@ class InverseTrigDomain(WhereTracker, Rule):
 
     def leave_Call(self, node: cst.Call) -> None:
         self.track_leave(node)
+
+    def _clipped_to_unit(self, x: cst.BaseExpression) -> bool:
+        resolved = self.ctx.facts.resolve(x, self.ctx.scope) if isinstance(x, cst.Name) else x
+        if not isinstance(resolved, cst.Call) or self.target(resolved).base_op not in ("clip", "clamp", "clip_by_value"):
+            return False
+        bounds = [constant_value(a.value) for a in resolved.args[1:3]] if self.target(resolved).namespace != "method" else [
+            constant_value(a.value) for a in resolved.args[0:2]]
+        return len(bounds) == 2 and None not in bounds and -1 <= bounds[0] and bounds[1] <= 1
 
 
 _PARAMETER_NAME = re.compile(r"(^|_|\.)(param|params|parameter|parameters|weight|weights|grad|bias|p)($|_|\.)")

@@ -202,3 +202,16 @@ def test_mean_of_rows_picked_by_a_loop_position_is_silent():
 def test_mean_of_a_mask_selection_still_flagged():
     source = "import torch\ndef f(loss, pos_idx):\n    return loss[pos_idx].mean()\n"
     assert found(source, "NAN203") == [("NAN203", 3)]
+
+
+def test_division_by_peak_of_cos_sin_pairs_is_silent():
+    # deformable DETR's sampling-offset init: max(|cos t|, |sin t|) >= 1/sqrt(2), never 0
+    source = ("import math\nimport torch\ndef init(n):\n    thetas = torch.arange(n).float() * (2.0 * math.pi / n)\n"
+              "    grid = torch.stack([thetas.cos(), thetas.sin()], -1)\n    return grid / grid.abs().max(-1, keepdim=True)[0]\n")
+    assert found(source, "NAN201") == []
+
+
+def test_division_by_peak_of_abs_of_unknown_values_still_flagged():
+    # torchvision's `y / y.abs().max()` of box coordinates: 0 for a degenerate box
+    source = "import torch\ndef f(y):\n    y_max = torch.max(y.abs(), dim=1, keepdim=True)[0]\n    return y / y_max\n"
+    assert found(source, "NAN201") == [("NAN201", 4)]

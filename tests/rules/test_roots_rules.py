@@ -257,3 +257,15 @@ def test_unbiased_std_of_one_silent(source):
 )
 def test_atan2_at_origin(source, expected):
     assert found(source, "NAN222") == expected
+
+
+def test_numpy_arccos_of_a_clip_to_unit_interval_is_silent():
+    source = ("import numpy as np\ndef angle(v1, v2):\n"
+              "    c = np.clip((v1 @ v2) / (np.linalg.norm(v1) * np.linalg.norm(v2)), -1.0, 1.0)\n    return np.arccos(c)\n")
+    assert found(source, "NAN221") == []
+
+
+def test_torch_acos_of_a_clamp_to_unit_interval_still_flagged():
+    # with autograd, the gradient at +-1 is inf: only a clamp strictly inside (-1, 1) guards it
+    source = "import torch\nimport torch.nn.functional as F\ndef f(a, b):\n    return torch.acos(F.cosine_similarity(a, b).clamp(-1.0, 1.0))\n"
+    assert found(source, "NAN221") == [("NAN221", 4)]
