@@ -354,6 +354,40 @@ def inside_integer_cast(rule: "Rule", node: cst.CSTNode) -> bool:
     return bool(found)
 
 
+def cast_to_integer_after(rule: "Rule", lookahead: int = 5) -> bool:
+    """The value the current statement assigns is cast to an integer index a few statements later, through a
+    chain of reassignments (T5-style relative-position buckets: ``l = log(r / m)`` ... ``(m + l).to(torch.long)``)."""
+    tracked = assigned_names(rule.ctx)
+    if not tracked:
+        return False
+    for statement in following_statements(rule.ctx)[:lookahead]:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            return False
+        casts: list[cst.Call] = []
+
+        class _Casts(cst.CSTVisitor):
+            def visit_Call(self, call: cst.Call) -> bool:
+                if _is_integer_cast(call):
+                    casts.append(call)
+                return True
+
+        statement.visit(_Casts())
+        if any(names_in(call) & tracked for call in casts):
+            return True
+        for small in statement.body:
+            if isinstance(small, cst.Assign) and names_in(small.value) & tracked:
+                tracked |= {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
+    return False
+
+
+def _is_integer_cast(call: cst.Call) -> bool:
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in _INT_CAST_METHODS or (
+        name in ("to", "type") and any(source_text(a.value).split(".")[-1] in _INT_DTYPES for a in call.args)
+    )
+
+
 def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
     hit = []
 
