@@ -35,6 +35,7 @@ class F(IntFlag):
     COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
     SQUARE = 1 << 13  # a zero guessed only because a square is 0 where its base is (x / s**2 is rarely a hazard)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
+    ELEMENTWISE_ABS = 1 << 15  # a zero guessed only because |x| is 0 where x is: no likelier than x itself
     UNSIGNED = 1 << 14  # a zero guessed only because a sum/peak of values of unknown sign is 0 when they all are
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
@@ -46,9 +47,9 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE | F.UNSIGNED
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE | F.UNSIGNED | F.ELEMENTWISE_ABS
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
-WEAK = F.COMPLEMENT | F.SQUARE | F.UNSIGNED  # markers of how weak a guessed zero is; they travel with it
+WEAK = F.COMPLEMENT | F.SQUARE | F.UNSIGNED | F.ELEMENTWISE_ABS  # markers of how weak a guessed zero is; they travel with it
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
 
@@ -817,7 +818,7 @@ class Facts:
                 inner = self._subject(call, target, scope, at)
                 flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
                 if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED | ZEROISH):
-                    flags |= F.GUESS_ZERO  # |x| is 0 exactly where x is: as likely as x itself
+                    flags |= F.GUESS_ZERO | F.ELEMENTWISE_ABS  # |x| is 0 exactly where x is: as likely as x itself
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
         if op in REDUCE_OPS:
@@ -882,7 +883,8 @@ class Facts:
                 keep = (keep & ~ZEROISH) | F.NONNEG
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
-        keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
+        keep &= ~(F.COMPLEMENT | F.ELEMENTWISE_ABS)  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
+        # (and the peak of |x| is a scale that is 0 for an all-zero input: a guess of its own, unlike |x| itself)
         if op == "logsumexp":
             keep &= ~ZEROISH
         elif op in ("prod", "cumsum", "amin", "min", "median"):

@@ -141,7 +141,21 @@ def checked_by_condition(rule: "Rule", expr: cst.BaseExpression) -> bool:
             for small in statement.body:
                 if isinstance(small, cst.Assert) and _test_mentions(small.test, full, roots):
                     return True
+                if _check_call_mentions(small, full, roots):
+                    return True
     return False
+
+
+_CHECK_CALL = re.compile(r"(^|_)(assert|check)", re.I)
+
+
+def _check_call_mentions(small: cst.BaseSmallStatement, full: set[str], roots: set[str]) -> bool:
+    """``torch._assert(cond, msg)`` / ``torch_compilable_check(torch.all(d >= 0), msg)``: an assertion by call."""
+    if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and small.value.args):
+        return False
+    func = small.value.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return bool(_CHECK_CALL.search(name)) and _test_mentions(small.value.args[0].value, full, roots)
 
 
 def _enclosing_tests(ctx, rule) -> Iterable[cst.BaseExpression]:

@@ -94,6 +94,8 @@ class DivisionByMaybeZero(WhereTracker, Rule):
             return
         if (unsigned_sum_only(fact) if vanishing is None else False) != self.unsigned_sums:
             return  # a sum of values of unknown sign is rarely exactly 0: NAN204 (preview) takes it
+        if vanishing is None and fact.may_be_zero_guess and fact.has(F.ELEMENTWISE_ABS):
+            return  # x / |s| is no riskier than x / s, which is not reported either (|s| of a scale hyper-parameter)
         if vanishing is not None:
             name, eps_fact = vanishing
             self.report(

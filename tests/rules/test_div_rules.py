@@ -215,3 +215,10 @@ def test_division_by_peak_of_abs_of_unknown_values_still_flagged():
     # torchvision's `y / y.abs().max()` of box coordinates: 0 for a degenerate box
     source = "import torch\ndef f(y):\n    y_max = torch.max(y.abs(), dim=1, keepdim=True)[0]\n    return y / y_max\n"
     assert found(source, "NAN201") == [("NAN201", 4)]
+
+
+def test_division_by_abs_of_a_scale_is_silent():
+    # d_fine's `points / reg_scale` after `reg_scale = abs(reg_scale)`: no riskier than dividing by reg_scale itself
+    source = ("import torch\ndef distance2bbox(points, distance, reg_scale):\n    reg_scale = abs(reg_scale)\n"
+              "    return points[..., 0] - (0.5 * reg_scale + distance[..., 0]) * (points[..., 2] / reg_scale)\n")
+    assert found(source, "NAN201") == []

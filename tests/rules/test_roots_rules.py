@@ -269,3 +269,15 @@ def test_torch_acos_of_a_clamp_to_unit_interval_still_flagged():
     # with autograd, the gradient at +-1 is inf: only a clamp strictly inside (-1, 1) guards it
     source = "import torch\nimport torch.nn.functional as F\ndef f(a, b):\n    return torch.acos(F.cosine_similarity(a, b).clamp(-1.0, 1.0))\n"
     assert found(source, "NAN221") == [("NAN221", 4)]
+
+
+def test_sqrt_checked_by_an_assertion_call_is_silent():
+    # vits' spline: `torch_compilable_check(torch.all(discriminant >= 0), ...)` raises before the root
+    source = (T + "def forward(a, b, c):\n    discriminant = b.pow(2) - 4 * a * c\n"
+              "    torch_compilable_check(torch.all(discriminant >= 0), 'negative')\n    return torch.sqrt(discriminant)\n")
+    assert found(source, "NAN212") == []
+
+
+def test_sqrt_of_discriminant_without_check_still_flagged():
+    source = T + "def forward(a, b, c):\n    discriminant = b.pow(2) - 4 * a * c\n    return torch.sqrt(discriminant)\n"
+    assert found(source, "NAN212") == [("NAN212", 5)]
