@@ -473,3 +473,41 @@ def _file_differentiated(ctx) -> bool:
         found = (ctx.source, bool(_GRAD_EVIDENCE.search(ctx.source) or _MODULE_CLASS.search(ctx.source)))
         _file_evidence[key] = found
     return found[1]
+
+
+# ops whose output carries a gradient only if their input does (casts, reshapes, reductions, repeats)
+_VALUE_PRESERVING = frozenset({"float", "double", "half", "long", "int", "to", "type", "sum", "mean", "flatten", "view",
+                               "reshape", "squeeze", "unsqueeze", "clone", "contiguous", "any", "all", "count_nonzero",
+                               "repeat", "repeat_interleave", "expand", "permute", "transpose", "abs", "pow", "square"})
+_CONSTANT_MAKERS = frozenset({"arange", "linspace", "logspace", "meshgrid", "ones", "zeros", "ones_like", "zeros_like",
+                              "eye", "full", "size", "numel", "len", "count_nonzero", "detach"})
+
+
+def carries_no_gradient(rule: "Rule", expr: cst.BaseExpression, depth: int = 6) -> bool:
+    """``expr`` is computed only from comparisons, index grids (``arange``), sizes and literals: no gradient
+    flows through it (``area_i / area_u`` with both sums of ``logits > t``; convit's distances of an index grid)."""
+    if constant_value(expr) is not None or isinstance(expr, cst.Comparison):
+        return True
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        if depth <= 0:
+            return False
+        resolved = rule.ctx.facts.resolve(expr, rule.ctx.scope, depth=1)
+        if resolved is expr:
+            fact = rule.fact(expr)
+            return fact.has(F.COUNT) and not fact.has(F.GUESS)
+        return carries_no_gradient(rule, resolved, depth - 1)
+    if isinstance(expr, cst.BinaryOperation):
+        return carries_no_gradient(rule, expr.left, depth) and carries_no_gradient(rule, expr.right, depth)
+    if isinstance(expr, cst.UnaryOperation):
+        return carries_no_gradient(rule, expr.expression, depth)
+    if isinstance(expr, cst.Call):
+        target = rule.target(expr)
+        if target.base_op in _CONSTANT_MAKERS and target.namespace in ("torch", "numpy", "method", "builtin"):
+            return True
+        if target.base_op in _VALUE_PRESERVING:
+            if target.namespace == "method" and target.receiver is not None:
+                return carries_no_gradient(rule, target.receiver, depth)
+            if target.namespace in ("torch", "numpy"):
+                first = arg(expr, 0, "input")
+                return first is not None and carries_no_gradient(rule, first, depth)
+    return False

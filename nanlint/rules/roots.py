@@ -11,6 +11,7 @@ from nanlint.findings import Confidence
 from nanlint.resolver import Target
 from nanlint.rules._shared import (
     WhereTracker,
+    carries_no_gradient,
     checked_by_condition,
     confidence_of,
     describe,
@@ -96,8 +97,8 @@ class SqrtOfMaybeZero(_RootRule):
             return  # NAN212 takes values that can go below 0
         if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact, squares_count=True):
             return
-        if spelling != "rsqrt" and not differentiable_context(self):
-            return  # a root of 0 is just 0 in code that is never differentiated
+        if spelling != "rsqrt" and (not differentiable_context(self) or carries_no_gradient(self, x)):
+            return  # a root of 0 is just 0 in code that is never differentiated, or of values with no gradient
         if self.rule_target_is_math(node):
             return
         if checked_by_condition(self, x):

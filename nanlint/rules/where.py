@@ -6,7 +6,7 @@ import libcst as cst
 
 from nanlint.facts import F, Fact, arg, constant_value, source_text
 from nanlint.findings import Confidence
-from nanlint.rules._shared import describe, in_no_grad, is_where, names_in
+from nanlint.rules._shared import carries_no_gradient, describe, in_no_grad, is_where, names_in
 from nanlint.rules.base import Rule
 
 RISKY_UNARY = {
@@ -15,10 +15,6 @@ RISKY_UNARY = {
     "atanh": "acos", "arctanh": "acos", "reciprocal": "div",
 }
 NAMESPACES = frozenset({"torch", "method", "tf", "jax"})
-# ops whose output carries a gradient only if their input does (casts, reshapes, reductions)
-_VALUE_PRESERVING = frozenset({"float", "double", "half", "long", "int", "to", "type", "sum", "mean", "flatten", "view",
-                               "reshape", "squeeze", "unsqueeze", "clone", "detach", "contiguous", "any", "all", "count_nonzero"})
-
 
 class WhereNanBranch(Rule):
     code = "NAN241"
@@ -36,7 +32,7 @@ class WhereNanBranch(Rule):
                 if resolved is not branch:
                     expr, via = resolved, branch
             for site, kind, x in self._risky(expr):
-                if self._safe(kind, x) or self._no_gradient(site):
+                if self._safe(kind, x) or carries_no_gradient(self, site):
                     continue
                 related = bool(names_in(x) & cond_names) or bool(self._bound_names(x) & cond_names)
                 fact = self.fact(x)
@@ -51,35 +47,6 @@ class WhereNanBranch(Rule):
                     confidence=Confidence.HIGH if related else Confidence.MEDIUM,
                     hint="make the operand safe first: `safe_x = torch.where(cond, x, 1.0)` then `torch.where(cond, f(safe_x), y)`",
                 )
-
-    def _no_gradient(self, expr: cst.BaseExpression, depth: int = 4) -> bool:
-        """``expr`` is computed only from comparisons, sizes and literals (``area_i / area_u`` with both sums of
-        ``logits > t``): no gradient flows through it, and the ``where`` already keeps its forward value finite."""
-        if constant_value(expr) is not None:
-            return True
-        if isinstance(expr, cst.Comparison):
-            return True
-        if isinstance(expr, (cst.Name, cst.Attribute)):
-            if depth <= 0:
-                return False
-            resolved = self.ctx.facts.resolve(expr, self.ctx.scope, depth=1)
-            if resolved is expr:
-                return self.fact(expr).has(F.COUNT) and not self.fact(expr).has(F.GUESS)
-            return self._no_gradient(resolved, depth - 1)
-        if isinstance(expr, cst.BinaryOperation):
-            return self._no_gradient(expr.left, depth) and self._no_gradient(expr.right, depth)
-        if isinstance(expr, cst.UnaryOperation):
-            return self._no_gradient(expr.expression, depth)
-        if isinstance(expr, cst.Call):
-            target = self.target(expr)
-            if target.namespace == "method" and target.base_op in _VALUE_PRESERVING and target.receiver is not None:
-                return self._no_gradient(target.receiver, depth)
-            if target.namespace in ("torch", "numpy") and target.base_op in _VALUE_PRESERVING:
-                first = arg(expr, 0, "input")
-                return first is not None and self._no_gradient(first, depth)
-            if target.base_op in ("size", "numel", "len", "count_nonzero"):
-                return True
-        return False
 
     def _bound_names(self, x: cst.BaseExpression) -> set[str]:
         out: set[str] = set()

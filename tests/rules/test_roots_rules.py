@@ -281,3 +281,19 @@ def test_sqrt_checked_by_an_assertion_call_is_silent():
 def test_sqrt_of_discriminant_without_check_still_flagged():
     source = T + "def forward(a, b, c):\n    discriminant = b.pow(2) - 4 * a * c\n    return torch.sqrt(discriminant)\n"
     assert found(source, "NAN212") == [("NAN212", 5)]
+
+
+def test_root_of_an_index_grid_is_silent():
+    # convit's attention-map distances: a grid from arange carries no gradient
+    source = ("import torch\nfrom torch import nn\nclass GPSA(nn.Module):\n    def get_attention_map(self, img_size):\n"
+              "        ind = torch.arange(img_size).view(1, -1) - torch.arange(img_size).view(-1, 1)\n"
+              "        indx = ind.repeat(img_size, img_size)\n"
+              "        indy = ind.repeat_interleave(img_size, dim=0).repeat_interleave(img_size, dim=1)\n"
+              "        indd = indx ** 2 + indy ** 2\n        return indd ** .5\n")
+    assert found(source, "NAN211") == []
+
+
+def test_root_of_an_activation_grid_still_flagged():
+    source = ("import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, h):\n"
+              "        hx = h.repeat(2, 2)\n        d = hx ** 2 + hx ** 2\n        return d ** .5\n")
+    assert found(source, "NAN211") == [("NAN211", 7)]
