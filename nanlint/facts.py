@@ -35,6 +35,8 @@ class F(IntFlag):
     COMPLEMENT = 1 << 12  # `1 - x` of an x we know nothing of: 0 only if x reaches 1 (bias corrections rarely do)
     SQUARE = 1 << 13  # a zero guessed only because a square is 0 where its base is (x / s**2 is rarely a hazard)
     SELECTED = 1 << 11  # computed from elements picked by a test on themselves (x[x < 1]): the domain was chosen
+    ELEMENTWISE_ABS = 1 << 15  # a zero guessed only because |x| is 0 where x is: no likelier than x itself
+    UNSIGNED = 1 << 14  # a zero guessed only because a sum/peak of values of unknown sign is 0 when they all are
     # may-flags
     MAY_ZERO = 1 << 16  # can realistically be exactly 0
     MAY_ONE = 1 << 17  # can be exactly +-1 (probabilities, cosines)
@@ -45,9 +47,9 @@ class F(IntFlag):
 
 
 MUST = F.PROB | F.NONNEG | F.POSITIVE | F.GUARDED | F.UNIT | F.BOUNDED | F.LOGSPACE | F.COUNT | F.CONST | F.NORMALIZED | F.EPS | F.SELECTED
-MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE
+MAY = F.MAY_ZERO | F.MAY_ONE | F.MAY_NEG | F.MAY_EMPTY | F.GUESS_ZERO | F.GUESS | F.COMPLEMENT | F.SQUARE | F.UNSIGNED | F.ELEMENTWISE_ABS
 ZEROISH = F.MAY_ZERO | F.GUESS_ZERO
-WEAK = F.COMPLEMENT | F.SQUARE  # markers of how weak a guessed zero is; they travel with it
+WEAK = F.COMPLEMENT | F.SQUARE | F.UNSIGNED | F.ELEMENTWISE_ABS  # markers of how weak a guessed zero is; they travel with it
 PROB_FACTS = F.PROB | F.NONNEG | F.BOUNDED | F.MAY_ZERO | F.MAY_ONE
 COUNT_FACTS = F.COUNT | F.NONNEG | F.MAY_ZERO
 
@@ -123,11 +125,14 @@ def meet(a: Fact, b: Fact) -> Fact:
 
 EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|delta|min_val|min_value|stability|numerical_stab\w*)(_|$|\d)", re.I)
 MASK_NAME = re.compile(r"(^|_)(mask|masks|valid|keep|pos|neg|positive|negative|sel|selected|idx|indices|weight_mask)(_|$)", re.I)
+# one position along a dim (`x[batch_idx]` in a loop over the batch), not a selection that can be empty
+POSITION_NAME = re.compile(r"^(batch|b|bs|sample|head|layer|step|seq|token|query|key|row|col|t|i|j|k|n)_?(idx|index)$", re.I)
 COSINE_NAME = re.compile(r"(^|_)(cos|cosine|cos_theta|cos_sim|cosine_sim|cosine_similarity|costheta)(_|$)", re.I)
 AMPLITUDE_CALL = re.compile(r"(amplitude|magnitude|energy|(^|_)rms($|_)|(^|_)count($|_)|(^|_)counts($|_))", re.I)
 
 # ---- op tables (canonical op names, namespace-independent) ----
 PROB_OPS = frozenset({"softmax", "sigmoid", "expit", "softmin", "gumbel_softmax", "Softmax", "Sigmoid", "Softmax2d", "Softmin", "hardsigmoid", "Hardsigmoid"})
+SUM_TO_ONE_OPS = frozenset({"softmax", "softmin", "gumbel_softmax", "Softmax", "Softmax2d", "Softmin"})
 RAND_OPS = frozenset({"rand", "rand_like", "uniform", "random", "random_sample"})
 LOGSPACE_OPS = frozenset({"log_softmax", "logsigmoid", "LogSoftmax", "LogSigmoid"})
 NONNEG_OPS = frozenset({"abs", "absolute", "square", "relu", "relu6", "ReLU", "ReLU6", "exp", "exp2", "softplus", "Softplus", "cosh", "sqrt", "rsqrt", "hypot", "fabs"})
@@ -660,7 +665,7 @@ class Facts:
         index = expr.slice[0].slice.value
         if isinstance(index, cst.Comparison):
             return True
-        if isinstance(index, cst.Name) and MASK_NAME.search(index.value):
+        if isinstance(index, cst.Name) and MASK_NAME.search(index.value) and not POSITION_NAME.search(index.value):
             return True
         if isinstance(index, cst.Name):
             found = self._lookup_fact(index, scope, at)
@@ -813,7 +818,7 @@ class Facts:
                 inner = self._subject(call, target, scope, at)
                 flags = F.NONNEG | (inner.flags & (ZEROISH | F.POSITIVE | F.GUARDED | F.GUESS | F.SELECTED | WEAK))
                 if op != "sqrt" and not inner.flags & (F.POSITIVE | F.GUARDED | F.SELECTED | ZEROISH):
-                    flags |= F.GUESS_ZERO  # |x| is 0 exactly where x is: as likely as x itself
+                    flags |= F.GUESS_ZERO | F.ELEMENTWISE_ABS  # |x| is 0 exactly where x is: as likely as x itself
                 return Fact(flags, inner.origin if inner.flags & ZEROISH and inner.origin else origin)
             return Fact(flags, origin)
         if op in REDUCE_OPS:
@@ -822,12 +827,45 @@ class Facts:
             exponent = arg(call, 1, "exponent") if target.namespace != "method" else arg(call, 0, "exponent")
             return self._power(self._subject(call, target, scope, at), exponent, scope, at, call)
         if op in ("topk", "sort", "kthvalue", "msort", "cummax"):
-            return self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
+            inner = self._subject(call, target, scope, at)  # the values keep their facts (indices are ints)
+            if op == "topk" and self._sums_to_one(inner, scope):
+                return inner.with_flags(F.POSITIVE)  # the top values of a distribution over n are >= 1/n
+            return inner
         if op in PRESERVE_METHODS or op in ("nan_to_num",):
             if op in ("stack", "cat", "concat", "concatenate", "tensor", "as_tensor", "array", "asarray"):
                 return UNKNOWN
             return self._subject(call, target, scope, at)
         return UNKNOWN
+
+    def _peak_of_unit_circle(self, call: cst.Call, target: Target, scope: Scope) -> bool:
+        """``v.abs().max(-1)`` where ``v = stack([t.cos(), t.sin()], -1)``: cos and sin of one angle are never both 0."""
+        node = self.subject_node(call, target)
+        if not isinstance(node, cst.Call):
+            return False
+        inner_target = self.target(node, scope)
+        if inner_target.base_op not in ("abs", "absolute"):
+            return False
+        vector = self.resolve(self.subject_node(node, inner_target) or node, scope)
+        if not isinstance(vector, cst.Call) or self.target(vector, scope).op not in ("stack", "cat", "concatenate"):
+            return False
+        items = arg(vector, 0, "tensors")
+        if not isinstance(items, (cst.List, cst.Tuple)):
+            return False
+        angles: dict[str, set[str]] = {}
+        for element in items.elements:
+            if isinstance(element.value, cst.Call):
+                element_target = self.target(element.value, scope)
+                if element_target.base_op in ("cos", "sin"):
+                    angle = self.subject_node(element.value, element_target)
+                    if angle is not None:
+                        angles.setdefault(source_text(angle), set()).add(element_target.base_op)
+        return any(ops == {"cos", "sin"} for ops in angles.values())
+
+    def _sums_to_one(self, fact: Fact, scope: Scope) -> bool:
+        """A softmax output: its values sum to 1 along a dim, so their peak (max, top-k values) is never 0."""
+        if not fact.has(F.PROB) or fact.origin is None or not isinstance(fact.origin.node, cst.Call):
+            return False
+        return self.target(fact.origin.node, scope).op in SUM_TO_ONE_OPS
 
     def _fill_positive(self, call: cst.Call, target: Target, scope: Scope, at: int) -> bool:
         fill = arg(call, 1, "fill_value") if target.namespace != "method" else arg(call, 1, "fill_value")
@@ -845,14 +883,17 @@ class Facts:
                 keep = (keep & ~ZEROISH) | F.NONNEG
             if inner.has(F.COUNT) or (target.namespace == "method" and self._looks_like_mask(target.receiver)):
                 keep |= F.COUNT | F.NONNEG | F.MAY_ZERO
-        keep &= ~F.COMPLEMENT  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
+        keep &= ~(F.COMPLEMENT | F.ELEMENTWISE_ABS)  # a sum of `1 - x` terms is a sum of values of unknown sign: its own guess
+        # (and the peak of |x| is a scale that is 0 for an all-zero input: a guess of its own, unlike |x| itself)
         if op == "logsumexp":
             keep &= ~ZEROISH
         elif op in ("prod", "cumsum", "amin", "min", "median"):
             pass  # zero where the values are; no guess of their own
         elif not keep & (F.POSITIVE | F.GUARDED | F.MAY_ZERO) and op not in ("mean", "nanmean", "reduce_mean") and not inner.has(F.NONNEG) and not inner.has(F.LOGSPACE) and target.namespace != "builtin":
             # a sum or peak of values of unknown sign: 0 when every element is (an empty mask, a silent signal)
-            keep |= F.GUESS_ZERO
+            keep |= F.GUESS_ZERO | F.UNSIGNED
+        if op in ("max", "amax", "reduce_max") and (self._sums_to_one(inner, scope) or self._peak_of_unit_circle(call, target, scope)):
+            keep |= F.POSITIVE  # the peak of a distribution over n values is >= 1/n; max(|cos t|, |sin t|) >= 1/sqrt(2)
         if not keep:
             return UNKNOWN
         if inner.origin and keep & (F.MAY_ZERO | F.PROB | F.NONNEG):

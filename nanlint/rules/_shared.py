@@ -141,7 +141,21 @@ def checked_by_condition(rule: "Rule", expr: cst.BaseExpression) -> bool:
             for small in statement.body:
                 if isinstance(small, cst.Assert) and _test_mentions(small.test, full, roots):
                     return True
+                if _check_call_mentions(small, full, roots):
+                    return True
     return False
+
+
+_CHECK_CALL = re.compile(r"(^|_)(assert|check)", re.I)
+
+
+def _check_call_mentions(small: cst.BaseSmallStatement, full: set[str], roots: set[str]) -> bool:
+    """``torch._assert(cond, msg)`` / ``torch_compilable_check(torch.all(d >= 0), msg)``: an assertion by call."""
+    if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and small.value.args):
+        return False
+    func = small.value.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return bool(_CHECK_CALL.search(name)) and _test_mentions(small.value.args[0].value, full, roots)
 
 
 def _enclosing_tests(ctx, rule) -> Iterable[cst.BaseExpression]:
@@ -354,6 +368,40 @@ def inside_integer_cast(rule: "Rule", node: cst.CSTNode) -> bool:
     return bool(found)
 
 
+def cast_to_integer_after(rule: "Rule", lookahead: int = 5) -> bool:
+    """The value the current statement assigns is cast to an integer index a few statements later, through a
+    chain of reassignments (T5-style relative-position buckets: ``l = log(r / m)`` ... ``(m + l).to(torch.long)``)."""
+    tracked = assigned_names(rule.ctx)
+    if not tracked:
+        return False
+    for statement in following_statements(rule.ctx)[:lookahead]:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            return False
+        casts: list[cst.Call] = []
+
+        class _Casts(cst.CSTVisitor):
+            def visit_Call(self, call: cst.Call) -> bool:
+                if _is_integer_cast(call):
+                    casts.append(call)
+                return True
+
+        statement.visit(_Casts())
+        if any(names_in(call) & tracked for call in casts):
+            return True
+        for small in statement.body:
+            if isinstance(small, cst.Assign) and names_in(small.value) & tracked:
+                tracked |= {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
+    return False
+
+
+def _is_integer_cast(call: cst.Call) -> bool:
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in _INT_CAST_METHODS or (
+        name in ("to", "type") and any(source_text(a.value).split(".")[-1] in _INT_DTYPES for a in call.args)
+    )
+
+
 def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
     hit = []
 
@@ -368,3 +416,98 @@ def _contains_node(root: cst.CSTNode, target: cst.CSTNode) -> bool:
 
     root.visit(_Find())
     return bool(hit)
+
+
+# ---- is this code differentiated? ----
+_PREPROCESSING_BASE = re.compile(r"(FeatureExtractor|Processor|Processing|Transform|Tokenizer|Collator|Dataset|Sampler)s?(Mixin|Base)?$")
+_MODULE_BASE = re.compile(r"(^|\.)(Module|Function|\w*Loss|\w*Layer|\w*Model|PreTrainedModel|\w*Cell|LightningModule|Model)$")
+_LOSS_NAME = re.compile(r"loss|criterion|objective|penalt|regulari[sz]", re.I)
+_GRAD_EVIDENCE = re.compile(r"\.backward\(|requires_grad|\bParameter\(|\bautograd\.|\bGradientTape\b|\bjax\.grad\b|\bvalue_and_grad\b")
+_MODULE_CLASS = re.compile(r"^class\s+\w+\(([^)]*\.)?(Module|Function|\w*Loss|LightningModule)\)", re.M)
+_file_evidence: dict[int, tuple[str, bool]] = {}
+
+
+def _bases(node: cst.ClassDef) -> list[str]:
+    return [source_text(base.value) for base in node.bases]
+
+
+def differentiable_context(rule: "Rule") -> bool:
+    """Evidence that the code around the site is differentiated, for hazards that exist only in the backward
+    pass: a method of an ``nn.Module`` / ``autograd.Function`` / loss class (or of any class in a file that
+    imports ``torch.nn``), a loss-like function, or a file that calls ``backward()`` / uses ``requires_grad`` /
+    ``Parameter`` / defines a Module. Never under ``no_grad`` nor in a preprocessing class (feature extractors,
+    processors, transforms), whose outputs are data."""
+    ctx = rule.ctx
+    if not ctx.resolver.imports_autograd or in_no_grad(ctx):
+        return False
+    for klass in reversed(ctx.class_stack):
+        if any(_PREPROCESSING_BASE.search(base) for base in _bases(klass)) or _PREPROCESSING_BASE.search(klass.name.value):
+            return False
+    names = [f.name.value for f in ctx.function_stack] + [c.name.value for c in ctx.class_stack]
+    if any(_LOSS_NAME.search(name) for name in names):
+        return True
+    if any(f.name.value in ("forward", "backward", "call", "training_step") for f in ctx.function_stack):
+        return True  # the protocol of nn.Module / autograd.Function / Keras layers / Lightning
+    if ctx.class_stack and any(_MODULE_BASE.search(base) for base in _bases(ctx.class_stack[-1])):
+        return True
+    if (ctx.class_stack or _is_method(ctx.current_function)) and _imports_modules(ctx):
+        return True  # a method in a file of modules: model code
+    return _file_differentiated(ctx)
+
+
+def _is_method(function: cst.FunctionDef | None) -> bool:
+    params = function.params.params if function is not None else ()
+    return bool(params) and params[0].name.value == "self"
+
+
+def _imports_modules(ctx) -> bool:
+    return any(module.startswith("torch.nn") or module.endswith((".Module", ".Function")) for module in ctx.resolver.aliases.values())
+
+
+def _file_differentiated(ctx) -> bool:
+    key = id(ctx.source)
+    found = _file_evidence.get(key)
+    if found is None or found[0] is not ctx.source:
+        if len(_file_evidence) > 64:
+            _file_evidence.clear()
+        found = (ctx.source, bool(_GRAD_EVIDENCE.search(ctx.source) or _MODULE_CLASS.search(ctx.source)))
+        _file_evidence[key] = found
+    return found[1]
+
+
+# ops whose output carries a gradient only if their input does (casts, reshapes, reductions, repeats)
+_VALUE_PRESERVING = frozenset({"float", "double", "half", "long", "int", "to", "type", "sum", "mean", "flatten", "view",
+                               "reshape", "squeeze", "unsqueeze", "clone", "contiguous", "any", "all", "count_nonzero",
+                               "repeat", "repeat_interleave", "expand", "permute", "transpose", "abs", "pow", "square"})
+_CONSTANT_MAKERS = frozenset({"arange", "linspace", "logspace", "meshgrid", "ones", "zeros", "ones_like", "zeros_like",
+                              "eye", "full", "size", "numel", "len", "count_nonzero", "detach"})
+
+
+def carries_no_gradient(rule: "Rule", expr: cst.BaseExpression, depth: int = 6) -> bool:
+    """``expr`` is computed only from comparisons, index grids (``arange``), sizes and literals: no gradient
+    flows through it (``area_i / area_u`` with both sums of ``logits > t``; convit's distances of an index grid)."""
+    if constant_value(expr) is not None or isinstance(expr, cst.Comparison):
+        return True
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        if depth <= 0:
+            return False
+        resolved = rule.ctx.facts.resolve(expr, rule.ctx.scope, depth=1)
+        if resolved is expr:
+            fact = rule.fact(expr)
+            return fact.has(F.COUNT) and not fact.has(F.GUESS)
+        return carries_no_gradient(rule, resolved, depth - 1)
+    if isinstance(expr, cst.BinaryOperation):
+        return carries_no_gradient(rule, expr.left, depth) and carries_no_gradient(rule, expr.right, depth)
+    if isinstance(expr, cst.UnaryOperation):
+        return carries_no_gradient(rule, expr.expression, depth)
+    if isinstance(expr, cst.Call):
+        target = rule.target(expr)
+        if target.base_op in _CONSTANT_MAKERS and target.namespace in ("torch", "numpy", "method", "builtin"):
+            return True
+        if target.base_op in _VALUE_PRESERVING:
+            if target.namespace == "method" and target.receiver is not None:
+                return carries_no_gradient(rule, target.receiver, depth)
+            if target.namespace in ("torch", "numpy"):
+                first = arg(expr, 0, "input")
+                return first is not None and carries_no_gradient(rule, first, depth)
+    return False

@@ -52,9 +52,15 @@ def norm_of_same(rule: Rule, numerator: cst.BaseExpression, denominator: cst.Bas
     return resolved
 
 
+def unsigned_sum_only(fact: Fact) -> bool:
+    """The only reason to think ``fact``'s value reaches 0 is that it sums (or peaks) values of unknown sign."""
+    return fact.may_be_zero_guess and fact.has(F.UNSIGNED)
+
+
 class DivisionByMaybeZero(WhereTracker, Rule):
     code = "NAN201"
     triggers = ("/", "div", "reciprocal")
+    unsigned_sums = False  # NAN204 reports the divisions whose only reason is a sum of values of unknown sign
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         self._check(node)
@@ -86,6 +92,10 @@ class DivisionByMaybeZero(WhereTracker, Rule):
             return  # NAN202
         if self.in_related_where(denominator) or checked_by_condition(self, denominator):
             return
+        if (unsigned_sum_only(fact) if vanishing is None else False) != self.unsigned_sums:
+            return  # a sum of values of unknown sign is rarely exactly 0: NAN204 (preview) takes it
+        if vanishing is None and fact.may_be_zero_guess and fact.has(F.ELEMENTWISE_ABS):
+            return  # x / |s| is no riskier than x / s, which is not reported either (|s| of a scale hyper-parameter)
         if vanishing is not None:
             name, eps_fact = vanishing
             self.report(
@@ -98,7 +108,7 @@ class DivisionByMaybeZero(WhereTracker, Rule):
         self.report(
             node,
             f"division by {describe(self, denominator, fact, 'a value that may be 0')}: x/0 = inf and 0/0 = NaN",
-            confidence=confidence_of(fact),
+            confidence=Confidence.LOW if self.unsigned_sums else confidence_of(fact),
             hint="add an eps or clamp the denominator: `x / (d + eps)`, `x / d.clamp_min(eps)`",
         )
 
@@ -113,6 +123,14 @@ class DivisionByMaybeZero(WhereTracker, Rule):
                 if fact.may_be_zero or fact.may_be_zero_guess:
                     return term, fact
         return None
+
+
+class DivisionByUnsignedSum(DivisionByMaybeZero):
+    """NAN201's weakest reason, kept as an opt-in preview rule: ``x / w.sum()`` where nothing is known of ``w``'s
+    sign. It is 0 only when every term is (an empty target map, all-zero weights): real in losses, rare elsewhere."""
+
+    code = "NAN204"
+    unsigned_sums = True
 
 
 class DivisionByOwnNorm(Rule):
@@ -134,8 +152,8 @@ class DivisionByOwnNorm(Rule):
             return
         numerator, denominator, _ = found
         norm = norm_of_same(self, numerator, denominator)
-        if norm is None or self.fact(denominator).is_guarded:
-            return
+        if norm is None or self.fact(denominator).is_guarded or self.fact(numerator).has(F.POSITIVE):
+            return  # the norm of a vector of positive values (top-k of a softmax) is never 0
         if checked_by_condition(self, denominator):
             return
         fix = self._fix(node, numerator, norm) if norm is denominator and isinstance(node, cst.BinaryOperation) else None

@@ -7,7 +7,7 @@ import libcst as cst
 from nanlint.facts import F, arg, constant_value, source_text
 from nanlint.findings import Applicability, Confidence
 from nanlint.resolver import Target
-from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, inside_integer_cast
+from nanlint.rules._shared import WhereTracker, cast_to_integer_after, checked_by_condition, confidence_of, describe, inside_integer_cast
 from nanlint.rules.base import Rule
 
 LOG_OPS = frozenset({"log", "log2", "log10"})
@@ -85,7 +85,7 @@ class LogOfProbability(WhereTracker, Rule):
             return
         if fact.origin is not None and fact.origin.what == RAND_ORIGIN:
             return  # NAN106
-        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node):
+        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node) or cast_to_integer_after(self):
             return
         self.report(
             node,
@@ -156,7 +156,7 @@ class LogOfMaybeZero(WhereTracker, Rule):
             return
         if fact.may_be_zero_guess and (target.namespace == "math" or fact.has(F.SQUARE)):
             return  # a guessed zero of a Python scalar (a prior, a hyper-parameter) or of a square
-        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node):
+        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node) or cast_to_integer_after(self):
             return
         self.report(
             node,

@@ -11,9 +11,11 @@ from nanlint.findings import Confidence
 from nanlint.resolver import Target
 from nanlint.rules._shared import (
     WhereTracker,
+    carries_no_gradient,
     checked_by_condition,
     confidence_of,
     describe,
+    differentiable_context,
     in_no_grad,
     operand,
     repaired_after,
@@ -95,8 +97,8 @@ class SqrtOfMaybeZero(_RootRule):
             return  # NAN212 takes values that can go below 0
         if not (fact.may_be_zero or fact.may_be_zero_guess) or weak_zero(fact, squares_count=True):
             return
-        if spelling != "rsqrt" and (not _autograd(self) or in_no_grad(self.ctx)):
-            return  # without autograd a root of 0 is just 0
+        if spelling != "rsqrt" and (not differentiable_context(self) or carries_no_gradient(self, x)):
+            return  # a root of 0 is just 0 in code that is never differentiated, or of values with no gradient
         if self.rule_target_is_math(node):
             return
         if checked_by_condition(self, x):
@@ -240,6 +242,8 @@ class InverseTrigDomain(WhereTracker, Rule):
         cosine = fact.has(F.MAY_ONE) or fact.has(F.UNIT)
         if not cosine and target.namespace in ("math", "numpy"):
             return  # no gradient; only values known to reach +-1 matter
+        if target.namespace in ("math", "numpy") and self._clipped_to_unit(x):
+            return  # without a gradient, acos(+-1) is finite: a clip to [-1, 1] is a complete guard
         if self.in_related_where(x) or checked_by_condition(self, x):
             return
         op = target.base_op
@@ -253,6 +257,14 @@ class InverseTrigDomain(WhereTracker, Rule):
 
     def leave_Call(self, node: cst.Call) -> None:
         self.track_leave(node)
+
+    def _clipped_to_unit(self, x: cst.BaseExpression) -> bool:
+        resolved = self.ctx.facts.resolve(x, self.ctx.scope) if isinstance(x, cst.Name) else x
+        if not isinstance(resolved, cst.Call) or self.target(resolved).base_op not in ("clip", "clamp", "clip_by_value"):
+            return False
+        bounds = [constant_value(a.value) for a in resolved.args[1:3]] if self.target(resolved).namespace != "method" else [
+            constant_value(a.value) for a in resolved.args[0:2]]
+        return len(bounds) == 2 and None not in bounds and -1 <= bounds[0] and bounds[1] <= 1
 
 
 _PARAMETER_NAME = re.compile(r"(^|_|\.)(param|params|parameter|parameters|weight|weights|grad|bias|p)($|_|\.)")

@@ -6,7 +6,7 @@ import libcst as cst
 
 from nanlint.facts import F, Fact, arg, constant_value, source_text
 from nanlint.findings import Confidence
-from nanlint.rules._shared import describe, in_no_grad, is_where, names_in
+from nanlint.rules._shared import carries_no_gradient, describe, in_no_grad, is_where, names_in
 from nanlint.rules.base import Rule
 
 RISKY_UNARY = {
@@ -15,7 +15,6 @@ RISKY_UNARY = {
     "atanh": "acos", "arctanh": "acos", "reciprocal": "div",
 }
 NAMESPACES = frozenset({"torch", "method", "tf", "jax"})
-
 
 class WhereNanBranch(Rule):
     code = "NAN241"
@@ -33,7 +32,7 @@ class WhereNanBranch(Rule):
                 if resolved is not branch:
                     expr, via = resolved, branch
             for site, kind, x in self._risky(expr):
-                if self._safe(kind, x):
+                if self._safe(kind, x) or carries_no_gradient(self, site):
                     continue
                 related = bool(names_in(x) & cond_names) or bool(self._bound_names(x) & cond_names)
                 fact = self.fact(x)

@@ -29,7 +29,7 @@ FLAGGED_201 = [
     ("import torch\ndef f(x, deg):\n    return x / torch.log(deg + 1)\n", 3),
     ("import torch\nEPS = 1e-6\ndef f(z):\n    z = torch.where(torch.abs(z) > EPS, z, torch.sign(z) * EPS)\n    return 1.0 / z\n", 5),
     ("import torch\ndef f(g, w, eps):\n    curr_eps = eps * min(1, torch.sqrt(torch.mean(g * g)))\n    base = w + curr_eps\n    return g / base\n", 5),
-    ("import torch\ndef f(loss, weight):\n    return torch.dot(loss, weight) / torch.sum(weight)\n", 3),
+    ("import torch\ndef f(signal):\n    return signal / signal.abs().max()\n", 3),
     ("import torch\nfrom audio import compute_amplitude\ndef f(w, n):\n    return w / compute_amplitude(w, n)\n", 4),
 ]
 
@@ -43,7 +43,7 @@ def test_division_by_maybe_zero_flagged(source, line):
     ("source", "confidence"),
     [
         ("import torch\ndef f(x, mask):\n    return x / mask.sum()\n", Confidence.HIGH),
-        ("import torch\ndef f(x, w):\n    return x / torch.sum(w)\n", Confidence.MEDIUM),
+        ("import torch\ndef f(x, w):\n    return x / w.abs().max()\n", Confidence.MEDIUM),
     ],
 )
 def test_division_confidence(source, confidence):
@@ -143,3 +143,82 @@ def test_mean_of_empty_selection_flagged(source, line):
 )
 def test_mean_of_empty_selection_silent(source):
     assert found(source, "NAN203") == []
+
+
+# A sum or peak of values of unknown sign is rarely exactly 0: NAN201 leaves it to NAN204 (preview, low confidence).
+UNSIGNED_SUMS = [
+    ("import torch\ndef f(loss, weight):\n    return torch.dot(loss, weight) / torch.sum(weight)\n", 3),
+    # qwen2_5_omni's kaiser filter
+    ("import torch\ndef f(window, sinc):\n    taps = 2 * window * sinc\n    taps /= taps.sum()\n    return taps\n", 4),
+    # idefics3's patch count
+    ("import torch\ndef f(patch_attention_mask):\n    n = patch_attention_mask[:, :, 0].sum(dim=1)\n    return 1.0 / n\n", 4),
+    # kornia's saturation: a peak of values of unknown sign
+    ("import torch\ndef f(image):\n    maxc = image.max(-3)[0]\n    return (maxc - image.min(-3)[0]) / maxc\n", 4),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), UNSIGNED_SUMS)
+def test_division_by_unsigned_sum_is_nan204_not_nan201(source, line):
+    assert found(source, "NAN201") == []
+    assert found(source, "NAN204") == [("NAN204", line)]
+    (finding,) = check_source(source, "t.py", Config(select=("NAN204",), preview=True))
+    assert finding.confidence is Confidence.LOW
+    assert check_source(source, "t.py", Config()) == []  # not in the default selection
+
+
+def test_nan204_leaves_the_stronger_reasons_to_nan201():
+    source = "import torch\ndef f(x, mask):\n    return x / mask.sum()\n"
+    assert found(source, "NAN201") == [("NAN201", 3)]
+    assert found(source, "NAN204") == []
+
+
+def test_division_by_norm_of_top_softmax_values_is_silent():
+    # dbrx: the top-k values of a distribution are >= 1/n, their norm is never 0
+    source = ("import torch\ndef route(logits, k):\n    probs = torch.nn.functional.softmax(logits, dim=1)\n"
+              "    top, idx = torch.topk(probs, k, dim=-1)\n    return top / torch.norm(top, p=1, dim=-1, keepdim=True)\n")
+    assert found(source, "NAN202") == []
+    assert found(source, "NAN201") == []
+
+
+def test_division_by_own_norm_still_flagged_for_embeddings():
+    source = "import torch\ndef f(text_embeds):\n    return text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)\n"
+    assert found(source, "NAN202") == [("NAN202", 3)]
+
+
+def test_division_by_peak_of_sigmoid_topk_still_flagged():
+    # a sigmoid does not sum to 1: all of its values can underflow together
+    source = ("import torch\ndef f(logits, k):\n    top, _ = torch.topk(torch.sigmoid(logits), k)\n"
+              "    return top / torch.norm(top, dim=-1, keepdim=True)\n")
+    assert found(source, "NAN202") == [("NAN202", 4)]
+
+
+def test_mean_of_rows_picked_by_a_loop_position_is_silent():
+    # qwen4_exp: `raw_keys[batch_idx]` is one row of the batch, not a selection by a mask
+    source = ("import torch\ndef f(raw_keys, index, batch_size):\n    for batch_idx in range(batch_size):\n"
+              "        groups = raw_keys[batch_idx].index_select(0, index)\n        pooled = groups.float().mean(dim=1)\n")
+    assert found(source, "NAN203") == []
+
+
+def test_mean_of_a_mask_selection_still_flagged():
+    source = "import torch\ndef f(loss, pos_idx):\n    return loss[pos_idx].mean()\n"
+    assert found(source, "NAN203") == [("NAN203", 3)]
+
+
+def test_division_by_peak_of_cos_sin_pairs_is_silent():
+    # deformable DETR's sampling-offset init: max(|cos t|, |sin t|) >= 1/sqrt(2), never 0
+    source = ("import math\nimport torch\ndef init(n):\n    thetas = torch.arange(n).float() * (2.0 * math.pi / n)\n"
+              "    grid = torch.stack([thetas.cos(), thetas.sin()], -1)\n    return grid / grid.abs().max(-1, keepdim=True)[0]\n")
+    assert found(source, "NAN201") == []
+
+
+def test_division_by_peak_of_abs_of_unknown_values_still_flagged():
+    # torchvision's `y / y.abs().max()` of box coordinates: 0 for a degenerate box
+    source = "import torch\ndef f(y):\n    y_max = torch.max(y.abs(), dim=1, keepdim=True)[0]\n    return y / y_max\n"
+    assert found(source, "NAN201") == [("NAN201", 4)]
+
+
+def test_division_by_abs_of_a_scale_is_silent():
+    # d_fine's `points / reg_scale` after `reg_scale = abs(reg_scale)`: no riskier than dividing by reg_scale itself
+    source = ("import torch\ndef distance2bbox(points, distance, reg_scale):\n    reg_scale = abs(reg_scale)\n"
+              "    return points[..., 0] - (0.5 * reg_scale + distance[..., 0]) * (points[..., 2] / reg_scale)\n")
+    assert found(source, "NAN201") == []

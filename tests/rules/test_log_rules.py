@@ -154,3 +154,20 @@ def test_gumbel_noise_flagged_once_per_inner_log():
 def test_gumbel_noise_repaired_in_place_is_silent():
     source = "import torch as t\ndef f(scores):\n    noise = t.rand(scores.shape)\n    noise[noise == 0] = 1e-8\n    return -t.log(-t.log(noise))\n"
     assert found(source, "NAN106") == []
+
+
+def test_log_cast_to_an_index_statements_later_is_silent():
+    # wavlm/T5 relative-position buckets: the log feeds an integer bucket a few lines down, selected by a where
+    source = (
+        "import math\nimport torch\ndef bucket(relative_positions, num_buckets, max_distance):\n"
+        "    relative_positions = torch.abs(relative_positions)\n    max_exact = num_buckets // 2\n"
+        "    is_small = relative_positions < max_exact\n    large = torch.log(relative_positions.float() / max_exact)\n"
+        "    large = large / math.log(max_distance / max_exact)\n    large = large * (num_buckets - max_exact)\n"
+        "    bucket_if_large = (max_exact + large).to(torch.long)\n    return torch.where(is_small, relative_positions, bucket_if_large)\n"
+    )
+    assert found(source, "NAN102") == []
+
+
+def test_log_that_stays_a_float_is_still_flagged():
+    source = "import torch\ndef energy(x):\n    e = torch.log(x.abs())\n    e = e * 2\n    return e.sum()\n"
+    assert found(source, "NAN102") == [("NAN102", 3)]

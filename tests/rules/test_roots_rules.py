@@ -19,15 +19,15 @@ def found(source: str, code: str) -> list[tuple[str, int]]:
 T = "import torch\nimport torch.nn.functional as F\n"
 
 FLAGGED_211 = [
-    (T + "def f(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n", 4),
-    (T + "def f(x):\n    return (x * x).sum(2).sqrt()\n", 4),
-    (T + "def f(x):\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 6),
-    (T + "def f(v):\n    return v.var(-1) ** 0.5\n", 4),
-    (T + "def f(v):\n    return torch.pow(F.relu(v), 1 / 3)\n", 4),
-    (T + "def f(v):\n    return torch.rsqrt(v.var(-1))\n", 4),
-    (T + "EPS = 1e-8\ndef f(M, s):\n    return torch.matmul(M, s.abs().pow(2) + EPS).sqrt()\n", 5),
-    (T + "def f(w):\n    return torch.sqrt((1.0 - w.cos() ** 2).clamp(0, 1))\n", 4),
-    (T + "from kornia.linalg import batched_dot_product\ndef f(w):\n    return batched_dot_product(w, w).sqrt()\n", 5),
+    (T + "def forward(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n", 4),
+    (T + "def forward(x):\n    return (x * x).sum(2).sqrt()\n", 4),
+    (T + "def forward(x):\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 6),
+    (T + "def forward(v):\n    return v.var(-1) ** 0.5\n", 4),
+    (T + "def forward(v):\n    return torch.pow(F.relu(v), 1 / 3)\n", 4),
+    (T + "def forward(v):\n    return torch.rsqrt(v.var(-1))\n", 4),
+    (T + "EPS = 1e-8\ndef forward(M, s):\n    return torch.matmul(M, s.abs().pow(2) + EPS).sqrt()\n", 5),
+    (T + "def forward(w):\n    return torch.sqrt((1.0 - w.cos() ** 2).clamp(0, 1))\n", 4),
+    (T + "from kornia.linalg import batched_dot_product\ndef forward(w):\n    return batched_dot_product(w, w).sqrt()\n", 5),
 ]
 
 
@@ -53,6 +53,55 @@ SILENT_211 = [
 @pytest.mark.parametrize("source", SILENT_211)
 def test_sqrt_of_maybe_zero_silent(source):
     assert found(source, "NAN211") == []
+
+
+# NAN211 is a gradient hazard: it needs evidence that the code is differentiated.
+DIFFERENTIATED_211 = [
+    # a method of an nn.Module (gemma3n's `mean(h**2) ** 0.5`)
+    ("import torch\nfrom torch import nn\nclass AltUp(nn.Module):\n    def project(self, h):\n"
+     "        return torch.mean(h**2, dim=-1, keepdim=True) ** 0.5\n", 5),
+    # a helper function in a file of modules (aimv2's `pow(sum_tensor, 0.5)`)
+    ("import torch\nfrom torch import nn\ndef _get_vector_norm(tensor):\n    square_tensor = torch.pow(tensor, 2)\n"
+     "    sum_tensor = torch.sum(square_tensor, dim=-1, keepdim=True)\n    return torch.pow(sum_tensor, 0.5)\n"
+     "class Head(nn.Module):\n    def forward(self, x):\n        return x / _get_vector_norm(x)\n", 6),
+    # a loss-like function name
+    (T + "def edge_loss(gx, gy):\n    return torch.sqrt(gx ** 2 + gy ** 2).mean()\n", 4),
+    # a method in a file that imports torch.nn, outside any class statement we can see (an excerpt)
+    ("import torch\nfrom kornia.core import Module\ndef log(self):\n    return torch.sqrt((self.v * self.v).sum(-1))\n", 4),
+    # a file that trains
+    (T + "def norm(x):\n    return torch.sqrt((x * x).sum(-1))\ndef step(model, x):\n    norm(model(x)).sum().backward()\n", 4),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), DIFFERENTIATED_211)
+def test_sqrt_of_maybe_zero_flagged_where_differentiated(source, line):
+    assert found(source, "NAN211") == [("NAN211", line)]
+
+
+NOT_DIFFERENTIATED_211 = [
+    # preprocessing classes: their outputs are data (parakeet / cohere_asr feature extraction)
+    "import torch\nclass ParakeetFeatureExtractor(SequenceFeatureExtractor):\n    def _torch_extract_fbank_features(self, stft):\n"
+    "        magnitudes = torch.view_as_real(stft)\n        return torch.sqrt(magnitudes.pow(2).sum(-1))\n",
+    "import torch\nfrom torch import nn\nclass ResizeTransform(Transform):\n    def forward(self, x):\n"
+    "        return torch.sqrt((x * x).sum(-1))\n",
+    # box geometry in a functional module with no sign of autograd (torchvision's _geometry / _misc)
+    "import torch\nfrom torch.nn.functional import grid_sample\ndef _parallelogram_to_box(x1, y1, x2, y2):\n"
+    "    return torch.sqrt((x2 - x1).pow(2) + (y2 - y1).pow(2))\n",
+    # inside a Module, but under no_grad
+    "import torch\nfrom torch import nn\nclass M(nn.Module):\n    @torch.no_grad()\n    def forward(self, x):\n"
+    "        return torch.sqrt((x * x).sum(-1))\n",
+]
+
+
+@pytest.mark.parametrize("source", NOT_DIFFERENTIATED_211)
+def test_sqrt_of_maybe_zero_silent_where_not_differentiated(source):
+    assert found(source, "NAN211") == []
+
+
+def test_a_transformer_class_is_not_a_transform():
+    source = ("import torch\nfrom torch import nn\nclass VisionTransformer(nn.Module):\n    def forward(self, x):\n"
+              "        return torch.sqrt((x * x).sum(-1))\n")
+    assert found(source, "NAN211") == [("NAN211", 5)]
 
 
 FLAGGED_212 = [
@@ -208,3 +257,43 @@ def test_unbiased_std_of_one_silent(source):
 )
 def test_atan2_at_origin(source, expected):
     assert found(source, "NAN222") == expected
+
+
+def test_numpy_arccos_of_a_clip_to_unit_interval_is_silent():
+    source = ("import numpy as np\ndef angle(v1, v2):\n"
+              "    c = np.clip((v1 @ v2) / (np.linalg.norm(v1) * np.linalg.norm(v2)), -1.0, 1.0)\n    return np.arccos(c)\n")
+    assert found(source, "NAN221") == []
+
+
+def test_torch_acos_of_a_clamp_to_unit_interval_still_flagged():
+    # with autograd, the gradient at +-1 is inf: only a clamp strictly inside (-1, 1) guards it
+    source = "import torch\nimport torch.nn.functional as F\ndef f(a, b):\n    return torch.acos(F.cosine_similarity(a, b).clamp(-1.0, 1.0))\n"
+    assert found(source, "NAN221") == [("NAN221", 4)]
+
+
+def test_sqrt_checked_by_an_assertion_call_is_silent():
+    # vits' spline: `torch_compilable_check(torch.all(discriminant >= 0), ...)` raises before the root
+    source = (T + "def forward(a, b, c):\n    discriminant = b.pow(2) - 4 * a * c\n"
+              "    torch_compilable_check(torch.all(discriminant >= 0), 'negative')\n    return torch.sqrt(discriminant)\n")
+    assert found(source, "NAN212") == []
+
+
+def test_sqrt_of_discriminant_without_check_still_flagged():
+    source = T + "def forward(a, b, c):\n    discriminant = b.pow(2) - 4 * a * c\n    return torch.sqrt(discriminant)\n"
+    assert found(source, "NAN212") == [("NAN212", 5)]
+
+
+def test_root_of_an_index_grid_is_silent():
+    # convit's attention-map distances: a grid from arange carries no gradient
+    source = ("import torch\nfrom torch import nn\nclass GPSA(nn.Module):\n    def get_attention_map(self, img_size):\n"
+              "        ind = torch.arange(img_size).view(1, -1) - torch.arange(img_size).view(-1, 1)\n"
+              "        indx = ind.repeat(img_size, img_size)\n"
+              "        indy = ind.repeat_interleave(img_size, dim=0).repeat_interleave(img_size, dim=1)\n"
+              "        indd = indx ** 2 + indy ** 2\n        return indd ** .5\n")
+    assert found(source, "NAN211") == []
+
+
+def test_root_of_an_activation_grid_still_flagged():
+    source = ("import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, h):\n"
+              "        hx = h.repeat(2, 2)\n        d = hx ** 2 + hx ** 2\n        return d ** .5\n")
+    assert found(source, "NAN211") == [("NAN211", 7)]

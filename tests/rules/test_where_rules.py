@@ -61,3 +61,25 @@ def test_division_rule_leaves_where_branch_to_nan241():
     source = "import torch\ndef f(x, mask):\n    n = mask.sum()\n    return torch.where(n > 0, x / n, 0.0)\n"
     codes = [f.code for f in check_source(source, "t.py", Config(select=("NAN2",)))]
     assert codes == ["NAN241"]
+
+
+def test_where_branch_without_gradient_is_silent():
+    # sam2's stability score: both sides of the division count a comparison, so no gradient flows through the
+    # branch, and the where keeps the forward value finite
+    source = (
+        "import torch\nfrom torch import nn\nclass Decoder(nn.Module):\n    def scores(self, mask_logits, delta):\n"
+        "        area_i = torch.sum(mask_logits > delta, dim=-1).float()\n"
+        "        area_u = torch.sum(mask_logits > -delta, dim=-1).float()\n"
+        "        return torch.where(area_u > 0, area_i / area_u, 1.0)\n"
+    )
+    assert [f.code for f in check_source(source, "t.py", Config(select=("NAN241", "NAN201"), preview=True))] == []
+
+
+def test_where_branch_with_a_differentiable_numerator_still_flagged():
+    source = (
+        "import torch\nfrom torch import nn\nclass Decoder(nn.Module):\n    def scores(self, mask_logits, delta):\n"
+        "        inter = torch.sum(mask_logits.sigmoid(), dim=-1)\n"
+        "        area_u = torch.sum(mask_logits > -delta, dim=-1).float()\n"
+        "        return torch.where(area_u > 0, inter / area_u, 1.0)\n"
+    )
+    assert [(f.code, f.line) for f in check_source(source, "t.py", Config(select=("NAN241",)))] == [("NAN241", 7)]
