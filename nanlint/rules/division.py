@@ -1,6 +1,8 @@
 """NAN20x: divisions by values that can be exactly zero (sums, norms, std, counts, empty selections)."""
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from nanlint.facts import EPS_NAME, F, Fact, arg, source_text
@@ -52,6 +54,26 @@ def norm_of_same(rule: Rule, numerator: cst.BaseExpression, denominator: cst.Bas
     return resolved
 
 
+def weighted_mean(rule: Rule, numerator: cst.BaseExpression, denominator: cst.BaseExpression) -> bool:
+    """``sum(x * w) / sum(w)`` (or ``dot(x, w) / w.sum()``): a weighted mean, whose weights (a target map, a
+    mask, per-sample weights) are all 0 for an empty batch or class, whatever their sign is known to be."""
+    facts, scope = rule.ctx.facts, rule.ctx.scope
+    resolved = facts.resolve(denominator, scope) if isinstance(denominator, cst.Name) else denominator
+    if not isinstance(resolved, cst.Call):
+        return False
+    target = rule.target(resolved)
+    if target.base_op not in ("sum", "nansum", "reduce_sum"):
+        return False
+    subject = facts.subject_node(resolved, target)
+    weights = source_text(subject) if subject is not None else ""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*", weights):
+        return False
+    weighted = facts.resolve(numerator, scope) if isinstance(numerator, cst.Name) else numerator
+    text = source_text(weighted) if weighted is not None else ""
+    uses_weights = re.search(r"(?<![\w.])" + re.escape(weights) + r"(?!\w)", text) is not None
+    return uses_weights and any(token in text for token in ("*", "@", "dot(", "mul(", "matmul(", "einsum("))
+
+
 def unsigned_sum_only(fact: Fact) -> bool:
     """The only reason to think ``fact``'s value reaches 0 is that it sums (or peaks) values of unknown sign."""
     return fact.may_be_zero_guess and fact.has(F.UNSIGNED)
@@ -92,7 +114,8 @@ class DivisionByMaybeZero(WhereTracker, Rule):
             return  # NAN202
         if self.in_related_where(denominator) or checked_by_condition(self, denominator):
             return
-        if (unsigned_sum_only(fact) if vanishing is None else False) != self.unsigned_sums:
+        weighted = vanishing is None and unsigned_sum_only(fact) and weighted_mean(self, numerator, denominator)
+        if (unsigned_sum_only(fact) and not weighted if vanishing is None else False) != self.unsigned_sums:
             return  # a sum of values of unknown sign is rarely exactly 0: NAN204 (preview) takes it
         if vanishing is None and fact.may_be_zero_guess and fact.has(F.ELEMENTWISE_ABS):
             return  # x / |s| is no riskier than x / s, which is not reported either (|s| of a scale hyper-parameter)
@@ -103,6 +126,14 @@ class DivisionByMaybeZero(WhereTracker, Rule):
                 f"division by `{source_text(denominator)}`, guarded by {describe(self, name, eps_fact)}, which is itself 0 when its factor is: the guard vanishes exactly when it is needed",
                 confidence=Confidence.HIGH,
                 hint="keep the eps away from 0: `eps * max(1, r)` or a constant eps",
+            )
+            return
+        if weighted:
+            self.report(
+                node,
+                f"weighted mean divided by `{source_text(denominator)}`, the sum of its weights: it is 0 when every weight is (an empty target map, an all-zero mask), and 0/0 = NaN",
+                confidence=Confidence.MEDIUM,
+                hint="clamp the weight sum: `(x * w).sum() / w.sum().clamp_min(eps)`",
             )
             return
         self.report(

@@ -147,7 +147,6 @@ def test_mean_of_empty_selection_silent(source):
 
 # A sum or peak of values of unknown sign is rarely exactly 0: NAN201 leaves it to NAN204 (preview, low confidence).
 UNSIGNED_SUMS = [
-    ("import torch\ndef f(loss, weight):\n    return torch.dot(loss, weight) / torch.sum(weight)\n", 3),
     # qwen2_5_omni's kaiser filter
     ("import torch\ndef f(window, sinc):\n    taps = 2 * window * sinc\n    taps /= taps.sum()\n    return taps\n", 4),
     # idefics3's patch count
@@ -221,4 +220,30 @@ def test_division_by_abs_of_a_scale_is_silent():
     # d_fine's `points / reg_scale` after `reg_scale = abs(reg_scale)`: no riskier than dividing by reg_scale itself
     source = ("import torch\ndef distance2bbox(points, distance, reg_scale):\n    reg_scale = abs(reg_scale)\n"
               "    return points[..., 0] - (0.5 * reg_scale + distance[..., 0]) * (points[..., 2] / reg_scale)\n")
+    assert found(source, "NAN201") == []
+
+
+WEIGHTED_MEANS = [
+    ("import torch\ndef loss(loss_map, gt_score):\n    return torch.sum(loss_map * gt_score) / torch.sum(gt_score)\n", 3),
+    ("import torch\ndef loss(per_frame, weight):\n    return torch.dot(per_frame, weight[0]) / torch.sum(weight)\n", 3),
+    ("import torch\ndef loss(l, w):\n    total = (l * w).sum()\n    return total / w.sum()\n", 4),
+]
+
+
+@pytest.mark.parametrize(("source", "line"), WEIGHTED_MEANS)
+def test_weighted_mean_by_a_weight_sum_is_nan201_not_the_preview_rule(source, line):
+    assert found(source, "NAN201") == [("NAN201", line)]
+    assert found(source, "NAN204") == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # normalizing a vector by its own sum is not a weighted mean: left to the preview rule NAN204
+        "import torch\ndef f(window, sinc):\n    filt = window * sinc\n    filt /= filt.sum()\n    return filt\n",
+        # the weight sum is clamped
+        "import torch\ndef loss(l, w):\n    return (l * w).sum() / w.sum().clamp_min(1e-6)\n",
+    ],
+)
+def test_weighted_mean_rule_is_quiet_on_normalization_and_guards(source):
     assert found(source, "NAN201") == []
