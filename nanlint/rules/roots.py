@@ -281,6 +281,9 @@ class UnbiasedStdOfOne(Rule):
             return
         if target.namespace == "method" and not self.ctx.resolver.imports_autograd:
             return  # NumPy's std is biased (ddof=0) by default
+        keywords = {a.keyword.value for a in node.args if a.keyword is not None}
+        if target.namespace == "method" and "axis" in keywords and "ddof" not in keywords:
+            return  # `axis=` is NumPy's spelling: biased unless ddof says otherwise
         if _biased(node):
             return
         subject = operand(self, node, target)

@@ -297,3 +297,10 @@ def test_root_of_an_activation_grid_still_flagged():
     source = ("import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, h):\n"
               "        hx = h.repeat(2, 2)\n        d = hx ** 2 + hx ** 2\n        return d ** .5\n")
     assert found(source, "NAN211") == [("NAN211", 7)]
+
+
+def test_numpy_spelled_std_with_axis_is_biased_and_silent():
+    source = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=0)\n"
+    assert [f.code for f in check_source(source, "t.py", Config(select=("NAN231",)))] == []
+    unbiased = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=0, ddof=1)\n"
+    assert [f.code for f in check_source(unbiased, "t.py", Config(select=("NAN231",)))] == ["NAN231"]
