@@ -31,22 +31,27 @@ class WhereNanBranch(Rule):
                 resolved = self.ctx.facts.resolve(branch, self.ctx.scope, depth=1)
                 if resolved is not branch:
                     expr, via = resolved, branch
+            hazards = []
             for site, kind, x in self._risky(expr):
                 if self._safe(kind, x) or carries_no_gradient(self, site):
                     continue
                 related = bool(names_in(x) & cond_names) or bool(self._bound_names(x) & cond_names)
                 fact = self.fact(x)
-                hazardous = fact.may_be_zero or fact.may_be_negative
-                if not (related or hazardous):
-                    continue
-                where_line = self.ctx.line_of(node)
-                through = f" (through `{source_text(via)}`)" if via is not None else ""
-                self.report(
-                    site,
-                    f"`torch.where` (line {where_line}) computes this branch{through} for every element: `{kind}` of {describe(self, x, fact, 'the masked-out values')} is inf/NaN where the condition is false, and its NaN gradient still flows (0 * NaN = NaN)",
-                    confidence=Confidence.HIGH if related else Confidence.MEDIUM,
-                    hint="make the operand safe first: `safe_x = torch.where(cond, x, 1.0)` then `torch.where(cond, f(safe_x), y)`",
-                )
+                if related or fact.may_be_zero or fact.may_be_negative:
+                    hazards.append((site, kind, x, fact, related))
+            if not hazards:
+                continue
+            # one finding per branch, at its first hazard: the others are the same mistake
+            site, kind, x, fact, related = hazards[0]
+            where_line = self.ctx.line_of(node)
+            through = f" (through `{source_text(via)}`)" if via is not None else ""
+            more = f" (and {len(hazards) - 1} more such op{'s' if len(hazards) > 2 else ''} in this branch)" if len(hazards) > 1 else ""
+            self.report(
+                site,
+                f"`torch.where` (line {where_line}) evaluates this branch{through} for every element, masked-out ones included: `{kind}` of {describe(self, x, fact, 'values the condition masks out')} can be inf/NaN there{more}, and its NaN gradient still flows (0 * NaN = NaN)",
+                confidence=Confidence.HIGH if any(h[4] for h in hazards) else Confidence.MEDIUM,
+                hint="make the operand safe first: `safe_x = torch.where(cond, x, 1.0)` then `torch.where(cond, f(safe_x), y)`",
+            )
 
     def _bound_names(self, x: cst.BaseExpression) -> set[str]:
         out: set[str] = set()
