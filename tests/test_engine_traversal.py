@@ -132,3 +132,19 @@ def test_a_failing_rule_becomes_an_internal_error_and_others_still_run():
     analysis._Walker(ctx, [broken, spy], errors).walk(module)
     assert len(errors) == 1 and errors[0].rule == "NAN999" and "KeyError" in errors[0].message
     assert [entry[1] for entry in spy.log] == ["f(1)", "g(2)"]
+
+
+def test_parse_without_validation_gives_the_same_tree_and_restores_validation():
+    import libcst as cst
+
+    from nanlint.analysis import parse_without_validation
+
+    source = "import torch\n\ndef f(x, *, eps=1e-6):\n    return torch.log(x.softmax(-1) + eps)  # c\n"
+    assert parse_without_validation(source).deep_equals(cst.parse_module(source))
+    assert parse_without_validation(source).code == source
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not valid")  # validation is back for nodes built after the parse
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_without_validation("def f(:\n")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("1x")
