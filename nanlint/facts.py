@@ -445,21 +445,14 @@ class Facts:
         function = binding.scope.node
         if not isinstance(function, cst.FunctionDef):
             return None
-        table = self._unpackings.get(id(function))
-        if table is None:
-            table = {}
-            _collect_unpackings(function.body, table)
-            self._unpackings[id(function)] = table
+        table = _per_function(self._unpackings, function, _collect_unpackings)
         candidates = table.get(name.value)
         if not candidates:
             return None
         if len(candidates) == 1:
             best = (0, candidates[0][1], candidates[0][2])  # one unpacking of this name: no order needed
         else:
-            order = self._order.get(id(function))
-            if order is None:
-                order = _preorder(function)
-                self._order[id(function)] = order
+            order = self._preorder_of(function)
             use = order.get(id(name))
             if use is None:
                 return None
@@ -525,18 +518,11 @@ class Facts:
         function = binding.scope.node
         if not isinstance(function, cst.FunctionDef):
             return fact
-        table = self._refinements.get(id(function))
-        if table is None:
-            table = {}
-            _collect_refinements(function.body, table)
-            self._refinements[id(function)] = table
+        table = _per_function(self._refinements, function, _collect_refinements)
         found = table.get(name.value)
         if not found:
             return fact
-        order = self._order.get(id(function))
-        if order is None:
-            order = _preorder(function)
-            self._order[id(function)] = order
+        order = self._preorder_of(function)
         use = order.get(id(name))
         if use is None:
             return fact
@@ -546,6 +532,14 @@ class Facts:
             if start < where < use:
                 fact = self._apply_refinement(name, fact, refinement, binding.scope)
         return fact
+
+    def _preorder_of(self, function: cst.FunctionDef) -> dict[int, int]:
+        """Each node's rank in ``function``'s source order, computed once per function."""
+        order = self._order.get(id(function))
+        if order is None:
+            order = _preorder(function)
+            self._order[id(function)] = order
+        return order
 
     def _apply_refinement(self, name: cst.Name, fact: Fact, refinement: _Refinement, scope: Scope) -> Fact:
         index = refinement.index
@@ -1349,6 +1343,16 @@ def _is_one_plus_exp(expr: cst.BaseExpression) -> bool:
 
 
 # ---- element assignments (refinements) ----
+def _per_function(cache: dict[int, dict], function: cst.FunctionDef, collect) -> dict:
+    """The table ``collect(function.body, table)`` fills, built once per function and kept in ``cache``."""
+    table = cache.get(id(function))
+    if table is None:
+        table = {}
+        collect(function.body, table)
+        cache[id(function)] = table
+    return table
+
+
 def _collect_refinements(body: cst.BaseSuite, table: dict[str, list[_Refinement]]) -> None:
     """``name[index] = value`` statements of a function body, nested blocks included, nested functions not."""
     statements = body.body if isinstance(body, (cst.IndentedBlock,)) else [body] if isinstance(body, cst.SimpleStatementSuite) else []

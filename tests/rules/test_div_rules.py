@@ -1,19 +1,13 @@
 """NAN201-NAN203: divisions by values that can be 0, division by an own norm, means of empty selections."""
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from nanlint.api import check_source
 from nanlint.config import Config
 from nanlint.findings import Confidence
 from nanlint.fixes import apply_edits
-
-
-def found(source: str, code: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "t.py", Config(select=(code,), preview=True))
-    return [(f.code, f.line) for f in findings if f.code == code]
+from rule_cases import found
 
 
 FLAGGED_201 = [

@@ -9,11 +9,7 @@ from nanlint.api import check_source
 from nanlint.config import Config
 from nanlint.findings import Applicability, Confidence
 from nanlint.fixes import apply_edits
-
-
-def found(source: str, code: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "t.py", Config(select=(code,), preview=True))
-    return [(f.code, f.line) for f in findings if f.code == code]
+from rule_cases import found
 
 
 def fixed(source: str, code: str, unsafe: bool = False) -> str:

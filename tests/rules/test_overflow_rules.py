@@ -1,21 +1,10 @@
 """NAN30x: exp overflow rules on flagged and silent code, with exact codes and lines."""
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from nanlint.api import check_source
-from nanlint.config import Config
 from nanlint.fixes import apply_edits
-
-
-def findings(code: str, source: str):
-    return check_source(textwrap.dedent(source).lstrip("\n"), "case.py", Config(select=(code,), preview=True))
-
-
-def hits(code: str, source: str) -> list[tuple[str, int]]:
-    return [(f.code, f.line) for f in findings(code, source)]
+from rule_cases import findings, hits
 
 
 FLAGGED = [

@@ -1,21 +1,10 @@
 """NAN35x: half-precision constants and inf masks, with exact codes, lines and confidence."""
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from nanlint.api import check_source
-from nanlint.config import Config
 from nanlint.fixes import apply_edits
-
-
-def findings(code: str, source: str, **config):
-    return check_source(textwrap.dedent(source).lstrip("\n"), "case.py", Config(select=(code,), preview=True, **config))
-
-
-def hits(code: str, source: str, **config) -> list[tuple[str, int]]:
-    return [(f.code, f.line) for f in findings(code, source, **config)]
+from rule_cases import findings, hits
 
 
 FLAGGED = [

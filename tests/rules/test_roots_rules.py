@@ -2,18 +2,12 @@
 statistics over one element."""
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from nanlint.api import check_source
 from nanlint.config import Config
 from nanlint.findings import Confidence
-
-
-def found(source: str, code: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "t.py", Config(select=(code,), preview=True))
-    return [(f.code, f.line) for f in findings if f.code == code]
+from rule_cases import found
 
 
 T = "import torch\nimport torch.nn.functional as F\n"
