@@ -2,6 +2,8 @@
 stacked saturating activations."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import libcst as cst
 
 from nanlint.facts import arg
@@ -50,46 +52,65 @@ def produced_by(rule: Rule, expr: cst.BaseExpression, ops: frozenset[str]) -> tu
     return None
 
 
-class BceOnSigmoid(FamilyRule):
+class LossOnWrongInput(FamilyRule):
+    """A loss given the output of ``wrong_ops``: reported at a functional or held-module call whose input
+    is such an output, and (medium confidence) where the criterion is built in a file whose model ends in
+    one of them. Subclasses give the names, the messages and the fix."""
+
+    module: ClassVar[str]
+    functional: ClassVar[str]
+    wrong_ops: ClassVar[frozenset[str]]
+    construction_hint: ClassVar[str]
+    call_hint: ClassVar[str]
+
+    def construction_message(self, line: int) -> str:
+        raise NotImplementedError
+
+    def call_message(self, op: str, line: int) -> str:
+        raise NotImplementedError
+
+    def fix_for(self, loss: cst.Call, operand: cst.BaseExpression):
+        return None
+
+    def visit_Call(self, node: cst.Call) -> None:
+        target = self.target(node)
+        if target.op == self.module and target.namespace == "nn" and target.qualname is not None:
+            ends = model_ends_in(self.ctx, self.wrong_ops)
+            if ends is not None:
+                self.report(node, self.construction_message(self.ctx.line_of(ends)), confidence=Confidence.MEDIUM, hint=self.construction_hint)
+            return
+        operand = loss_input(self, node, self.functional, self.module)
+        if operand is None:
+            return
+        found = produced_by(self, operand, self.wrong_ops)
+        if found is None:
+            return
+        op, origin = found
+        self.report(node, self.call_message(op, self.ctx.line_of(origin)), fix=self.fix_for(node, operand), hint=self.call_hint)
+
+
+class BceOnSigmoid(LossOnWrongInput):
     """NAN401: binary cross-entropy on a sigmoid output instead of BCEWithLogitsLoss."""
 
     code = "NAN401"
     triggers = ("BCELoss", "binary_cross_entropy")
+    module, functional, wrong_ops = "BCELoss", "binary_cross_entropy", SIGMOID_OPS
+    construction_hint = "remove the final sigmoid and use `nn.BCEWithLogitsLoss()`"
+    call_hint = "drop the sigmoid and use `F.binary_cross_entropy_with_logits` / `nn.BCEWithLogitsLoss`"
 
-    def visit_Call(self, node: cst.Call) -> None:
-        target = self.target(node)
-        if target.op == "BCELoss" and target.namespace == "nn" and target.qualname is not None:
-            self._constructor(node)
-            return
-        operand = loss_input(self, node, "binary_cross_entropy", "BCELoss")
-        if operand is None:
-            return
-        found = produced_by(self, operand, SIGMOID_OPS)
-        if found is None:
-            return
-        op, origin = found
-        line = self.ctx.line_of(origin)
-        self.report(
-            node,
+    def construction_message(self, line: int) -> str:
+        return (
+            f"`BCELoss` in a file whose model ends in a sigmoid (line {line}): the loss takes "
+            "saturated probabilities, log(0) is clamped to -100, and autocast refuses it"
+        )
+
+    def call_message(self, op: str, line: int) -> str:
+        return (
             f"binary cross-entropy on a `{op}` output (line {line}): the sigmoid saturates to exactly 0 or 1, "
-            "log(0) is clamped to -100 and the gradient vanishes; under autocast this call raises",
-            fix=self._fix(node, operand),
-            hint="drop the sigmoid and use `F.binary_cross_entropy_with_logits` / `nn.BCEWithLogitsLoss`",
+            "log(0) is clamped to -100 and the gradient vanishes; under autocast this call raises"
         )
 
-    def _constructor(self, node: cst.Call) -> None:
-        ends = model_ends_in(self.ctx, SIGMOID_OPS)
-        if ends is None:
-            return
-        self.report(
-            node,
-            f"`BCELoss` in a file whose model ends in a sigmoid (line {self.ctx.line_of(ends)}): the loss takes "
-            "saturated probabilities, log(0) is clamped to -100, and autocast refuses it",
-            confidence=Confidence.MEDIUM,
-            hint="remove the final sigmoid and use `nn.BCEWithLogitsLoss()`",
-        )
-
-    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+    def fix_for(self, loss: cst.Call, operand: cst.BaseExpression):
         """``F.binary_cross_entropy(torch.sigmoid(z), y)`` -> ``F.binary_cross_entropy_with_logits(z, y)``."""
         target = self.target(loss)
         if target.namespace != "torch" or not isinstance(loss.func, cst.Attribute) or not isinstance(operand, cst.Call):
@@ -107,41 +128,28 @@ class BceOnSigmoid(FamilyRule):
         return self.replace(loss, new, "Use `binary_cross_entropy_with_logits` on the logits", Applicability.SAFE)
 
 
-class CrossEntropyOnSoftmax(FamilyRule):
+class CrossEntropyOnSoftmax(LossOnWrongInput):
     """NAN402: cross_entropy on a softmax output (a second softmax inside the loss)."""
 
     code = "NAN402"
     triggers = ("CrossEntropyLoss", "cross_entropy")
+    module, functional, wrong_ops = "CrossEntropyLoss", "cross_entropy", SOFTMAX_OPS
+    construction_hint = "remove the final softmax: CrossEntropyLoss expects logits"
+    call_hint = "pass the logits: cross_entropy expects unnormalized scores"
 
-    def visit_Call(self, node: cst.Call) -> None:
-        target = self.target(node)
-        if target.op == "CrossEntropyLoss" and target.namespace == "nn" and target.qualname is not None:
-            ends = model_ends_in(self.ctx, SOFTMAX_OPS)
-            if ends is not None:
-                self.report(
-                    node,
-                    f"`CrossEntropyLoss` in a file whose model ends in a softmax (line {self.ctx.line_of(ends)}): "
-                    "the loss applies log_softmax again, so it trains on a squashed, nearly constant signal",
-                    confidence=Confidence.MEDIUM,
-                    hint="remove the final softmax: CrossEntropyLoss expects logits",
-                )
-            return
-        operand = loss_input(self, node, "cross_entropy", "CrossEntropyLoss")
-        if operand is None:
-            return
-        found = produced_by(self, operand, SOFTMAX_OPS)
-        if found is None:
-            return
-        op, origin = found
-        self.report(
-            node,
-            f"`cross_entropy` on a `{op}` output (line {self.ctx.line_of(origin)}): it applies log_softmax itself, "
-            "so this is a double softmax whose gradients nearly vanish",
-            fix=self._fix(node, operand),
-            hint="pass the logits: cross_entropy expects unnormalized scores",
+    def construction_message(self, line: int) -> str:
+        return (
+            f"`CrossEntropyLoss` in a file whose model ends in a softmax (line {line}): "
+            "the loss applies log_softmax again, so it trains on a squashed, nearly constant signal"
         )
 
-    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+    def call_message(self, op: str, line: int) -> str:
+        return (
+            f"`cross_entropy` on a `{op}` output (line {line}): it applies log_softmax itself, "
+            "so this is a double softmax whose gradients nearly vanish"
+        )
+
+    def fix_for(self, loss: cst.Call, operand: cst.BaseExpression):
         if not isinstance(operand, cst.Call):
             return None
         inner = self.target(operand)
@@ -153,41 +161,28 @@ class CrossEntropyOnSoftmax(FamilyRule):
         return self.replace(operand, logits, "Pass the logits, not their softmax", Applicability.UNSAFE)
 
 
-class NllOnProbabilities(FamilyRule):
+class NllOnProbabilities(LossOnWrongInput):
     """NAN403: nll_loss on probabilities instead of log-probabilities."""
 
     code = "NAN403"
     triggers = ("NLLLoss", "nll_loss")
+    module, functional, wrong_ops = "NLLLoss", "nll_loss", SOFTMAX_OPS | SIGMOID_OPS
+    construction_hint = "end the model with `nn.LogSoftmax(dim=...)`, or use CrossEntropyLoss on logits"
+    call_hint = "use `log_softmax` instead of `softmax`"
 
-    def visit_Call(self, node: cst.Call) -> None:
-        target = self.target(node)
-        if target.op == "NLLLoss" and target.namespace == "nn" and target.qualname is not None:
-            ends = model_ends_in(self.ctx, SOFTMAX_OPS | SIGMOID_OPS)
-            if ends is not None:
-                self.report(
-                    node,
-                    f"`NLLLoss` in a file whose model ends in a softmax (line {self.ctx.line_of(ends)}): NLLLoss "
-                    "expects log-probabilities, and on probabilities it is minimized by pushing them to 0",
-                    confidence=Confidence.MEDIUM,
-                    hint="end the model with `nn.LogSoftmax(dim=...)`, or use CrossEntropyLoss on logits",
-                )
-            return
-        operand = loss_input(self, node, "nll_loss", "NLLLoss")
-        if operand is None:
-            return
-        found = produced_by(self, operand, SOFTMAX_OPS | SIGMOID_OPS)
-        if found is None:
-            return
-        op, origin = found
-        self.report(
-            node,
-            f"`nll_loss` on a `{op}` output (line {self.ctx.line_of(origin)}): it expects log-probabilities; on "
-            "probabilities the loss is -p, unbounded below in its log, and training drives p to 0",
-            fix=self._fix(node, operand),
-            hint="use `log_softmax` instead of `softmax`",
+    def construction_message(self, line: int) -> str:
+        return (
+            f"`NLLLoss` in a file whose model ends in a softmax (line {line}): NLLLoss "
+            "expects log-probabilities, and on probabilities it is minimized by pushing them to 0"
         )
 
-    def _fix(self, loss: cst.Call, operand: cst.BaseExpression):
+    def call_message(self, op: str, line: int) -> str:
+        return (
+            f"`nll_loss` on a `{op}` output (line {line}): it expects log-probabilities; on "
+            "probabilities the loss is -p, unbounded below in its log, and training drives p to 0"
+        )
+
+    def fix_for(self, loss: cst.Call, operand: cst.BaseExpression):
         if not isinstance(operand, cst.Call) or not isinstance(operand.func, cst.Attribute):
             return None
         inner = self.target(operand)
