@@ -7,29 +7,13 @@ here are still importable from this module.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from nanlint.findings import Finding, InternalError
+from nanlint.findings import Finding
+from nanlint.options import AnalysisOptions, FileResult
 
 if TYPE_CHECKING:
     from nanlint.analysis import FileContext  # noqa: F401
-
-
-@dataclass
-class FileResult:
-    filename: str
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[InternalError] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """The part of the configuration that the analysis of one file depends on."""
-
-    codes: frozenset[str]
-    rule_options: dict = field(default_factory=dict, hash=False, compare=False)
-    target_precision: str | None = None
 
 
 def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:

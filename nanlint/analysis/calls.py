@@ -1,0 +1,330 @@
+"""Calls into the file's own code: functions, methods, classes, ``nn`` modules, and their parameters.
+
+``f(x)`` evaluates ``f``'s returns with its parameters bound to the call's argument values (a frame of its
+own, a few calls deep); ``self(x)`` and ``model(x)`` run ``forward``; ``self.head(x)`` runs whatever
+``self.head`` was set to in the class (an ``nn.Sequential``, a ``Sigmoid``, a module of this file).
+``self.x`` is the join of every assignment to it in the class. The other way round, :meth:`contexts` finds
+the call sites of a function, so that the rules can check its body with the values its callers pass
+(``entropy(F.softmax(z))`` makes ``torch.log(p)`` inside ``entropy`` a log of a probability).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from nanlint.analysis import construct, domain as d, elementwise, names, optable as ops
+from nanlint.analysis.domain import UNKNOWN, Tier, Value
+from nanlint.analysis.opcall import OpCall
+from nanlint.resolver import Target
+from nanlint.traversal import Plan, iter_nodes
+
+if TYPE_CHECKING:
+    from nanlint.analysis.evaluate import Evaluator, Frame
+
+_MAX_DEPTH = 3
+_MAX_CONTEXTS = 6
+_CALL_PLAN = Plan({"Call", "FunctionDef", "ClassDef"})
+
+
+def interesting(v: Value) -> bool:
+    """A value that tells more than nothing (worth a frame of its own)."""
+    return v is not UNKNOWN and bool(
+        v.points or v.vanish or v.constant or v.below or v.beyond or v.large or v.empty or v.single
+        or v.role in (d.PROBABILITY, d.LOGPROB, d.MASK, d.COUNT, d.DATA) or v.module is not None or v.informative
+        or v.items is not None or v.unit or v.dist
+    )
+
+
+class Calls:
+    def __init__(self, ev: "Evaluator"):
+        self.ev = ev
+        self._class_attrs: dict[tuple, Value | None] = {}
+        self._index: dict[str, list] | None = None
+        self._contexts: dict[int, list] = {}
+
+    # ---- calling ----
+    def evaluate(self, node: cst.Call, target: Target, frame: "Frame") -> Value | None:
+        from nanlint.analysis.evaluate import Instance, LocalClass, LocalFunction, NNModule
+
+        func = node.func
+        if target.qualname is not None and target.namespace not in ("local", "other"):
+            return None
+        if isinstance(func, cst.Attribute) and not _local_receiver(func):
+            return None
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            return None
+        held = self.ev.value(func, frame).module
+        if held is None:
+            return None
+        if isinstance(held, LocalFunction):
+            return self.returns(held, node, frame)
+        if isinstance(held, LocalClass):
+            return Value(module=Instance(held.cls), node=node)
+        if isinstance(held, Instance):
+            forward = self.ev.scopes.method(held.cls, "forward") or self.ev.scopes.method(held.cls, "__call__")
+            if forward is None:
+                return Value(role=d.ACTIVATION, node=node)
+            return self.returns(LocalFunction(forward, held.cls, True), node, frame)
+        if isinstance(held, NNModule):
+            first = node.args[0].value if node.args and node.args[0].keyword is None else None
+            x = self.ev.value(first, frame) if first is not None else UNKNOWN
+            return self.apply_module(held, x, node, frame)
+        return None
+
+    def bindings(self, fn, node: cst.Call, frame: "Frame", skip_self: bool) -> dict:
+        params = [*fn.params.posonly_params, *fn.params.params]
+        if skip_self and params:
+            params = params[1:]
+        out = {}
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        if any(a.star for a in node.args):
+            return out
+        for param, value in zip(params, positional):
+            out[param.name.value] = self.ev.value(value, frame)
+        by_name = {p.name.value for p in (*fn.params.posonly_params, *fn.params.params, *fn.params.kwonly_params)}
+        for a in node.args:
+            if a.keyword is not None and a.keyword.value in by_name:
+                out[a.keyword.value] = self.ev.value(a.value, frame)
+        return out
+
+    def returns(self, held, node: cst.Call, frame: "Frame") -> Value:
+        from nanlint.analysis.evaluate import Frame
+
+        fn = held.fn
+        if _is_generator(fn):
+            return UNKNOWN
+        bindings = self.bindings(fn, node, frame, held.bound_self)
+        if frame.depth >= _MAX_DEPTH or not any(interesting(v) for v in bindings.values()):
+            callee = self.ev.frame_of(fn)
+        else:
+            callee = Frame(self.ev.flow_of(fn), bindings, ("call", id(node)) + frame.key, node, frame, frame.depth + 1,
+                           held.cls or self.ev.scopes.class_of(fn))
+        return self.return_value(callee)
+
+    def return_value(self, frame: "Frame") -> Value:
+        out = None
+        for statement, _ in frame.flow.returns:
+            if statement.value is None:
+                continue
+            v = self.ev.value(statement.value, frame)
+            out = v if out is None else d.join(out, v)
+        return out if out is not None else UNKNOWN
+
+    # ---- parameters ----
+    def parameter(self, definition, frame: "Frame") -> Value:
+        name = definition.name
+        if frame.bindings is not None and name in frame.bindings:
+            return frame.bindings[name]
+        param = definition.node
+        named = names.named(name, param)
+        if named is None and definition.value is None and self._in_data_class(frame):
+            named = names.data_argument(name, param)
+        annotation = param.annotation.annotation if getattr(param, "annotation", None) is not None else None
+        if isinstance(annotation, cst.Name) and annotation.value in ("int", "bool"):
+            return Value(integer=True, grad=False, node=param, desc=f"`{name}`")
+        default = definition.value
+        if default is not None:
+            outer = self.ev.frame_of(self.ev.scopes.parent_scope(frame.flow.node))
+            v = self.ev.value(default, outer)
+            if v.positive:
+                # a default says the parameter is a positive setting, not what callers pass
+                role = d.EPS if v.const is not None and v.const < 0.1 else None
+                out = Value(lo=0.0, lo_open=True, role=role, grad=False, node=param, setting=v.const,
+                            desc=f"`{name}` (default {v.const:g})" if v.const is not None else f"`{name}`")
+                return replace(out, role=named.role if named is not None and named.role == d.EPS else role)
+            if v.role == d.PROBABILITY or v.module is not None:
+                return v
+        return named or Value(node=param)
+
+    def _in_data_class(self, frame: "Frame") -> bool:
+        cls = frame.cls
+        if cls is None:
+            return False
+        from nanlint.analysis.gradient import DATA_CLASS
+
+        return any(DATA_CLASS.search(k.name.value) or any(DATA_CLASS.search(self.ev.text(b.value)) for b in k.bases)
+                   for k in self.ev.scopes.lineage(cls))
+
+    # ---- attributes of classes ----
+    def class_attribute(self, cls: cst.ClassDef, attr: str) -> Value | None:
+        key = (id(cls), attr)
+        if key in self._class_attrs:
+            return self._class_attrs[key]
+        self._class_attrs[key] = None  # a cycle through attributes
+        found = self._class_attribute(cls, attr)
+        self._class_attrs[key] = found
+        return found
+
+    def _class_attribute(self, cls: cst.ClassDef, attr: str) -> Value | None:
+        from nanlint.analysis.evaluate import LocalFunction
+
+        scopes = self.ev.scopes
+        for klass in scopes.lineage(cls):
+            method = scopes.methods.get(id(klass), {}).get(attr)
+            if method is not None:
+                return Value(module=LocalFunction(method, klass, True), grad=False)
+            values = []
+            for statement in scopes.class_body.get(id(klass), ()):
+                for small in getattr(statement, "body", ()) if isinstance(statement, cst.SimpleStatementLine) else ():
+                    if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                        targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                        if any(isinstance(t, cst.Name) and t.value == attr for t in targets):
+                            values.append(self.ev.value(small.value, self.ev.frame_of(klass)))
+            sites = 0
+            for name, method in scopes.methods.get(id(klass), {}).items():
+                flow = self.ev.flow_of(method)
+                defs = flow.defs.get(f"self.{attr}")
+                if not defs:
+                    continue
+                frame = self.ev.frame_of(method)
+                for definition in defs[-6:]:
+                    sites += 1
+                    values.append(self.ev.definition_value(definition, frame))
+            if values:
+                out = d.join_all(values)
+                if sites + len(values) > 2 or len(values) > 1:
+                    out = _weaken_fills(out)
+                return out
+        return None
+
+    # ---- nn modules ----
+    def nn_module(self, node: cst.Call, target: Target, frame: "Frame") -> Value:
+        from nanlint.analysis.evaluate import NNModule
+
+        op = target.op
+        if op == "Parameter":
+            site = self.ev.opcall_as(node, "Parameter", frame)
+            return construct.construct(site) if site is not None else Value(role=d.PARAMETER, grad=True, node=node)
+        if op in ("Sequential", "ModuleList", "ModuleDict"):
+            layers = tuple(self.ev.value(a.value, frame) for a in node.args if a.keyword is None and not a.star)
+            return Value(module=NNModule(op, layers, node), node=node, grad=False)
+        if op in ("init",):
+            return UNKNOWN
+        return Value(module=NNModule(op, (), node), node=node, grad=False)
+
+    def apply_module(self, held, x: Value, node: cst.Call, frame: "Frame") -> Value:
+        from nanlint.analysis.evaluate import Instance, LocalFunction, NNModule
+
+        name = held.name
+        text = self.ev.text(node)
+        if name == "Sequential":
+            v = x
+            for layer in held.layers:
+                module = layer.module
+                if isinstance(module, NNModule):
+                    v = self.apply_module(module, v, node, frame)
+                elif isinstance(module, Instance):
+                    forward = self.ev.scopes.method(module.cls, "forward")
+                    v = Value(role=d.ACTIVATION, grad=True, node=node) if forward is None else self.return_value(self.ev.frame_of(forward))
+                else:
+                    v = Value(role=d.ACTIVATION, grad=True, node=node)
+            return v
+        op = ops.MODULE_OPS.get(name)
+        if op is not None:
+            if op == "identity":
+                return x
+            if op in ("softmax", "softmin"):
+                return elementwise.softmax(x, node, text, op)
+            if op in ("log_softmax", "logsigmoid"):
+                return elementwise.logprob(x, node, op)
+            if op == "cosine_similarity":
+                return Value(lo=-1.0, hi=1.0, grad=True, node=node)
+            spec = ops.OPS.get(op)
+            fn = spec.param("fn") if spec is not None else None
+            if fn is not None:
+                out = elementwise.apply(fn, x, node, text)
+                return replace(out, desc=f"a `{name}` output", grad=True if x.grad is None else x.grad)
+        if name in ops.LOSS_MODULES:
+            return Value(lo=0.0, grad=True, node=node, desc=f"a loss (`{text}`)")
+        out = Value(role=d.ACTIVATION, grad=True, node=node, desc=f"an output of `{name}`")
+        if name in ops.LEARNED_MODULES and held.call is not None:
+            # a linear map of an all-zero input is 0 when it has no bias, constant when it has one
+            no_bias = any(a.keyword is not None and a.keyword.value == "bias" and self.ev.text(a.value) == "False" for a in held.call.args)
+            if x.vanish is not None and no_bias and name != "Embedding":
+                out = replace(out, vanish=x.vanish, role=x.role if x.role == d.DATA else d.ACTIVATION).with_point(0.0, x.vanish)
+        return out
+
+    # ---- call sites of a function ----
+    def contexts(self, fn: cst.FunctionDef) -> list["Frame"]:
+        """Frames of ``fn`` with its parameters bound by the file's calls to it (those that tell something)."""
+        found = self._contexts.get(id(fn))
+        if found is not None:
+            return found
+        from nanlint.analysis.evaluate import Frame, LocalFunction
+
+        self._contexts[id(fn)] = []
+        out = []
+        for call, scope in self._call_index().get(fn.name.value, ()):
+            caller = self.ev.frame_of(scope)
+            held = self.ev.value(call.func, caller).module
+            if not isinstance(held, LocalFunction) or held.fn is not fn:
+                continue
+            bindings = self.bindings(fn, call, caller, held.bound_self)
+            if not any(interesting(v) and _evidence(v) for v in bindings.values()):
+                continue
+            out.append(Frame(self.ev.flow_of(fn), bindings, ("site", id(call)), call, caller, 1, held.cls or self.ev.scopes.class_of(fn)))
+            if len(out) >= _MAX_CONTEXTS:
+                break
+        self._contexts[id(fn)] = out
+        return out
+
+    def _call_index(self) -> dict[str, list]:
+        if self._index is None:
+            index: dict[str, list] = {}
+            scopes = [self.ev.module]
+            for entering, node in iter_nodes(self.ev.module, _CALL_PLAN):
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    if entering:
+                        scopes.append(node)
+                    else:
+                        scopes.pop()
+                    continue
+                if entering and isinstance(node, cst.Call):
+                    func = node.func
+                    name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
+                    if name is not None:
+                        scope = scopes[-1] if not isinstance(scopes[-1], cst.ClassDef) else self.ev.module
+                        index.setdefault(name, []).append((node, scope))
+            self._index = index
+        return self._index
+
+
+def _evidence(v: Value) -> bool:
+    return v.evidence_at_least(Tier.PLAUSIBLE) or v.role in (d.PROBABILITY, d.LOGPROB) or v.unit or v.dist
+
+
+def _local_receiver(func: cst.Attribute) -> bool:
+    """``self.head(...)``, ``model.encoder(...)``: the callee may be one of the file's modules."""
+    base = func.value
+    while isinstance(base, cst.Attribute):
+        base = base.value
+    return isinstance(base, cst.Name)
+
+
+def _is_generator(fn: cst.FunctionDef) -> bool:
+    found = []
+
+    class _Yield(cst.CSTVisitor):
+        def visit_Yield(self, node) -> bool:
+            found.append(node)
+            return False
+
+        def visit_FunctionDef(self, node) -> bool:
+            return node is fn
+
+        def visit_Lambda(self, node) -> bool:
+            return False
+
+    if not found:
+        fn.body.visit(_Yield())
+    return bool(found)
+
+
+def _weaken_fills(v: Value) -> Value:
+    """An attribute assigned in several places (a buffer reset to 0 and filled later): its initial zeros are
+    not what a reader of the attribute sees."""
+    points = tuple((p, e.weaker() if e.kind in ("fill", "literal") else e) for p, e in v.points)
+    vanish = v.vanish.weaker() if v.vanish is not None and v.vanish.kind == "fill" else v.vanish
+    return replace(v, points=points, vanish=vanish)

@@ -1,0 +1,139 @@
+"""Subscripts: reading ``x[...]`` and writing ``x[...] = v``.
+
+Reading: an entry of a tuple, list or dict; an entry of a shape (a size, >= 1); a boolean-mask selection
+(which can hold no element, and whose values satisfy the mask's test: ``x[x > 0]`` is positive); any other
+index picks a subset of the values, which keeps their bounds and evidence.
+
+Writing: ``x[x == 0] = 1`` repairs the elements the test picks; a buffer of zeros filled at positions that
+depend on the data (``cm[t, p] += 1``) keeps zeros where nothing was written: a histogram has empty bins;
+filled at every position of a loop (``tot[1] += n``) it does not.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from nanlint.analysis import arith, domain as d, guards as guard_mod
+from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
+
+if TYPE_CHECKING:
+    from nanlint.analysis.evaluate import Evaluator, Frame
+
+
+def _index(node: cst.Subscript) -> cst.BaseExpression | None:
+    if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        return node.slice[0].slice.value
+    return None
+
+
+def subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
+    base = ev.value(node.value, frame)
+    index = _index(node)
+    if base.role == d.SIZE:
+        return Value(lo=1.0, integer=True, role=d.SIZE, grad=False, node=node, desc=f"a size (`{ev.text(node)}`)")
+    if index is not None and isinstance(index, (cst.SimpleString, cst.ConcatenatedString)):
+        key = index.evaluated_value if isinstance(index, cst.SimpleString) else None
+        for k, v in base.entries or ():
+            if k == key:
+                return v
+        return UNKNOWN  # a dict entry says nothing of the other entries
+    if base.items is not None or base.element is not None:
+        number = ev.number(index, frame) if index is not None else None
+        if number is not None and float(number).is_integer():
+            from nanlint.analysis.evaluate import item_of
+
+            return item_of(base, int(number))
+        if base.element is not None:
+            return base
+        return d.join_all(base.items) if base.items else UNKNOWN
+    if index is not None:
+        selection = _selection(ev, node, index, base, frame)
+        if selection is not None:
+            return selection
+    return replace(base, items=None, entries=None, dist=base.dist and _keeps_dim(node), module=None)
+
+
+def _keeps_dim(node: cst.Subscript) -> bool:
+    return all(isinstance(s.slice, cst.Slice) or _is_none(s.slice) for s in node.slice)
+
+
+def _is_none(s) -> bool:
+    return isinstance(s, cst.Index) and isinstance(s.value, cst.Name) and s.value.value == "None"
+
+
+def _selection(ev, node, index, base: Value, frame) -> Value | None:
+    """``x[mask]`` / ``x[x > t]``."""
+    is_mask = isinstance(index, cst.Comparison)
+    if not is_mask:
+        iv = ev.value(index, frame)
+        is_mask = iv.role == d.MASK or iv.dtype == "bool"
+    if not is_mask:
+        return None
+    text = ev.text(node)
+    picked = base
+    base_key = ev.key(node.value)
+    if base_key is not None:
+        picked = guard_mod.refine(base, base_key, guard_mod.constraints(ev, frame, index, True))
+    root = ev.key(index) if isinstance(index, (cst.Name, cst.Attribute)) else None
+    empty = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root)
+    single = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` can hold a single element", node, "single", root)
+    return replace(picked, items=None, entries=None, dist=False, module=None, node=node, empty=empty, single=single,
+                   vanish=None, desc=f"the selection `{text}`")
+
+
+def subscript_write(ev: "Evaluator", definition, frame: "Frame") -> Value:
+    statement = definition.value
+    target = definition.target
+    old = ev.value(target.value, frame)
+    index = _index(target)
+    rhs = ev.value(statement.value, frame)
+    if isinstance(statement, cst.AugAssign):
+        written = arith.add(old, rhs, statement, ev.text(statement)) if isinstance(statement.operator, cst.AddAssign) else d.join(old, rhs)
+    else:
+        written = rhs
+    key = ev.key(target.value)
+    # x[x == 0] = 1 / x[where(x < eps)] = eps: the elements the test picks are replaced
+    test = index
+    if isinstance(test, cst.Call) and ev.target(test).op in ("where", "nonzero") and test.args:
+        test = test.args[0].value
+    if isinstance(test, cst.Comparison) and key is not None and isinstance(statement, (cst.Assign, cst.AnnAssign)):
+        remaining = guard_mod.refine(old, key, guard_mod.constraints(ev, frame, test, False))
+        out = d.join(remaining, written)
+        return replace(out, desc=f"`{key}` with the elements `{ev.text(test)}` replaced", node=statement)
+    fill = old.zero if old.zero is not None and old.zero.kind == "fill" else None
+    if fill is not None:
+        deterministic = _deterministic(ev, target, frame)
+        counting = isinstance(statement, cst.AugAssign) and rhs.integer and rhs.nonneg and not deterministic
+        if counting:
+            why = f"entries of `{key or ev.text(target.value)}` that no sample incremented stay 0 (an empty bin)"
+            out = Value(lo=0.0, integer=True, role=d.COUNT, grad=False, node=statement, desc=f"counts (`{key}`)")
+            return out.with_point(0.0, Evidence(Tier.PLAUSIBLE, why, statement, "empty-bin"))
+        why = f"entries of `{key or ev.text(target.value)}` never written stay 0"
+        weakened = replace(old, points=tuple((p, e) for p, e in old.points if p != 0), vanish=None, const=None)
+        out = d.join(weakened, written)
+        return replace(out, const=None, node=old.node, desc=old.desc).with_point(0.0, Evidence(Tier.DEGENERATE, why, statement, "fill"))
+    out = d.join(old, written)
+    return replace(out, const=None, node=old.node, desc=old.desc)
+
+
+def _deterministic(ev, target: cst.Subscript, frame) -> bool:
+    """The written positions are constants or loop indices (the whole buffer gets written), not data."""
+    for element in target.slice:
+        s = element.slice
+        if isinstance(s, cst.Slice):
+            continue
+        if not isinstance(s, cst.Index):
+            return False
+        v = ev.value(s.value, frame)
+        if v.const is not None or v.role == d.INDEX and v.grad is False and not _from_data(ev, s.value, frame):
+            continue
+        return False
+    return True
+
+
+def _from_data(ev, expr, frame) -> bool:
+    """An index that came out of ``argmax``/``topk`` of data (not a loop counter)."""
+    v = ev.value(expr, frame)
+    return v.desc is not None and v.desc.startswith("indices")

@@ -1,0 +1,232 @@
+"""Structural facts about expressions that interval arithmetic cannot see.
+
+``x.max() - x.min()`` and ``x - x.mean()`` subtract statistics of the *same* tensor; ``boxes[:, 3] -
+boxes[:, 1]`` subtracts two entries of one tensor; ``|x|^2 + |y|^2 - 2 x.y`` is a squared distance written
+out. Names are followed to the expression they were bound to, so ``hi = x.amax(-1); lo = x.amin(-1);
+hi - lo`` is recognized too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from nanlint.analysis.evaluate import Evaluator
+
+_STATS = {"max": "max", "amax": "max", "nanmax": "max", "min": "min", "amin": "min", "nanmin": "min",
+          "mean": "mean", "nanmean": "mean", "median": "median", "nanmedian": "median"}
+_LINEAR = frozenset({"matmul", "mm", "bmm", "dot", "einsum", "inner", "tensordot", "mv", "linear", "baddbmm"})
+
+
+@dataclass(frozen=True)
+class Stem:
+    kind: str  # max, min, mean, median (a statistic of base), element (an entry of base), value (base itself)
+    base: str  # source text of the tensor
+    base_expr: cst.BaseExpression | None
+    index: str = ""
+    pairwise: bool = False  # an entry broadcast against another (x[:, None] - x[None])
+
+
+def _unwrap(ev: "Evaluator", expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``x.max(1).values`` / ``x.max(1)[0]`` -> the call; names -> what they were bound to."""
+    expr = ev.resolved(expr)
+    if isinstance(expr, cst.Attribute) and expr.attr.value in ("values", "data") and isinstance(expr.value, cst.Call):
+        return expr.value
+    if isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Call) and len(expr.slice) == 1:
+        index = expr.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer) and index.value.value == "0":
+            return expr.value
+    return expr
+
+
+def stem(ev: "Evaluator", expr: cst.BaseExpression) -> Stem | None:
+    e = _unwrap(ev, expr)
+    if isinstance(e, cst.Call):
+        site = ev.opcall(e)
+        if site is not None:
+            kind = _STATS.get(site.name)
+            if kind is not None and (site.is_method or "input" in site._bound):
+                base = site.arg("input")
+                if base is not None and not site.arg("other") and not _elementwise_max(site):
+                    return Stem(kind, ev.text(ev.resolved_name(base)), base)
+            if site.name == "logsumexp" and site.arg("input") is not None:
+                return Stem("max", ev.text(site.arg("input")), site.arg("input"))
+            if site.name in ("unsqueeze",) and site.arg("input") is not None:
+                base = site.arg("input")
+                return Stem("element", ev.text(ev.resolved_name(base)), base, ev.text(site.dim) if site.dim else "", True)
+    if isinstance(e, cst.Call) and ev.opcall(e) is None and e.args:
+        # scatter_max(x, index) / segment_max(x, ...) / a helper named like a max of its first argument
+        name = e.func.attr.value if isinstance(e.func, cst.Attribute) else e.func.value if isinstance(e.func, cst.Name) else ""
+        if "max" in name.lower() or "logsumexp" in name.lower():
+            return Stem("max", ev.text(e.args[0].value), e.args[0].value)
+    if isinstance(e, cst.Subscript) and isinstance(e.value, cst.Subscript) and isinstance(e.value.value, cst.Call):
+        inner = stem(ev, e.value)  # scatter_max(x, i)[0][index]
+        if inner is not None and inner.kind == "max":
+            return inner
+    if isinstance(e, cst.Subscript) and isinstance(e.value, (cst.Name, cst.Attribute)):
+        index = ",".join(ev.text(s.slice) for s in e.slice)
+        pairwise = any(isinstance(s.slice, cst.Index) and isinstance(s.slice.value, cst.Name) and s.slice.value.value == "None" for s in e.slice)
+        constantish = all(_constant_index(s.slice) for s in e.slice)
+        if constantish:
+            return Stem("element", ev.text(e.value), e.value, index, pairwise)
+    if isinstance(e, (cst.Name, cst.Attribute)):
+        return Stem("value", ev.text(e), e)
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return Stem("value", ev.text(expr), expr)
+    return None
+
+
+def _elementwise_max(site) -> bool:
+    """``torch.max(x, y)`` is elementwise; ``torch.max(x, 1)`` reduces."""
+    rest = site.extra_positional
+    if site.name in ("max", "min") and rest:
+        first = rest[0]
+        return not (isinstance(first, (cst.Integer, cst.UnaryOperation, cst.Tuple)) or first is site.arg("dim"))
+    return False
+
+
+def _constant_index(s) -> bool:
+    if isinstance(s, cst.Slice):
+        return True
+    if isinstance(s, cst.Index):
+        v = s.value
+        if isinstance(v, (cst.Integer, cst.Ellipsis)) or (isinstance(v, cst.Name) and v.value == "None"):
+            return True
+        if isinstance(v, cst.UnaryOperation) and isinstance(v.expression, cst.Integer):
+            return True
+    return False
+
+
+def _is_squared_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> bool:
+    e = ev.resolved(expr)
+    if depth > 4:
+        return False
+    if isinstance(e, cst.BinaryOperation):
+        if isinstance(e.operator, cst.Power) and ev.number(e.right) == 2:
+            return True
+        if isinstance(e.operator, cst.Multiply) and ev.text(e.left) == ev.text(e.right):
+            return True
+        if isinstance(e.operator, cst.Add):
+            return _is_squared_term(ev, e.left, depth + 1) and _is_squared_term(ev, e.right, depth + 1)
+        return False
+    if isinstance(e, cst.Call):
+        site = ev.opcall(e)
+        if site is None:
+            return False
+        if site.name == "square":
+            return True
+        if site.name == "pow" and site.num("exponent") == 2:
+            return True
+        if site.name in ("sum", "mean") and site.arg("input") is not None:
+            return _is_squared_term(ev, site.arg("input"), depth + 1)
+        if site.name in ("t", "transpose", "unsqueeze", "view", "reshape", "T") and site.arg("input") is not None:
+            return _is_squared_term(ev, site.arg("input"), depth + 1)
+    if isinstance(e, cst.Attribute) and e.attr.value in ("T", "mT"):
+        return _is_squared_term(ev, e.value, depth + 1)
+    if isinstance(e, cst.Subscript):
+        return _is_squared_term(ev, e.value, depth + 1)
+    return False
+
+
+def _is_cross_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> bool:
+    e = ev.resolved(expr)
+    if depth > 4:
+        return False
+    if isinstance(e, cst.BinaryOperation):
+        if isinstance(e.operator, cst.MatrixMultiply):
+            return True
+        if isinstance(e.operator, cst.Multiply):
+            return _is_cross_term(ev, e.left, depth + 1) or _is_cross_term(ev, e.right, depth + 1)
+        return False
+    if isinstance(e, cst.Call):
+        site = ev.opcall(e)
+        if site is None:
+            return False
+        if site.name in _LINEAR:
+            return True
+        if site.name in ("sum", "mul", "t", "transpose") and site.arg("input") is not None:
+            inner = ev.resolved(site.arg("input"))
+            if isinstance(inner, cst.BinaryOperation) and isinstance(inner.operator, cst.Multiply):
+                return ev.text(inner.left) != ev.text(inner.right) or _is_cross_term(ev, inner, depth + 1)
+            return _is_cross_term(ev, inner, depth + 1)
+    return False
+
+
+def is_square_expansion(ev: "Evaluator", left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+    """``|x|^2 + |y|^2 - 2 x.y`` (and ``x2 + y2 - 2 * xy`` through names), and a square minus a product
+    (``b**2 - 4*a*c``, ``mean**2 - det``): expressions that are >= 0 in exact arithmetic only."""
+    lhs = ev.resolved(left)
+    if isinstance(lhs, cst.BinaryOperation) and isinstance(lhs.operator, cst.Add):
+        return _is_squared_term(ev, lhs) and _is_cross_term(ev, right)
+    return _is_squared_term(ev, lhs) and _is_product_term(ev, right)
+
+
+def _is_product_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> bool:
+    """A product of two values (``4 * a * c``, ``h00 * h11 - h01 * h10``), not a square."""
+    e = ev.resolved(expr)
+    if depth > 3 or not isinstance(e, cst.BinaryOperation):
+        return False
+    if isinstance(e.operator, cst.Multiply):
+        factors = [f for f in (e.left, e.right) if ev.number(f) is None]
+        if len(factors) == 2 and ev.text(factors[0]) != ev.text(factors[1]):
+            return True
+        return any(_is_product_term(ev, f, depth + 1) for f in factors)
+    if isinstance(e.operator, cst.Subtract):
+        return _is_product_term(ev, e.left, depth + 1) and _is_product_term(ev, e.right, depth + 1)
+    return False
+
+
+def is_variance_expansion(ev: "Evaluator", left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+    """``mean(x**2) - mean(x)**2``."""
+    lhs, rhs = ev.resolved(left), ev.resolved(right)
+    if not _is_squared_term(ev, rhs):
+        return False
+    lhs_site = ev.opcall(lhs) if isinstance(lhs, cst.Call) else None
+    if lhs_site is None or lhs_site.name != "mean" or lhs_site.arg("input") is None:
+        return False
+    if not _is_squared_term(ev, lhs_site.arg("input")):
+        return False
+    inner = rhs.left if isinstance(rhs, cst.BinaryOperation) else None
+    if isinstance(rhs, cst.Call):
+        site = ev.opcall(rhs)
+        inner = site.arg("input") if site is not None else None
+    inner = ev.resolved(inner) if inner is not None else None
+    return isinstance(inner, cst.Call) and getattr(ev.opcall(inner), "name", None) == "mean"
+
+
+def is_sum_of(ev: "Evaluator", denominator: cst.BaseExpression, numerator: cst.BaseExpression) -> bool:
+    """``x / x.sum(...)`` (``numerator`` is what is summed)."""
+    e = _unwrap(ev, denominator)
+    if not isinstance(e, cst.Call):
+        return False
+    site = ev.opcall(e)
+    if site is None or site.name not in ("sum", "nansum") or site.arg("input") is None:
+        return False
+    return ev.text(ev.resolved_name(site.arg("input"))) == ev.text(ev.resolved_name(numerator))
+
+
+def sum_weights(ev: "Evaluator", denominator: cst.BaseExpression, numerator: cst.BaseExpression) -> str | None:
+    """``sum(x * w) / sum(w)``: the text of the weights ``w`` when the numerator weights by what the
+    denominator sums (a weighted mean), else None."""
+    e = _unwrap(ev, denominator)
+    if not isinstance(e, cst.Call):
+        return None
+    site = ev.opcall(e)
+    if site is None or site.name not in ("sum", "nansum") or site.arg("input") is None:
+        return None
+    weights = ev.text(site.arg("input"))
+    found = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node) -> bool:
+            if found:
+                return False
+            if isinstance(node, (cst.Name, cst.Attribute, cst.Subscript)) and ev.text(node) == weights:
+                found.append(node)
+                return False
+            return True
+
+    ev.resolved(numerator).visit(_Find())
+    return weights if found else None
