@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nanlint.facts import literal_value
+from nanlint.analysis.syntax import literal_value
 from nanlint.findings import Confidence
 
 if TYPE_CHECKING:
@@ -122,21 +122,19 @@ def param_default(function: cst.FunctionDef | None, name: str) -> cst.BaseExpres
     return None
 
 
-def bound_value(rule: "Rule", name: cst.Name, at: int | None = None) -> tuple[cst.BaseExpression, int] | None:
-    """The value ``name`` was last bound to before position ``at`` (default: here), with that binding's index,
-    so that names inside the value can be looked up where they were (``out = out.exp()``)."""
-    ctx = rule.ctx
-    binding = ctx.scope.lookup(name.value, ctx.facts.counter + 1 if at is None else at)
-    if binding is None or binding.value is None:
+def bound_value(rule: "Rule", name: cst.Name, at: int | None = None) -> tuple[cst.BaseExpression, None] | None:
+    """The single expression ``name`` was bound to on the way here, if there is one."""
+    resolved = rule.ctx.ev.resolved(name, depth=1)
+    if resolved is None or resolved is name:
         return None
-    return binding.value, binding.index
+    return resolved, None
 
 
 def resolve(rule: "Rule", expr: cst.BaseExpression, depth: int = 0) -> cst.BaseExpression:
     """Follow a name to the expression it was last bound to (or its parameter default), a few steps deep."""
     while depth < 4 and isinstance(expr, cst.Name):
         depth += 1
-        found = rule.ctx.facts.binding_value(expr, rule.ctx.scope)
+        found = bound_value(rule, expr)
         if found is not None:
             expr = found[0]
             continue
@@ -149,14 +147,15 @@ def resolve(rule: "Rule", expr: cst.BaseExpression, depth: int = 0) -> cst.BaseE
 
 def all_bound_values(rule: "Rule", name: cst.Name) -> list[cst.BaseExpression | None]:
     """Every value ``name`` is bound to in the current function (all branches), with its parameter default."""
-    scope = rule.ctx.scope
-    default = param_default(rule.ctx.current_function, name.value)
+    flow = rule.ctx.frame.flow
     out: list[cst.BaseExpression | None] = []
-    for binding in scope.bindings.get(name.value, ()):
-        if binding.value is None and default is not None:
-            out.append(default)  # the parameter's own binding
+    for definition in flow.defs.get(name.value, ()):
+        if definition.kind == "param":
+            out.append(definition.value)
+        elif definition.kind == "assign" and not definition.path:
+            out.append(definition.value)
         else:
-            out.append(binding.value)
+            out.append(None)
     return out
 
 

@@ -64,7 +64,17 @@ def model_ends_in(ctx: "FileContext", ops: frozenset[str]) -> cst.CSTNode | None
         visitor = _Endings(ctx)
         ctx.module.visit(visitor)
         endings = cache["model_endings"] = visitor.found
+    from nanlint.analysis.optable import MODULE_OPS, canonical
+
     for op, node in endings:
-        if op in ops:
+        if MODULE_OPS.get(op, canonical(op)) in ops:
             return node
+    # what a model class of this file returns from `forward`, followed through its modules and helpers
+    for cls in ctx.ev.scopes.classes.values():
+        forward = ctx.ev.scopes.methods.get(id(cls), {}).get("forward")
+        if forward is None or not forward.params.params or forward.params.params[0].name.value != "self":
+            continue
+        value = ctx.ev.calls.return_value(ctx.ev.frame_of(forward))
+        if value.op in ops and value.node is not None:
+            return value.node
     return None

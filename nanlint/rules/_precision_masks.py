@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nanlint.facts import arg, literal_value
+from nanlint.analysis.syntax import arg, literal_value
 
 if TYPE_CHECKING:
     from nanlint.rules.base import Rule

@@ -8,17 +8,20 @@ import libcst as cst
 from nanlint.findings import Applicability, Confidence, Fix, Severity
 
 if TYPE_CHECKING:
+    from nanlint.analysis.context import FileContext
+    from nanlint.analysis.domain import Value
+    from nanlint.analysis.opcall import OpCall
     from nanlint.catalog import RuleDoc
-    from nanlint.engine import FileContext
-    from nanlint.facts import Fact
     from nanlint.resolver import Target
 
 
 class Rule:
     """Subclasses set ``code`` and define ``visit_<NodeType>`` / ``leave_<NodeType>`` methods.
 
-    The engine walks each file once and calls every enabled rule's methods for each node; rules ask the
-    shared :class:`~nanlint.facts.Facts` what a value is instead of re-deriving it.
+    The engine walks each file once and calls every enabled rule's methods for each node; a rule asks the
+    analysis what a value is (``self.value(expr)``) and what op a node applies (``self.op(node)``) instead of
+    re-deriving it. A ``contextual`` rule is also run over a function's body once per call site in the file
+    that passes it something known.
     """
 
     code: ClassVar[str] = ""
@@ -26,23 +29,29 @@ class Rule:
     #: option name -> default value; ``[tool.nanlint.rules.CODE]`` may override these (same types)
     default_options: ClassVar[dict[str, Any]] = {}
     #: Text that must occur in a file's source for this rule to possibly fire (any one of them, plain
-    #: substrings, case-sensitive), e.g. ``("log",)`` for a rule about ``log``/``log2``/``log10``.
-    #: ``None`` (the default) means the rule may fire on any file. Files where no enabled rule's triggers
-    #: occur are not parsed by libcst at all, so be generous: list the op names as they appear in source
-    #: (method names, function names, module aliases do not matter: ``"log"`` matches ``F.log``, ``x.log()``).
+    #: substrings, case-sensitive). ``None`` (the default) means the rule may fire on any file. Files where no
+    #: enabled rule's triggers occur are not parsed by libcst at all, so be generous.
     triggers: ClassVar[tuple[str, ...] | None] = None
+    contextual: ClassVar[bool] = False
 
     def __init__(self, ctx: "FileContext", options: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
         self.options = {**self.default_options, **(options or {})}
 
-    # ---- helpers for subclasses ----
-    def fact(self, expr: cst.BaseExpression) -> "Fact":
-        return self.ctx.fact(expr)
+    # ---- questions ----
+    def value(self, expr: cst.BaseExpression) -> "Value":
+        return self.ctx.value(expr)
+
+    def op(self, node: cst.CSTNode) -> "OpCall | None":
+        return self.ctx.op(node)
 
     def target(self, call: cst.Call) -> "Target":
         return self.ctx.target(call)
 
+    def text(self, node: cst.CSTNode) -> str:
+        return self.ctx.text(node)
+
+    # ---- reporting ----
     def report(
         self,
         node: cst.CSTNode,

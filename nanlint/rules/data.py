@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from nanlint.facts import arg, literal_value
+from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Confidence
 from nanlint.rules import _context as C
 from nanlint.rules.base import Rule

@@ -1,209 +1,216 @@
-"""NAN20x: divisions by values that can be exactly zero (sums, norms, std, counts, empty selections)."""
+"""NAN20x: divisions by values that reach 0 (counts, sums of masks, statistics of signals that can be
+constant, coordinates that coincide), divisions by a vector's own norm, and means of selections that can be
+empty. The question is the same for every spelling (``a / b``, ``a /= b``, ``torch.div``, ``a.div_``,
+``reciprocal``): does the denominator reach 0, and why?"""
 from __future__ import annotations
-
-import re
 
 import libcst as cst
 
-from nanlint.facts import EPS_NAME, F, Fact, arg, source_text
+from nanlint.analysis import shapes
+from nanlint.analysis.context import confidence_of
+from nanlint.analysis.syntax import arg
 from nanlint.findings import Applicability, Confidence
-from nanlint.rules._shared import WhereTracker, checked_by_condition, confidence_of, describe, operand, weak_zero
 from nanlint.rules.base import Rule
 
-DIV_NAMESPACES = frozenset({"torch", "numpy", "tf", "jax"})
 NORM_OPS = frozenset({"norm", "vector_norm"})
 
 
-def denominators(rule: Rule, node: cst.CSTNode) -> tuple[cst.BaseExpression, cst.BaseExpression, str] | None:
-    """``(numerator, denominator, spelling)`` of a division: ``a / b``, ``a /= b``, ``torch.div(a, b)``,
-    ``a.div_(b)``, ``torch.reciprocal(b)`` / ``b.reciprocal()`` (numerator 1)."""
-    # floor division (`//`, rounding_mode=) computes indices and sizes: on integers a zero raises instead
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
-        return node.left, node.right, "/"
-    if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.DivideAssign):
-        return node.target, node.value, "/="
-    if isinstance(node, cst.Call):
-        target = rule.target(node)
-        op = target.base_op
-        if any(a.keyword is not None and a.keyword.value == "rounding_mode" for a in node.args):
-            return None
-        if op in ("div", "divide", "true_divide"):
-            if target.namespace == "method" and target.receiver is not None:
-                den = arg(node, 0, "other")
-                return (target.receiver, den, f".{target.op}()") if den is not None else None
-            if target.namespace in DIV_NAMESPACES:
-                num, den = arg(node, 0, "input"), arg(node, 1, "other")
-                return (num, den, f"{target.op}()") if num is not None and den is not None else None
-        if op == "reciprocal" and (target.namespace in DIV_NAMESPACES or (target.namespace == "method" and not node.args)):
-            den = operand(rule, node, target)
-            return (cst.Integer("1"), den, "reciprocal()") if den is not None else None
+def denominator(rule: Rule, node: cst.CSTNode):
+    """``(site, numerator, denominator)`` of a division in any spelling, else None."""
+    site = rule.op(node)
+    if site is None:
+        return None
+    if site.name == "div":
+        if site.keyword("rounding_mode") is not None:
+            return None  # floor division computes indices and sizes: on integers a zero raises instead
+        den = site.arg("other")
+        num = site.arg("input")
+        return (site, num, den) if den is not None else None
+    if site.name == "reciprocal":
+        x = site.arg("input")
+        return (site, None, x) if x is not None else None
     return None
 
 
-def norm_of_same(rule: Rule, numerator: cst.BaseExpression, denominator: cst.BaseExpression) -> cst.Call | None:
-    """The norm call when ``denominator`` is the (unguarded) norm of ``numerator``: ``x / x.norm(dim=1)``."""
-    resolved = rule.ctx.facts.resolve(denominator, rule.ctx.scope) if isinstance(denominator, cst.Name) else denominator
+def own_norm(rule: Rule, numerator, den) -> cst.Call | None:
+    """The norm call when the denominator is the norm of the numerator itself: ``x / x.norm(dim=1)``."""
+    if numerator is None:
+        return None
+    resolved = rule.ctx.ev.resolved(den)
     if not isinstance(resolved, cst.Call):
         return None
-    target = rule.target(resolved)
-    if target.op not in NORM_OPS or target.namespace not in ("torch", "method", "numpy"):
+    site = rule.op(resolved)
+    if site is None or site.name not in NORM_OPS or site.arg("input") is None:
         return None
-    subject = rule.ctx.facts.subject_node(resolved, target)
-    if subject is None or source_text(subject) != source_text(numerator):
+    if rule.text(site.arg("input")) != rule.text(numerator):
         return None
     return resolved
 
 
-def weighted_mean(rule: Rule, numerator: cst.BaseExpression, denominator: cst.BaseExpression) -> bool:
-    """``sum(x * w) / sum(w)`` (or ``dot(x, w) / w.sum()``): a weighted mean, whose weights (a target map, a
-    mask, per-sample weights) are all 0 for an empty batch or class, whatever their sign is known to be."""
-    facts, scope = rule.ctx.facts, rule.ctx.scope
-    resolved = facts.resolve(denominator, scope) if isinstance(denominator, cst.Name) else denominator
-    if not isinstance(resolved, cst.Call):
-        return False
-    target = rule.target(resolved)
-    if target.base_op not in ("sum", "nansum", "reduce_sum"):
-        return False
-    subject = facts.subject_node(resolved, target)
-    weights = source_text(subject) if subject is not None else ""
-    if not re.fullmatch(r"[A-Za-z_][\w.]*", weights):
-        return False
-    weighted = facts.resolve(numerator, scope) if isinstance(numerator, cst.Name) else numerator
-    text = source_text(weighted) if weighted is not None else ""
-    uses_weights = re.search(r"(?<![\w.])" + re.escape(weights) + r"(?!\w)", text) is not None
-    return uses_weights and any(token in text for token in ("*", "@", "dot(", "mul(", "matmul(", "einsum("))
-
-
-def unsigned_sum_only(fact: Fact) -> bool:
-    """The only reason to think ``fact``'s value reaches 0 is that it sums (or peaks) values of unknown sign."""
-    return fact.may_be_zero_guess and fact.has(F.UNSIGNED)
-
-
-class DivisionByMaybeZero(WhereTracker, Rule):
-    code = "NAN201"
+class _Division(Rule):
     triggers = ("/", "div", "reciprocal")
-    unsigned_sums = False  # NAN204 reports the divisions whose only reason is a sum of values of unknown sign
+    contextual = True
+    kinds_reported: frozenset[str] | None = None  # None: every kind but those excluded
+    kinds_excluded: frozenset[str] = frozenset({"cancel"})
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        self._check(node)
+        if isinstance(node.operator, cst.Divide):
+            self._check(node)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._check(node)
+        if isinstance(node.operator, cst.DivideAssign):
+            self._check(node)
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.track_enter(node)
         self._check(node)
 
-    def leave_Call(self, node: cst.Call) -> None:
-        self.track_leave(node)
+    def _zero(self, den):
+        v = self.value(den)
+        ev = v.zero
+        if not self.ctx.reaches(ev) or v.nonzero:
+            return v, None
+        if self.kinds_reported is not None and ev.kind not in self.kinds_reported:
+            return v, None
+        if self.kinds_reported is None and ev.kind in self.kinds_excluded:
+            return v, None
+        return v, ev
 
-    def _check(self, node: cst.CSTNode) -> None:
-        found = denominators(self, node)
+    def _check(self, node) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class DivisionByMaybeZero(_Division):
+    code = "NAN201"
+
+    def _check(self, node) -> None:
+        found = denominator(self, node)
         if found is None:
             return
-        numerator, denominator, spelling = found
-        fact = self.fact(denominator)
-        if fact.value is not None or fact.has(F.CONST) or fact.has(F.SELECTED):
+        site, numerator, den = found
+        v, ev = self._zero(den)
+        if ev is None and numerator is not None and not v.positive:
+            ev = self._weighted_mean(numerator, den, v)
+        if ev is None:
+            ev = self._vanishing_guard(den)
+        if ev is None or own_norm(self, numerator, den) is not None:
             return
-        vanishing = None
-        if weak_zero(fact) or not (fact.may_be_zero or fact.may_be_zero_guess):
-            vanishing = self._vanishing_eps(denominator)
-            if vanishing is None:
-                return
-        if norm_of_same(self, numerator, denominator) is not None:
-            return  # NAN202
-        if self.in_related_where(denominator) or checked_by_condition(self, denominator):
+        if ev.kind == "literal" and v.const == 0:
             return
-        weighted = vanishing is None and unsigned_sum_only(fact) and weighted_mean(self, numerator, denominator)
-        if (unsigned_sum_only(fact) and not weighted if vanishing is None else False) != self.unsigned_sums:
-            return  # a sum of values of unknown sign is rarely exactly 0: NAN204 (preview) takes it
-        if vanishing is None and fact.may_be_zero_guess and fact.has(F.ELEMENTWISE_ABS):
-            return  # x / |s| is no riskier than x / s, which is not reported either (|s| of a scale hyper-parameter)
-        if vanishing is not None:
-            name, eps_fact = vanishing
-            self.report(
-                node,
-                f"division by `{source_text(denominator)}`, guarded by {describe(self, name, eps_fact)}, which is itself 0 when its factor is: the guard vanishes exactly when it is needed",
-                confidence=Confidence.HIGH,
-                hint="keep the eps away from 0: `eps * max(1, r)` or a constant eps",
-            )
+        weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None else None
+        what = f"the sum of the weights of a weighted mean (`{weights}`)" if weights else None
+        described = self.ctx.describe(den, v, "a value that may be 0") if what is None else what
+        self.report(
+            node,
+            f"division by {described}: {self.ctx.why(ev)}, and x/0 = inf, 0/0 = NaN",
+            confidence=confidence_of(ev),
+            hint="add an eps or clamp the denominator: `x / (d + eps)`, `x / d.clamp_min(eps)`, or skip the empty case",
+        )
+
+
+    def _vanishing_guard(self, den):
+        """``x / (d + curr_eps)`` where the eps guarding the division is itself 0 when its factor is
+        (``curr_eps = eps * min(1, rms)``): adding a guard says ``d`` reaches 0, and the guard vanishes then."""
+        from nanlint.analysis.domain import Evidence, Tier
+        from nanlint.analysis.names import EPS_NAME
+
+        expr = self.ctx.ev.resolved(den)
+        if not (isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add)):
+            return None
+        for term in (expr.left, expr.right):
+            if isinstance(term, (cst.Name, cst.Attribute)) and EPS_NAME.search(self.text(term).rpartition(".")[2]):
+                guard = self.value(term)
+                if self.ctx.reaches(guard.zero) and guard.zero.kind not in ("literal",):
+                    why = f"the eps `{self.text(term)}` that guards it is itself 0 when {guard.zero.why}"
+                    return Evidence(guard.zero.tier, why, guard.zero.node, "vanishing-guard")
+        return None
+
+    def _weighted_mean(self, numerator, den, v):
+        """``sum(x * w) / sum(w)``: a weighted mean whose weights (a target map, a mask, per-sample weights)
+        are all 0 for an empty batch or class, whatever else is known of them."""
+        from nanlint.analysis.domain import Evidence, Tier
+
+        weights = shapes.sum_weights(self.ctx.ev, den, numerator)
+        if weights is None:
+            return None
+        inner = self.ctx.ev.resolved(den)
+        site = self.op(inner) if isinstance(inner, cst.Call) else None
+        w = self.value(site.arg("input")) if site is not None else None
+        from nanlint.analysis.names import opaque
+
+        if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability") or w.dist:
+            return None
+        if w.vanish is None and not opaque(w):
+            return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
+        return Evidence(Tier.PLAUSIBLE, f"a weighted mean's weights `{weights}` are all 0 for an empty target or batch", den, "weights")
+
+
+class DivisionByUnsignedSum(_Division):
+    """NAN201's weakest reason, kept as an opt-in preview rule: a sum of values of unknown sign is 0 only when
+    they cancel or are all 0."""
+
+    code = "NAN204"
+    kinds_reported = frozenset({"cancel"})
+
+    def _zero(self, den):
+        v = self.value(den)
+        ev = v.zero
+        if ev is None or ev.kind != "cancel" or v.nonzero:
+            return v, None
+        return v, ev
+
+    def _check(self, node) -> None:
+        found = denominator(self, node)
+        if found is None:
             return
-        if weighted:
-            self.report(
-                node,
-                f"weighted mean divided by `{source_text(denominator)}`, the sum of its weights: it is 0 when every weight is (an empty target map, an all-zero mask), and 0/0 = NaN",
-                confidence=Confidence.MEDIUM,
-                hint="clamp the weight sum: `(x * w).sum() / w.sum().clamp_min(eps)`",
-            )
+        site, numerator, den = found
+        v, ev = self._zero(den)
+        if ev is None:
             return
         self.report(
             node,
-            f"division by {describe(self, denominator, fact, 'a value that may be 0')}: x/0 = inf and 0/0 = NaN",
-            confidence=Confidence.LOW if self.unsigned_sums else confidence_of(fact),
-            hint="add an eps or clamp the denominator: `x / (d + eps)`, `x / d.clamp_min(eps)`",
+            f"division by {self.ctx.describe(den, v)}: {ev.why}, and x/0 = inf",
+            confidence=Confidence.LOW,
+            hint="clamp the denominator away from 0 when the terms can all vanish",
         )
 
-    def _vanishing_eps(self, denominator: cst.BaseExpression) -> tuple[cst.Name, Fact] | None:
-        """An eps-named addend of the denominator whose value can be 0 (``curr_eps = eps * min(1, rms)``)."""
-        resolved = self.ctx.facts.resolve(denominator, self.ctx.scope) if isinstance(denominator, cst.Name) else denominator
-        if not (isinstance(resolved, cst.BinaryOperation) and isinstance(resolved.operator, cst.Add)):
-            return None
-        for term in (resolved.left, resolved.right):
-            if isinstance(term, cst.Name) and EPS_NAME.search(term.value):
-                fact = self.fact(term)
-                if fact.may_be_zero or fact.may_be_zero_guess:
-                    return term, fact
-        return None
 
-
-class DivisionByUnsignedSum(DivisionByMaybeZero):
-    """NAN201's weakest reason, kept as an opt-in preview rule: ``x / w.sum()`` where nothing is known of ``w``'s
-    sign. It is 0 only when every term is (an empty target map, all-zero weights): real in losses, rare elsewhere."""
-
-    code = "NAN204"
-    unsigned_sums = True
-
-
-class DivisionByOwnNorm(Rule):
+class DivisionByOwnNorm(_Division):
     code = "NAN202"
     triggers = ("norm",)
 
-    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        self._check(node)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._check(node)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self._check(node)
-
-    def _check(self, node: cst.CSTNode) -> None:
-        found = denominators(self, node)
+    def _check(self, node) -> None:
+        found = denominator(self, node)
         if found is None:
             return
-        numerator, denominator, _ = found
-        norm = norm_of_same(self, numerator, denominator)
-        if norm is None or self.fact(denominator).is_guarded or self.fact(numerator).has(F.POSITIVE):
-            return  # the norm of a vector of positive values (top-k of a softmax) is never 0
-        if checked_by_condition(self, denominator):
+        site, numerator, den = found
+        norm = own_norm(self, numerator, den)
+        if norm is None:
             return
-        fix = self._fix(node, numerator, norm) if norm is denominator and isinstance(node, cst.BinaryOperation) else None
+        v, ev = self._zero(den)
+        if ev is None:
+            return
+        fix = self._fix(node, numerator, norm) if norm is den and isinstance(node, cst.BinaryOperation) else None
         self.report(
             node,
-            f"`{source_text(numerator)}` divided by its own norm: a zero vector gives 0/0 = NaN",
+            f"`{self.text(numerator)}` divided by its own norm: {self.ctx.why(ev)}, and a zero vector gives 0/0 = NaN",
             fix=fix,
+            confidence=confidence_of(ev),
             hint="use `F.normalize(x, dim=...)`, which clamps the norm to eps",
         )
 
     def _fix(self, node: cst.BinaryOperation, x: cst.BaseExpression, norm: cst.Call):
-        target = self.target(norm)
-        p = arg(norm, 0, "p") if target.namespace == "method" else arg(norm, 1, "p") if target.op == "norm" else arg(norm, 1, "ord")
-        dim = arg(norm, 1, "dim") if target.namespace == "method" else arg(norm, 2, "dim")
-        keepdim = next((a.value for a in norm.args if a.keyword is not None and a.keyword.value == "keepdim"), None)
-        if dim is None or keepdim is None or source_text(keepdim) != "True":
+        site = self.op(norm)
+        p = site.arg("p") if site.arg("p") is not None else site.keyword("ord")
+        if site.name == "norm" and p is None and site.extra_positional:
+            p = site.extra_positional[0] if not site.is_method or len(site.extra_positional) > 1 else None
+        dim = site.keyword("dim")
+        keepdim = site.keyword("keepdim")
+        if dim is None or keepdim is None or self.text(keepdim) != "True":
             return None
-        if p is not None and source_text(p) not in ("2", "2.0"):
+        if p is not None and self.text(p) not in ("2", "2.0"):
             return None
+        if any(a.keyword is None for a in norm.args):
+            return None  # positional p/dim: leave it to the user
         functional = self.ctx.resolver.local_name_for("torch.nn.functional")
         if functional is None:
             torch = self.ctx.resolver.local_name_for("torch")
@@ -217,24 +224,26 @@ class DivisionByOwnNorm(Rule):
 class MeanOfEmptySelection(Rule):
     code = "NAN203"
     triggers = ("mean",)
+    contextual = True
 
     def visit_Call(self, node: cst.Call) -> None:
-        target = self.target(node)
-        if target.op not in ("mean", "nanmean") or target.namespace not in ("torch", "method", "numpy"):
+        site = self.op(node)
+        if site is None or site.name not in ("mean", "nanmean", "median") or site.arg("input") is None:
             return
-        subject = self.ctx.facts.subject_node(node, target)
-        if subject is None:
+        x = site.arg("input")
+        v = self.value(x)
+        ev = v.empty
+        if not self.ctx.reaches(ev):
             return
-        fact = self.fact(subject)
-        if not fact.has(F.MAY_EMPTY):
-            return
-        if checked_by_condition(self, subject):
-            return
-        index = subject.slice[0].slice.value if isinstance(subject, cst.Subscript) and subject.slice and isinstance(subject.slice[0].slice, cst.Index) else None
-        confidence = Confidence.HIGH if isinstance(index, cst.Comparison) else Confidence.MEDIUM
         self.report(
             node,
-            f"mean of the selection `{source_text(subject)}`, which holds no element when the mask is all False: the mean of nothing is 0/0 = NaN",
-            confidence=confidence,
+            f"mean of {self.ctx.describe(x, v, 'a selection')}: {self.ctx.why(ev)}, and the mean of nothing is 0/0 = NaN",
+            confidence=Confidence.HIGH if ev.kind == "empty" and ev.root is None or isinstance(_mask(x), cst.Comparison) else Confidence.MEDIUM,
             hint="divide the masked sum by a clamped count: `(x * m).sum() / m.sum().clamp_min(1)`, or skip the empty case",
         )
+
+
+def _mask(x):
+    if isinstance(x, cst.Subscript) and len(x.slice) == 1 and isinstance(x.slice[0].slice, cst.Index):
+        return x.slice[0].slice.value
+    return None

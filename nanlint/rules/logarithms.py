@@ -1,44 +1,29 @@
-"""NAN1xx: logarithms of values that can be exactly zero, and hand-written log-space formulas that have a
-stable library form (softplus, log1p). The hand-written logsumexp is NAN303 (overflow family)."""
+"""NAN1xx: logarithms of values that reach 0 (or go below it), and hand-written log-space formulas that have
+a stable library form (softplus, log1p). Each rule is one question about the ``log``'s argument: *why* does
+it reach 0? A probability that underflows (NAN101), uniform noise (NAN106), or anything else the analysis
+can show (NAN102)."""
 from __future__ import annotations
 
 import libcst as cst
 
-from nanlint.facts import F, arg, constant_value, source_text
+from nanlint.analysis import domain as d
+from nanlint.analysis.context import confidence_of
+from nanlint.analysis.syntax import constant_value
 from nanlint.findings import Applicability, Confidence
-from nanlint.resolver import Target
-from nanlint.rules._shared import WhereTracker, cast_to_integer_after, checked_by_condition, confidence_of, describe, inside_integer_cast
+from nanlint.rules._hazards import LOG_OPS, in_integer_cast
 from nanlint.rules.base import Rule
 
-LOG_OPS = frozenset({"log", "log2", "log10"})
-LOG_NAMESPACES = frozenset({"torch", "method", "numpy", "tf", "jax", "math", "scipy"})
-RAND_ORIGIN = "`torch.rand` noise"
+PROBABILITY_KINDS = frozenset({"underflow", "saturate"})
 
 
-def log_target(rule: Rule, call: cst.Call, ops: frozenset[str] = LOG_OPS) -> tuple[Target, cst.BaseExpression] | None:
-    """The target and operand of a tensor/array ``log`` call, or None when ``call`` is not one.
-
-    ``x.log()`` counts only without arguments, so ``self.log("loss", v)`` (Lightning) and ``logger.log(...)``
-    do not."""
-    target = rule.target(call)
-    if target.op not in ops or target.namespace not in LOG_NAMESPACES:
+def log_site(rule: Rule, node: cst.Call, ops=LOG_OPS):
+    site = rule.op(node)
+    if site is None or site.name not in ops or site.arg("input") is None:
         return None
-    if target.namespace == "method":
-        if call.args or target.receiver is None:
-            return None
-        return target, target.receiver
-    operand = arg(call, 0, "input") or arg(call, 0, "x")
-    if operand is None:
-        return None
-    return target, operand
+    return site
 
 
-def log_operand(rule: Rule, call: cst.Call) -> cst.BaseExpression | None:
-    found = log_target(rule, call)
-    return found[1] if found is not None else None
-
-
-def _functional(rule: Rule) -> str | None:
+def functional(rule: Rule) -> str | None:
     """How this file can spell ``torch.nn.functional``: ``F``, or the full path when torch is imported."""
     alias = rule.ctx.resolver.local_name_for("torch.nn.functional")
     if alias is not None:
@@ -47,85 +32,65 @@ def _functional(rule: Rule) -> str | None:
     return f"{torch}.nn.functional" if torch is not None else None
 
 
-def _exp_argument(rule: Rule, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, Target] | None:
-    """``x`` for ``exp(x)`` / ``x.exp()`` (torch, NumPy, math, TF), else None."""
-    if not isinstance(expr, cst.Call):
-        return None
-    target = rule.target(expr)
-    if target.op != "exp" or target.namespace not in LOG_NAMESPACES:
-        return None
-    if target.namespace == "method":
-        return (target.receiver, target) if target.receiver is not None and not expr.args else None
-    first = arg(expr, 0, "input")
-    return (first, target) if first is not None else None
+def _zero_of_log(rule: Rule, site):
+    x = site.arg("input")
+    v = rule.value(x)
+    ev = v.zero
+    if not rule.ctx.reaches(ev) or v.positive:
+        return x, v, None
+    return x, v, ev
 
 
-def _one_plus(expr: cst.BaseExpression) -> cst.BaseExpression | None:
-    """``x`` for ``1 + x`` or ``x + 1``."""
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
-        if constant_value(expr.left) == 1:
-            return expr.right
-        if constant_value(expr.right) == 1:
-            return expr.left
-    return None
+def _is_probability_zero(v, ev) -> bool:
+    return ev.kind in PROBABILITY_KINDS or (v.role == d.PROBABILITY and ev.kind == "name")
 
 
-class LogOfProbability(WhereTracker, Rule):
+class LogOfProbability(Rule):
     code = "NAN101"
     triggers = ("log",)
+    contextual = True
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.track_enter(node)
-        found = log_target(self, node)
-        if found is None:
+        site = log_site(self, node)
+        if site is None:
             return
-        target, operand = found
-        fact = self.fact(operand)
-        if not fact.has(F.PROB) or fact.is_guarded or fact.has(F.CONST):
-            return
-        if fact.origin is not None and fact.origin.what == RAND_ORIGIN:
-            return  # NAN106
-        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node) or cast_to_integer_after(self):
+        x, v, ev = _zero_of_log(self, site)
+        if ev is None or not _is_probability_zero(v, ev) or in_integer_cast(self, node):
             return
         self.report(
             node,
-            f"`{target.op}` of {describe(self, operand, fact, 'a probability')}: it is exactly 0 once it underflows, and log(0) = -inf",
-            fix=self._fix(node, operand),
-            confidence=Confidence.MEDIUM if fact.is_guess else Confidence.HIGH,
+            f"`{site.name}` of {self.ctx.describe(x, v, 'a probability')}: {self.ctx.why(ev)}, and log(0) = -inf",
+            fix=self._fix(node, x),
+            confidence=confidence_of(ev, v),
             hint="use `log_softmax` / `logsigmoid`, or clamp first: `p.clamp_min(eps).log()`",
         )
-
-    def leave_Call(self, node: cst.Call) -> None:
-        self.track_leave(node)
 
     def _fix(self, log_call: cst.Call, operand: cst.BaseExpression):
         """``log(softmax(x, dim))`` -> ``log_softmax(x, dim)``; ``log(sigmoid(x))`` -> ``logsigmoid(x)``;
         ``log(1 - sigmoid(x))`` -> ``logsigmoid(-x)``."""
-        target = self.target(log_call)
-        if target.op != "log":
+        site = self.op(log_call)
+        if site is None or site.name != "log" or site.keyword("out") is not None:
             return None
         negate = False
         if isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Subtract) and constant_value(operand.left) == 1:
             operand, negate = operand.right, True
         if not isinstance(operand, cst.Call):
             return None
-        inner = self.target(operand)
-        if inner.op not in ("softmax", "sigmoid") or inner.namespace not in ("torch", "method"):
+        inner = self.op(operand)
+        if inner is None or inner.name not in ("softmax", "sigmoid") or inner.namespace not in ("torch", "method"):
             return None
-        if negate and inner.op != "sigmoid":
+        if negate and inner.name != "sigmoid":
             return None
-        if inner.op == "softmax":
-            if inner.namespace == "method":
-                new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
-                return self.replace(log_call, new, "Replace `log(softmax(...))` with `log_softmax(...)`")
+        if _has_comments(operand):
+            return None
+        if inner.name == "softmax":
             if isinstance(operand.func, cst.Attribute):
                 new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
                 return self.replace(log_call, new, "Replace `log(softmax(...))` with `log_softmax(...)`")
             return None
-        # sigmoid: Tensor has no .logsigmoid(); torch.sigmoid -> F.logsigmoid needs the functional module
-        functional = _functional(self)
-        x = self.ctx.facts.subject_node(operand, inner)
-        if functional is None or x is None or len(operand.args) > (0 if inner.namespace == "method" else 1):
+        functional_name = functional(self)
+        x = inner.arg("input")
+        if functional_name is None or x is None or len(operand.args) > (0 if inner.is_method else 1):
             return None
         x_text = self.ctx.code_for(x).strip()
         if negate:
@@ -134,39 +99,99 @@ class LogOfProbability(WhereTracker, Rule):
             message = "Replace `log(1 - sigmoid(x))` with `logsigmoid(-x)`"
         else:
             message = "Replace `log(sigmoid(x))` with `logsigmoid(x)`"
-        return self.replace(log_call, f"{functional}.logsigmoid({x_text})", message, Applicability.SAFE)
+        return self.replace(log_call, f"{functional_name}.logsigmoid({x_text})", message, Applicability.SAFE)
 
 
-class LogOfMaybeZero(WhereTracker, Rule):
+def _has_comments(node: cst.CSTNode) -> bool:
+    found = []
+
+    class _C(cst.CSTVisitor):
+        def visit_Comment(self, n) -> None:
+            found.append(n)
+
+    node.visit(_C())
+    return bool(found)
+
+
+class LogOfMaybeZero(Rule):
     code = "NAN102"
     triggers = ("log",)
+    contextual = True
 
     def visit_Call(self, node: cst.Call) -> None:
-        self.track_enter(node)
-        found = log_target(self, node)
-        if found is None:
+        site = log_site(self, node, LOG_OPS | {"log1p", "logdet"})
+        if site is None or in_integer_cast(self, node):
             return
-        target, operand = found
-        fact = self.fact(operand)
-        if fact.has(F.PROB) and not fact.is_guarded and not fact.has(F.CONST):
-            return  # NAN101 / NAN106
-        if fact.has(F.CONST) or fact.is_guarded:
+        x = site.arg("input")
+        v = self.value(x)
+        if site.name == "log1p":
+            ev = v.at(-1.0)
+            if self.ctx.reaches(ev):
+                self.report(node, f"`log1p` of {self.ctx.describe(x, v)}: {self.ctx.why(ev)}, and log1p(-1) = -inf",
+                            confidence=confidence_of(ev), hint="keep the argument above -1: `x.clamp_min(-1 + eps)`")
             return
-        if not (fact.may_be_zero or fact.may_be_zero_guess):
+        ev = v.zero
+        if self.ctx.reaches(ev) and not v.positive and not _is_probability_zero(v, ev) and ev.kind != "uniform":
+            self.report(
+                node,
+                f"`{site.name}` of {self.ctx.describe(x, v, 'a value that may be 0')}: {self.ctx.why(ev)}, and log(0) = -inf (its gradient 1/x is inf)",
+                confidence=confidence_of(ev),
+                hint="add an eps or clamp first: `torch.log(x + eps)`, `x.clamp_min(eps).log()`",
+            )
             return
-        if fact.may_be_zero_guess and (target.namespace == "math" or fact.has(F.SQUARE)):
-            return  # a guessed zero of a Python scalar (a prior, a hyper-parameter) or of a square
-        if self.in_related_where(operand) or checked_by_condition(self, operand) or inside_integer_cast(self, node) or cast_to_integer_after(self):
+        below = v.below
+        if self.ctx.reaches(below) and not v.nonneg:
+            self.report(
+                node,
+                f"`{site.name}` of {self.ctx.describe(x, v)}: {self.ctx.why(below)}, and the log of a negative number is NaN",
+                confidence=confidence_of(below),
+                hint="keep the argument positive: clamp it (`x.clamp_min(eps)`), or compute the log in a stable form (`logdet`/`slogdet`, `log1p`, `logsumexp`)",
+            )
+
+
+class LogOfUniformNoise(Rule):
+    code = "NAN106"
+    triggers = ("log",)
+    contextual = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        site = log_site(self, node)
+        if site is None:
+            return
+        x, v, ev = _zero_of_log(self, site)
+        if ev is None or ev.kind != "uniform":
             return
         self.report(
             node,
-            f"`{target.op}` of {describe(self, operand, fact, 'a value that may be 0')}: log(0) = -inf, and its gradient 1/x is inf",
-            confidence=confidence_of(fact),
-            hint="add an eps or clamp first: `torch.log(x + eps)`, `x.clamp_min(eps).log()`",
+            f"`{site.name}` of {self.ctx.describe(x, v)}: {self.ctx.why(ev)}, so log(u) = -inf (and Gumbel noise -log(-log(u)) = -inf)",
+            hint="clamp the noise: `u.clamp(eps, 1 - eps)`, or draw Gumbel noise as `-torch.empty_like(x).exponential_().log()`",
         )
 
-    def leave_Call(self, node: cst.Call) -> None:
-        self.track_leave(node)
+
+def _exp_argument(rule: Rule, expr: cst.BaseExpression):
+    """``(x, site)`` for ``exp(x)`` / ``x.exp()`` (names followed), else None."""
+    expr = rule.ctx.ev.resolved(expr)
+    if not isinstance(expr, cst.Call):
+        return None
+    site = rule.op(expr)
+    if site is None or site.name != "exp" or site.arg("input") is None:
+        return None
+    return site.arg("input"), site
+
+
+def _one_plus(rule: Rule, expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``x`` for ``1 + x``, ``x + 1`` or ``x.add(1)``."""
+    expr = rule.ctx.ev.resolved(expr)
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        if constant_value(expr.left) == 1:
+            return expr.right
+        if constant_value(expr.right) == 1:
+            return expr.left
+    if isinstance(expr, cst.Call):
+        site = rule.op(expr)
+        if site is not None and site.name == "add" and site.num("other") == 1:
+            return site.arg("input")
+    return None
 
 
 class ManualSoftplus(Rule):
@@ -174,36 +199,42 @@ class ManualSoftplus(Rule):
     triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
-        found = log_target(self, node, LOG_OPS | {"log1p"})
-        if found is None:
+        site = log_site(self, node, LOG_OPS | {"log1p"})
+        if site is None or site.name not in ("log", "log1p"):
             return
-        target, operand = found
-        if target.op not in ("log", "log1p"):
-            return
-        inner = operand if target.op == "log1p" else _one_plus(operand)
+        operand = site.arg("input")
+        inner = operand if site.name == "log1p" else _one_plus(self, operand)
         if inner is None:
             return
-        exp = _exp_argument(self, inner)
-        if exp is None:
+        found = _exp_argument(self, inner)
+        if found is None:
             return
-        x, exp_target = exp
-        if self.fact(x).has(F.BOUNDED) or self.fact(x).has(F.LOGSPACE):
-            return  # exp of a value clamped from above cannot overflow
+        x, exp_site = found
+        # the masked-out elements of a `where` branch are computed (and differentiated) too
+        v = self.ctx.masked_out(x)
+        if v.hi <= 80 or v.role == d.LOGPROB:
+            return  # exp of a value bounded well below 88.7 cannot overflow
         self.report(
             node,
-            "hand-written softplus `log(1 + exp(x))`: exp overflows to inf for x > 88 (float32), 11 (float16)",
-            fix=self._fix(node, target, x),
+            "hand-written softplus `log(1 + exp(x))`: exp overflows to inf for x > 88.7 (float32), 11.1 (float16), "
+            "and its gradient is then inf/inf = NaN",
+            fix=self._fix(node, site, x),
             hint="use `F.softplus(x)` (NumPy: `np.logaddexp(0, x)`)",
         )
 
-    def _fix(self, node: cst.Call, target: Target, x: cst.BaseExpression):
+    def _fix(self, node: cst.Call, site, x: cst.BaseExpression):
+        if site.keyword("out") is not None or _has_comments(node):
+            return None
+        v = self.value(x)
+        if v.dtype in ("complex", "int", "bool") or v.integer:
+            return None  # softplus is not implemented for complex or integer tensors
         x_text = self.ctx.code_for(x).strip()
-        if target.namespace in ("torch", "method"):
-            functional = _functional(self)
-            if functional is None:
+        if site.namespace in ("torch", "method"):
+            functional_name = functional(self)
+            if functional_name is None:
                 return None
-            return self.replace(node, f"{functional}.softplus({x_text})", "Replace `log(1 + exp(x))` with `softplus(x)`")
-        if target.namespace == "numpy" and isinstance(node.func, cst.Attribute):
+            return self.replace(node, f"{functional_name}.softplus({x_text})", "Replace `log(1 + exp(x))` with `softplus(x)`")
+        if site.namespace == "numpy" and isinstance(node.func, cst.Attribute):
             module = self.ctx.code_for(node.func.value).strip()
             return self.replace(node, f"{module}.logaddexp(0, {x_text})", "Replace `log(1 + exp(x))` with `logaddexp(0, x)`")
         return None
@@ -214,20 +245,19 @@ class LogOnePlus(Rule):
     triggers = ("log",)
 
     def visit_Call(self, node: cst.Call) -> None:
-        found = log_target(self, node)
-        if found is None or found[0].op != "log":
+        site = log_site(self, node)
+        if site is None or site.name != "log":
             return
-        target, operand = found
-        x = _one_plus(operand)
+        operand = site.arg("input")
+        x = None
+        if isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Add):
+            x = operand.right if constant_value(operand.left) == 1 else operand.left if constant_value(operand.right) == 1 else None
         if x is None or constant_value(x) is not None or _exp_argument(self, x) is not None:
             return
-        fact = self.fact(x)
-        if fact.has(F.COUNT) or (fact.has(F.POSITIVE) and not fact.has(F.EPS)):
-            return  # counts and values clamped to >= 1 lose nothing in 1 + x
-        if target.namespace == "method" and isinstance(node.func, cst.Attribute):
-            fix = None
-        else:
-            fix = self._fix(node, x)
+        v = self.value(x)
+        if v.integer or (v.lo >= 1e-3):
+            return  # counts and values kept away from 0 lose nothing in 1 + x
+        fix = self._fix(node, x) if not site.is_method else None
         self.report(
             node,
             "`log(1 + x)` loses x entirely when |x| is below the float epsilon (1e-7 in float32): it returns exactly 0",
@@ -236,29 +266,8 @@ class LogOnePlus(Rule):
         )
 
     def _fix(self, node: cst.Call, x: cst.BaseExpression):
-        if not isinstance(node.func, cst.Attribute) or len(node.args) != 1:
+        if not isinstance(node.func, cst.Attribute) or len(node.args) != 1 or _has_comments(node):
             return None
         new_func = node.func.with_changes(attr=cst.Name("log1p"))
         text = f"{self.ctx.code_for(new_func).strip()}({self.ctx.code_for(x).strip()})"
         return self.replace(node, text, "Replace `log(1 + x)` with `log1p(x)`")
-
-
-class LogOfUniformNoise(Rule):
-    code = "NAN106"
-    triggers = ("log",)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        found = log_target(self, node)
-        if found is None:
-            return
-        target, operand = found
-        fact = self.fact(operand)
-        if fact.origin is None or fact.origin.what != RAND_ORIGIN or fact.is_guarded:
-            return
-        if checked_by_condition(self, operand):
-            return
-        self.report(
-            node,
-            f"`{target.op}` of {describe(self, operand, fact)}: `rand` samples [0, 1) and returns exactly 0 now and then, so log(u) = -inf (and Gumbel noise -log(-log(u)) = -inf)",
-            hint="clamp the noise: `u.clamp(eps, 1 - eps)`, or draw Gumbel noise as `-torch.empty_like(x).exponential_().log()`",
-        )

@@ -6,16 +6,17 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nanlint.facts import arg
+from nanlint.analysis.syntax import arg
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules._losses_models import model_ends_in
 from nanlint.rules.base import Rule
 from nanlint.rules._context import FamilyRule
 
-SIGMOID_OPS = frozenset({"sigmoid", "Sigmoid", "expit"})
-SOFTMAX_OPS = frozenset({"softmax", "Softmax", "Softmax2d"})
-SATURATING = frozenset({"sigmoid", "Sigmoid", "tanh", "Tanh", "expit", "hardtanh", "Hardtanh", "hardsigmoid", "Hardsigmoid", "softsign", "Softsign"})
+SIGMOID_OPS = frozenset({"sigmoid"})
+SOFTMAX_OPS = frozenset({"softmax"})
+SATURATING = frozenset({"sigmoid", "tanh", "hardtanh", "hardsigmoid", "softsign"})
+SATURATING_NAMES = frozenset({"sigmoid", "Sigmoid", "tanh", "Tanh", "expit", "hardtanh", "Hardtanh", "hardsigmoid", "Hardsigmoid", "softsign", "Softsign"})
 # layers that keep a saturated value saturated when they sit between two activations
 TRANSPARENT_LAYERS = frozenset({"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Identity", "Flatten", "Unflatten"})
 
@@ -37,19 +38,22 @@ def loss_input(rule: Rule, call: cst.Call, functional: str, module: str) -> cst.
 
 
 def produced_by(rule: Rule, expr: cst.BaseExpression, ops: frozenset[str]) -> tuple[str, cst.CSTNode] | None:
-    """When ``expr`` is (through names) the output of one of ``ops``: that op and the node that made it."""
+    """When ``expr``'s value is the output of one of ``ops`` (through names, casts, views, returns of the
+    file's own functions and modules): that op and the node that made it."""
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Call):
         built = rule.target(expr.func)  # nn.Sigmoid()(z): a module built and applied at once
-        if built.namespace == "nn" and built.op in ops:
+        if built.namespace == "nn" and _canonical(built.op) in ops:
             return built.op, expr
-    fact = rule.fact(expr)
-    origin = fact.origin
-    if origin is None or not isinstance(origin.node, cst.Call):
-        return None
-    op = rule.target(origin.node).op if origin.node is not expr else rule.target(expr).op
-    if op in ops:
-        return op, origin.node
+    value = rule.value(expr)
+    if value.op in ops and value.node is not None:
+        return value.op, value.node
     return None
+
+
+def _canonical(op: str) -> str:
+    from nanlint.analysis.optable import MODULE_OPS, canonical
+
+    return MODULE_OPS.get(op, canonical(op))
 
 
 class LossOnWrongInput(FamilyRule):
@@ -203,7 +207,7 @@ class StackedSaturatingActivations(FamilyRule):
         if target.op == "Sequential" and target.namespace == "nn" and target.qualname is not None:
             self._sequential(node)
             return
-        if target.op not in SATURATING or target.namespace not in ("torch", "method", "nn", "numpy", "tf", "jax", "scipy"):
+        if target.op not in SATURATING_NAMES or target.namespace not in ("torch", "method", "nn", "numpy", "tf", "jax", "scipy"):
             return
         if target.namespace == "nn" and target.qualname is not None:
             return  # constructing the module, not applying it
@@ -246,7 +250,7 @@ class StackedSaturatingActivations(FamilyRule):
             op = self.ctx.resolver.target(a.value).op
             if op in TRANSPARENT_LAYERS:
                 continue
-            if op in SATURATING and previous is not None:
+            if op in SATURATING_NAMES and previous is not None:
                 self.report(
                     a.value,
                     f"`{op}` right after `{previous}` in a Sequential: stacked saturating activations squash the "
@@ -254,4 +258,4 @@ class StackedSaturatingActivations(FamilyRule):
                     confidence=Confidence.HIGH,
                     hint="remove one of them, or put a linear layer between them",
                 )
-            previous = op if op in SATURATING else None
+            previous = op if op in SATURATING_NAMES else None

@@ -5,7 +5,8 @@ import re
 
 import libcst as cst
 
-from nanlint.facts import EPS_NAME, arg, literal_value
+from nanlint.analysis.names import EPS_NAME
+from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules._precision_masks import MaskFill, mask_fill
@@ -194,7 +195,7 @@ class FullyMaskedRowNan(FamilyRule):
             # position comparisons (i < j, arange(t)[:, None] < arange(t)) build causal masks
             return any(isinstance(t.operator, (cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)) for t in core.comparisons)
         if isinstance(core, cst.Name) and depth < 3:
-            found = self.ctx.facts.binding_value(core, self.ctx.scope)
+            found = C.bound_value(self, core)
             if found is not None:
                 return self._causal_or_filter(found[0], depth + 1)
         return False

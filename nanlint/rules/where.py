@@ -1,149 +1,82 @@
-"""NAN24x: ``torch.where`` evaluates both branches; the one it does not select still sends NaN into the
-gradient when it is log/sqrt/division/pow/acos of a value outside its domain."""
+"""NAN241: ``torch.where(c, f(x), y)`` computes ``f(x)`` for every element and only then selects; the elements
+it masks out still send their gradient, and 0 * NaN = NaN. A hazard op inside a ``where`` branch is reported
+when the values it sees *over all elements* reach its edge but the values the condition selects do not: the
+forward pass is guarded, the backward pass is not."""
 from __future__ import annotations
 
 import libcst as cst
 
-from nanlint.facts import F, Fact, arg, constant_value, source_text
+from nanlint.analysis.context import confidence_of
 from nanlint.findings import Confidence
-from nanlint.rules._shared import carries_no_gradient, describe, in_no_grad, is_where, names_in
+from nanlint.rules._hazards import describe_op, edges
 from nanlint.rules.base import Rule
 
-RISKY_UNARY = {
-    "log": "log", "log2": "log", "log10": "log", "log1p": "log1p", "sqrt": "sqrt", "rsqrt": "rsqrt",
-    "acos": "acos", "asin": "acos", "arccos": "acos", "arcsin": "acos", "acosh": "acosh", "arccosh": "acosh",
-    "atanh": "acos", "arctanh": "acos", "reciprocal": "div",
-}
-NAMESPACES = frozenset({"torch", "method", "tf", "jax"})
+HAZARD_OPS = frozenset({"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "div", "reciprocal", "pow", "float_power",
+                        "acos", "asin", "atanh", "erfinv", "logit"})
+
 
 class WhereNanBranch(Rule):
     code = "NAN241"
-    triggers = ("where",)
+    triggers = ("where", "masked_fill")
+    contextual = True
+
+    def __init__(self, ctx, options=None):
+        super().__init__(ctx, options)
+        self._wheres: list[cst.Call] = []
+        self._reported: set[int] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not is_where(self, node) or in_no_grad(self.ctx):
+        if self.ctx.ev.where_shape(node):
+            self._wheres.append(node)
             return
-        cond = node.args[0].value
-        cond_names = names_in(cond)
-        for branch in (node.args[1].value, node.args[2].value):
-            expr, via = branch, None
-            if isinstance(branch, cst.Name):
-                resolved = self.ctx.facts.resolve(branch, self.ctx.scope, depth=1)
-                if resolved is not branch:
-                    expr, via = resolved, branch
-            hazards = []
-            for site, kind, x in self._risky(expr):
-                if self._safe(kind, x) or carries_no_gradient(self, site):
-                    continue
-                related = bool(names_in(x) & cond_names) or bool(self._bound_names(x) & cond_names)
-                fact = self.fact(x)
-                if related or fact.may_be_zero or fact.may_be_negative:
-                    hazards.append((site, kind, x, fact, related))
-            if not hazards:
+        self._check(node)
+
+    def leave_Call(self, node: cst.Call) -> None:
+        if self._wheres and self._wheres[-1] is node:
+            self._wheres.pop()
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, (cst.Divide, cst.Power)):
+            self._check(node)
+
+    def _check(self, node) -> None:
+        if not self._wheres:
+            return
+        where = self._wheres[-1]
+        if id(where) in self._reported:
+            return
+        site = self.op(node)
+        if site is None or site.name not in HAZARD_OPS:
+            return
+        selected = {(e.kind, id(e.operand)) for e in edges(site) if self.ctx.reaches(e.evidence)}
+        for edge in edges_unselected(self, site):
+            if not self.ctx.reaches(edge.evidence) or (edge.kind, id(edge.operand)) in selected:
                 continue
-            # one finding per branch, at its first hazard: the others are the same mistake
-            site, kind, x, fact, related = hazards[0]
-            where_line = self.ctx.line_of(node)
-            through = f" (through `{source_text(via)}`)" if via is not None else ""
-            more = f" (and {len(hazards) - 1} more such op{'s' if len(hazards) > 2 else ''} in this branch)" if len(hazards) > 1 else ""
+            if not self.ctx.grad_flows(edge.value):
+                return
+            self._reported.add(id(where))
+            line = self.ctx.line_of(where)
             self.report(
-                site,
-                f"`torch.where` (line {where_line}) evaluates this branch{through} for every element, masked-out ones included: `{kind}` of {describe(self, x, fact, 'values the condition masks out')} can be inf/NaN there{more}, and its NaN gradient still flows (0 * NaN = NaN)",
-                confidence=Confidence.HIGH if any(h[4] for h in hazards) else Confidence.MEDIUM,
-                hint="make the operand safe first: `safe_x = torch.where(cond, x, 1.0)` then `torch.where(cond, f(safe_x), y)`",
+                node,
+                f"`where` (line {line}) computes this branch for every element, masked-out ones included: {describe_op(site)} of "
+                f"{self.ctx.describe(edge.operand, edge.value)} there: {self.ctx.why(edge.evidence)}; the forward value is discarded, "
+                "but its NaN gradient still flows (0 * NaN = NaN)",
+                confidence=confidence_of(edge.evidence),
+                hint="make the operand safe first: `safe_x = torch.where(cond, x, 1.0)`, then `torch.where(cond, f(safe_x), y)`",
             )
-
-    def _bound_names(self, x: cst.BaseExpression) -> set[str]:
-        out: set[str] = set()
-        for name in list(names_in(x))[:8]:
-            node = cst.Name(name) if "." not in name else None
-            if node is None:
-                continue
-            found = self.ctx.facts.binding_value(node, self.ctx.scope)
-            if found is not None and not _is_guard_call(found[0]):
-                out |= names_in(found[0])
-        return out
-
-    def _safe(self, kind: str, x: cst.BaseExpression) -> bool:
-        if constant_value(x) is not None:
-            return True
-        resolved = self.ctx.facts.resolve(x, self.ctx.scope) if isinstance(x, cst.Name) else x
-        if _is_guard_call(resolved):
-            return True  # the double-where idiom: the operand was replaced before the op
-        fact = self.fact(x)
-        if fact.has(F.CONST):
-            return True
-        if kind in ("div", "rsqrt"):
-            return fact.is_nonzero
-        if kind in ("sqrt", "log", "pow"):
-            return fact.has(F.POSITIVE) or (fact.has(F.NONNEG) and fact.has(F.GUARDED)) or (kind == "pow" and fact.has(F.NONNEG) and not fact.may_be_zero)
-        if kind == "pow_int_neg":
-            return fact.is_nonzero
-        if kind == "log1p":
-            return fact.has(F.NONNEG)
-        if kind == "acos":
-            return fact.has(F.UNIT) and fact.has(F.GUARDED)
-        if kind == "acosh":
-            return fact.has(F.POSITIVE) and fact.value is not None and fact.value >= 1
-        return False
-
-    def _risky(self, expr: cst.BaseExpression):
-        """``(site, kind, operand)`` for each risky op in a branch, nested ``where`` calls left to their own visit."""
-        found: list = []
-        rule = self
-
-        class _Sites(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> bool:
-                if is_where(rule, node):
-                    return False
-                target = rule.target(node)
-                op = target.base_op
-                if target.namespace in NAMESPACES:
-                    if op in RISKY_UNARY and not (target.namespace == "method" and node.args):
-                        x = target.receiver if target.namespace == "method" else arg(node, 0, "input")
-                        if x is not None:
-                            found.append((node, RISKY_UNARY[op], x))
-                    elif op in ("div", "divide", "true_divide"):
-                        den = arg(node, 0, "other") if target.namespace == "method" else arg(node, 1, "other")
-                        if den is not None:
-                            found.append((node, "div", den))
-                    elif op in ("pow", "float_power"):
-                        x = target.receiver if target.namespace == "method" else arg(node, 0, "input")
-                        exponent = arg(node, 0, "exponent") if target.namespace == "method" else arg(node, 1, "exponent")
-                        kind = _power_kind(exponent)
-                        if x is not None and kind is not None:
-                            found.append((node, kind, x))
-                return True
-
-            def visit_BinaryOperation(self, node: cst.BinaryOperation) -> bool:
-                if isinstance(node.operator, (cst.Divide, cst.FloorDivide)):
-                    found.append((node, "div", node.right))
-                elif isinstance(node.operator, cst.Power):
-                    kind = _power_kind(node.right)
-                    if kind is not None:
-                        found.append((node, kind, node.left))
-                return True
-
-        expr.visit(_Sites())
-        return found
+            return
 
 
-def _power_kind(exponent: cst.BaseExpression | None) -> str | None:
-    if exponent is None:
-        return None
-    value = constant_value(exponent)
-    if value is None:
-        return None  # a runtime exponent: NAN214's business
-    if value.is_integer():
-        return "pow_int_neg" if value < 0 else None
-    if 0 < value < 1:
-        return "sqrt"
-    return "pow"
-
-
-def _is_guard_call(expr: cst.BaseExpression) -> bool:
-    if not isinstance(expr, cst.Call):
-        return False
-    func = expr.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name in ("where", "masked_fill", "masked_fill_", "clamp", "clamp_min", "clip", "nan_to_num", "masked_scatter")
+def edges_unselected(rule: Rule, site):
+    """The edges the op reaches over every element (``where`` conditions not applied)."""
+    out = []
+    for arg, _ in site.spec.hazards or (("input", None),):
+        expr = site.arg(arg)
+        if expr is None:
+            continue
+        out.extend(edges(site, rule.ctx.masked_out(expr), expr))
+    if site.name in ("pow", "float_power"):
+        expr = site.arg("input")
+        if expr is not None:
+            out.extend(edges(site, rule.ctx.masked_out(expr)))
+    return out
