@@ -6,7 +6,7 @@ import json
 import pytest
 
 import nanlint
-from nanlint import analysis
+from nanlint.analysis import run as analysis_run
 from nanlint.api import AnalysisError
 from nanlint.config import Config
 from nanlint.rules import all_rules
@@ -70,7 +70,7 @@ class Exploding(Rule):
 
 def test_a_failing_rule_raises_analysis_error_with_the_other_findings(monkeypatch):
     Exploding.doc = all_rules()["NAN101"].doc
-    monkeypatch.setattr(analysis, "all_rules", lambda: {**all_rules(), "NAN002": Exploding})
+    monkeypatch.setattr(analysis_run, "all_rules", lambda: {**all_rules(), "NAN002": Exploding})
     with pytest.raises(AnalysisError) as info:
         nanlint.check_source(RISKY, "m.py", Config(select=("NAN101", "NAN002")))
     assert [f.code for f in info.value.findings] == ["NAN101"]

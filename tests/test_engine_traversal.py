@@ -6,15 +6,17 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from nanlint import analysis
+import nanlint
+from nanlint.analysis.context import FileContext
+from nanlint.analysis.walker import Walker
 from nanlint.api import analysis_options
 from nanlint.config import Config
 from nanlint.rules.base import Rule
 from nanlint.traversal import Plan, concrete_node_types, iter_nodes
 
 # Real, varied Python: nanlint's own modules (always present, no torch needed).
-PACKAGE = Path(analysis.__file__).resolve().parent
-REAL_FILES = sorted(PACKAGE.glob("*.py"))
+PACKAGE = Path(nanlint.__file__).resolve().parent
+REAL_FILES = sorted(PACKAGE.rglob("*.py"))
 
 EXTRA = '''
 import torch.nn.functional as F
@@ -88,6 +90,11 @@ def test_pruning_skips_whitespace_and_tokens():
     assert not seen & {"SimpleWhitespace", "Comma", "Comment", "AssignEqual", "Name"}
 
 
+def _kind(frame) -> str:
+    """Which scope the walk is in: the frame of the module or of a function."""
+    return "module" if isinstance(frame.function, cst.Module) else "function"
+
+
 class _Spy(Rule):
     code = "NAN101"  # borrows a real catalog entry; never registered
 
@@ -96,26 +103,26 @@ class _Spy(Rule):
         self.log: list[tuple] = []
 
     def visit_Call(self, node):
-        self.log.append(("visit", self.ctx.code_for(node), len(self.ctx.statement_stack), self.ctx.scope.kind))
+        self.log.append(("visit", self.ctx.code_for(node), len(self.ctx.statement_stack), _kind(self.ctx.frame)))
 
     def leave_FunctionDef(self, node):
-        self.log.append(("leave", node.name.value, len(self.ctx.statement_stack), self.ctx.scope.kind))
+        self.log.append(("leave", node.name.value, len(self.ctx.statement_stack), _kind(self.ctx.frame)))
 
 
 def test_rule_hooks_statement_stack_and_scopes():
     source = "import torch\ny = torch.log(x)\ndef f(a):\n    if a:\n        return g(a)\n"
     module = cst.parse_module(source)
     options = analysis_options(Config(), "t.py")
-    ctx = analysis.FileContext(source, "t.py", module, options)
+    ctx = FileContext(source, "t.py", module, options)
     spy = _Spy(ctx)
-    analysis._Walker(ctx, [spy], []).walk(module)
+    Walker(ctx, [spy], []).walk(module)
     assert spy.log == [
         ("visit", "torch.log(x)", 1, "module"),
         ("visit", "g(a)", 3, "function"),
         ("leave", "f", 1, "function"),
     ]
     assert ctx.resolver.qualify(cst.parse_expression("torch.log")) == "torch.log"
-    assert ctx.statement_stack == [] and ctx.scope is ctx.module_scope
+    assert ctx.statement_stack == [] and isinstance(ctx.frame.function, cst.Module)
 
 
 def test_a_failing_rule_becomes_an_internal_error_and_others_still_run():
@@ -126,10 +133,10 @@ def test_a_failing_rule_becomes_an_internal_error_and_others_still_run():
 
     source = "a = f(1)\nb = g(2)\n"
     module = cst.parse_module(source)
-    ctx = analysis.FileContext(source, "t.py", module, analysis_options(Config(), "t.py"))
+    ctx = FileContext(source, "t.py", module, analysis_options(Config(), "t.py"))
     errors = []
     broken, spy = Broken(ctx), _Spy(ctx)
-    analysis._Walker(ctx, [broken, spy], errors).walk(module)
+    Walker(ctx, [broken, spy], errors).walk(module)
     assert len(errors) == 1 and errors[0].rule == "NAN999" and "KeyError" in errors[0].message
     assert [entry[1] for entry in spy.log] == ["f(1)", "g(2)"]
 

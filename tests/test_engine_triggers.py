@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nanlint import analysis
+from nanlint.analysis import run as analysis_run
 from nanlint.api import check_source
 from nanlint.config import Config
 from nanlint.rules import all_rules
@@ -15,8 +15,8 @@ from nanlint.rules.base import Rule, may_fire
 def parses(monkeypatch):
     """Counts libcst parses."""
     calls = []
-    real = analysis.cst.parse_module
-    monkeypatch.setattr(analysis.cst, "parse_module", lambda source, *a, **k: calls.append(1) or real(source, *a, **k))
+    real = analysis_run.cst.parse_module
+    monkeypatch.setattr(analysis_run.cst, "parse_module", lambda source, *a, **k: calls.append(1) or real(source, *a, **k))
     return calls
 
 

@@ -8,7 +8,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from nanlint import analysis, api
+from nanlint import api
+from nanlint.analysis import run as analysis_run
 from nanlint.cli import main
 from nanlint.rules import all_rules
 from nanlint.rules.base import Rule
@@ -91,7 +92,7 @@ def test_empty_and_whitespace_only_files(here):
 
 
 def test_form_feed_does_not_shift_line_numbers(here):
-    (here / "ff.py").write_text("x = 1\n\f\n" + RISKY)
+    (here / "ff.py").write_text("a = 1\n\f\n" + RISKY)
     assert report(run("ff.py"))[0].startswith("ff.py:5:5: NAN101")
 
 
@@ -166,7 +167,7 @@ class Exploding(Rule):
 def test_exception_in_one_rule_is_reported_and_every_other_finding_kept(here, monkeypatch):
     rules = {**all_rules(), "NAN002": Exploding}
     Exploding.doc = all_rules()["NAN101"].doc
-    monkeypatch.setattr(analysis, "all_rules", lambda: rules)
+    monkeypatch.setattr(analysis_run, "all_rules", lambda: rules)
     (here / "boom.py").write_text(RISKY)
     result = CliRunner().invoke(main, ["check", "--no-cache", "--select", "NAN101,NAN002", "--output-format", "concise", "."], catch_exceptions=False)
     assert result.exit_code == 2

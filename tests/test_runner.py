@@ -39,7 +39,7 @@ def test_a_fully_cached_run_never_loads_libcst(tmp_path):
 def test_engine_names_still_importable():
     from nanlint.engine import AnalysisOptions, FileContext, FileResult, analyze  # noqa: F401
 
-    assert FileContext.__module__ == "nanlint.analysis"
+    assert FileContext.__module__ == "nanlint.analysis.context"
 
 
 def test_results_keep_the_input_order_and_totals_are_sorted(tmp_path):

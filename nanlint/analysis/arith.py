@@ -60,7 +60,23 @@ def add(a: Value, b: Value, node, text: str) -> Value:
         zero = _weaker(a.zero, b.zero) if a.nonneg and b.nonneg else None
         out = replace(out, points=((0.0, zero),) if zero else (), vanish=_weaker(a.vanish, b.vanish),
                       constant=_weaker(a.constant or a.vanish, b.constant or b.vanish), large=stronger(a.large, b.large))
+    out = _absorbed(out, a, b, text, node)
     return _below(out, a, b, text)
+
+
+# float32 keeps 24 bits: c + y rounds to exactly c once |y| < |c| * 2**-24
+ROUNDING = 2.0 ** -24
+
+
+def _absorbed(out: Value, a: Value, b: Value, text: str, node) -> Value:
+    """``c + exp(-z)``: the exp output shrinks toward 0 (it is below ``c * 6e-8`` for ``-z`` under -17 or so) and
+    the sum rounds to exactly ``c``: the reason a hand-written ``1 - 1 / (1 + exp(-z))`` is exactly 0."""
+    for c, y in ((a, b), (b, a)):
+        if c.const and abs(c.const) >= 1e-3 and y.op in ("exp", "exp2") and y.lo == 0 and y.const is None:
+            why = f"`{text}` rounds to exactly {c.const:g} where the exp term falls below {abs(c.const) * ROUNDING:.0e}"
+            closed = out.but(lo_open=out.lo_open and out.lo != c.const, hi_open=out.hi_open and out.hi != c.const)
+            return closed.with_point(c.const, Evidence(Tier.PLAUSIBLE, why, node, "saturate"))
+    return out
 
 
 def sub(call: OpCall | None, a: Value, b: Value, node, text: str,
@@ -208,6 +224,8 @@ def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
         out = replace(out, points=tuple((p / b.const, e) for p, e in a.points), large=a.large if abs(b.const) <= 1 else None,
                       role=a.role, beyond=a.beyond if abs(b.const) == 1 else None, single=a.single, dist=a.dist and b.const == 1,
                       below=a.below if b.const > 0 else None)
+    if a.const is not None and a.const != 0:
+        out = _reciprocal_points(out, a.const, b, text, node)
     if b.positive and b.hi <= 1 and not a.bounded_above and a.const is None:
         why = f"`{text}` divides by a small value ({_small(b)}): the quotient grows large"
         out = replace(out, large=stronger(out.large, Evidence(Tier.PLAUSIBLE, why, node, "temperature")))
@@ -218,6 +236,17 @@ def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
         # x / x.sum(): a distribution over the summed dim
         out = replace(out, lo=0.0, hi=1.0, lo_open=False, hi_open=False, dist=True, role=d.PROBABILITY,
                       desc=f"`{text}`, a normalized distribution")
+    return out
+
+
+def _reciprocal_points(out: Value, c: float, b: Value, text: str, node) -> Value:
+    """``c / b`` at the exact values ``b`` reaches: ``c / inf`` is exactly 0, ``c / 1`` exactly ``c``."""
+    for p, e in b.points:
+        if p == INF:
+            why = f"`{text}` is exactly 0 where its denominator overflows ({e.why})"
+            out = out.but(lo=min(out.lo, 0.0), lo_open=False if out.lo >= 0 else out.lo_open).with_point(0.0, Evidence(e.tier, why, node, "underflow"))
+        elif p != 0:
+            out = out.with_point(c / p, e)
     return out
 
 

@@ -319,6 +319,8 @@ def identity(call: OpCall) -> Value:
 
 def cast(x: Value, method: str, call: OpCall | None) -> Value:
     """``x.half()``, ``x.float()``, ``x.to(torch.float16)``, ``x.long()``, ``x.bool()``."""
+    if method in ("reshape", "view", "unflatten") and call is not None:
+        x = _binned_rows(x, call)
     dtype = _CASTS.get(method)
     if method in ("to", "type") and call is not None:
         for a in call._positional + list(call._keywords.values()):
@@ -334,6 +336,21 @@ def cast(x: Value, method: str, call: OpCall | None) -> Value:
         if dtype == "bool" or x.role == d.MASK:
             out = replace(out, role=d.MASK)
     return out
+
+
+def _binned_rows(x: Value, call: OpCall) -> Value:
+    """A histogram reshaped into rows (``bincount(t * n + p).reshape(n, n)``, a confusion matrix): each row is
+    a block of bins, all empty for a class absent from the batch, so a row's sum can be 0."""
+    empty = x.zero
+    if empty is None or empty.kind != "empty-bin" or x.vanish is not None:
+        return x
+    shape = call._positional
+    if len(shape) == 1 and isinstance(shape[0], (cst.Tuple, cst.List)):
+        shape = [e.value for e in shape[0].elements]
+    if len(shape) < 2:
+        return x
+    why = f"a row of the histogram `{call.text()}` is all 0 for a class absent from the batch"
+    return replace(x, vanish=Evidence(empty.tier, why, call.node, "empty-bin", empty.root))
 
 
 def detach(call: OpCall) -> Value:

@@ -399,7 +399,7 @@ class Evaluator:
             v = _rooted(v, name)
             if self.extra:
                 guards = guards + self.extra
-            v = self._tested(v, name, frame)
+            v = self._tested(v, name, frame, definition)
             if guards:
                 v = guard_mod.apply_guards(self, frame, v, name, guards)
             out = v if out is None else d.join(out, v)
@@ -419,13 +419,17 @@ class Evaluator:
                         return found
         return None
 
-    def _tested(self, v: Value, key: str, frame: Frame) -> Value:
+    def _tested(self, v: Value, key: str, frame: Frame, definition: Def | None = None) -> Value:
         """The function's own code compares ``key`` with an edge (``norm == 0``, ``r >= 1``, ``x < eps``,
-        even after the use, as a repair): the author knows the edge is reached."""
+        even after the use, as a repair): the author knows the edge is reached. A test inside the expression
+        that redefines ``key`` (``d = where(d == 0, 1, d)``) is about the old value, which it repairs."""
         tests = self.scopes_tests(frame.flow.node).get(key)
         if not tests:
             return v
+        repaired = _comparisons_in(definition.value) if definition is not None and isinstance(definition.value, cst.CSTNode) else ()
         for edge, test in tests:
+            if id(test) in repaired:
+                continue
             why = f"the code itself tests `{self.text(test)}`"
             evidence = Evidence(Tier.PLAUSIBLE, why, test, "tested", root=key)
             if edge == 0.0 and v.zero is None and not v.nonzero:
@@ -819,6 +823,18 @@ def _finfo(ev: Evaluator, call: cst.Call, attr: str, node) -> Value:
 
 
 _EDGES = (0.0, 1.0, -1.0)
+
+
+def _comparisons_in(expr: cst.CSTNode) -> frozenset[int]:
+    """Ids of the comparisons inside one expression."""
+    found = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_Comparison(self, node: cst.Comparison) -> None:
+            found.append(id(node))
+
+    expr.visit(_Collect())
+    return frozenset(found)
 
 
 def _edge_tests(ev: Evaluator, scope_node) -> dict:

@@ -66,20 +66,29 @@ def _is_none(s) -> bool:
 def _selection(ev, node, index, base: Value, frame) -> Value | None:
     """``x[mask]`` / ``x[x > t]``."""
     is_mask = isinstance(index, cst.Comparison)
+    iv = ev.value(index, frame)
     if not is_mask:
-        iv = ev.value(index, frame)
         is_mask = iv.role == d.MASK or iv.dtype == "bool"
     if not is_mask:
-        return None
+        return _gather(ev, node, base, iv) if iv.empty is not None else None
     text = ev.text(node)
     picked = base
     base_key = ev.key(node.value)
     if base_key is not None:
         picked = guard_mod.refine(base, base_key, guard_mod.constraints(ev, frame, index, True))
     root = ev.key(index) if isinstance(index, (cst.Name, cst.Attribute)) else None
-    empty = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root)
+    empty = Evidence(iv.vanish.tier, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root) \
+        if iv.vanish is not None else None  # `if mask.any():` on the way here: the mask picks something
     single = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` can hold a single element", node, "single", root)
     return replace(picked, items=None, entries=None, dist=False, module=None, node=node, empty=empty, single=single,
+                   vanish=None, desc=f"the selection `{text}`")
+
+
+def _gather(ev, node, base: Value, index: Value) -> Value:
+    """``x[idx]`` with positions that can be none at all (``idx = nonzero(m)``): the selection is empty then."""
+    text = ev.text(node)
+    empty = replace(index.empty, why=f"its positions can be none: {index.empty.why}")
+    return replace(base, items=None, entries=None, dist=False, module=None, node=node, empty=empty,
                    vanish=None, desc=f"the selection `{text}`")
 
 

@@ -101,7 +101,7 @@ def _sum(call: OpCall, x: Value, node, text: str) -> Value:
     zero = _vanishing_input(call, x)
     if zero is not None:
         if counting and zero.kind not in ("empty",):
-            zero = Evidence(zero.tier, f"a count (`{text}`) is 0 when {_when(x)}", zero.node, "count", zero.root)
+            zero = Evidence(zero.tier, f"`{text}` is 0 when {_when(x)}", node, "count", zero.root)
         out = out.with_point(0.0, zero)
     elif not x.nonneg and not x.nonpos and x.informative is False and x.const is None and x.role not in (d.RANDOM,):
         why = f"`{text}` sums values of unknown sign: 0 only when they cancel or are all 0"
@@ -110,11 +110,16 @@ def _sum(call: OpCall, x: Value, node, text: str) -> Value:
 
 
 def _when(x: Value) -> str:
-    if x.vanish is not None and x.vanish.kind in ("mask", "comparison"):
+    """Why a count's terms are all 0, for messages."""
+    if x.vanish is None:
+        return "every term is 0"
+    if x.vanish.kind in ("mask", "comparison"):
         return "the mask is all False"
-    if x.vanish is not None and x.vanish.kind == "fill":
+    if x.vanish.kind == "fill":
         return "nothing was added to it"
-    return "every term is 0"
+    if x.vanish.kind == "name" and x.role == d.MASK:
+        return f"the mask `{x.vanish.root}` (a mask by its name) is all False"
+    return f"every term is 0: {x.vanish.why}"
 
 
 def norm(call: OpCall) -> Value:

@@ -15,7 +15,7 @@ import libcst as cst
 
 from nanlint import suppression
 from nanlint.analysis.context import FileContext
-from nanlint.analysis.walker import _Walker
+from nanlint.analysis.walker import Walker
 from nanlint.findings import Finding, InternalError, Severity, Span
 from nanlint.options import AnalysisOptions, FileResult
 from nanlint.rules import all_rules
@@ -95,7 +95,7 @@ def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
     ctx = FileContext(source, filename, module, options)
     rules = [cls(ctx, options.rule_options.get(code)) for code, cls in active]
     if rules:
-        walker = _Walker(ctx, rules, result.errors)
+        walker = Walker(ctx, rules, result.errors)
         with _deep_recursion():
             try:
                 walker.walk(module)

@@ -41,7 +41,7 @@ def _irrelevant(plan: Plan) -> frozenset[type]:
 _PUSH_STATEMENT, _FUNCTION, _CLASS = 1, 2, 4
 
 
-class _Walker:
+class Walker:
     """One traversal for all rules: keeps the statement, function and class stacks and the current frame,
     then dispatches to rule methods.
 

@@ -8,6 +8,8 @@ import libcst as cst
 
 from nanlint.analysis import shapes
 from nanlint.analysis.context import confidence_of
+from nanlint.analysis.domain import Evidence, Tier
+from nanlint.analysis.names import EPS_NAME, opaque
 from nanlint.analysis.syntax import arg
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules.base import Rule
@@ -45,6 +47,24 @@ def own_norm(rule: Rule, numerator, den) -> cst.Call | None:
     if rule.text(site.arg("input")) != rule.text(numerator):
         return None
     return resolved
+
+
+def weighted_mean(rule: Rule, numerator, den):
+    """``sum(x * w) / sum(w)``: a weighted mean whose weights (a target map, a mask, per-sample weights)
+    are all 0 for an empty batch or class, whatever else is known of them."""
+
+    weights = shapes.sum_weights(rule.ctx.ev, den, numerator)
+    if weights is None:
+        return None
+    inner = rule.ctx.ev.resolved(den)
+    site = rule.op(inner) if isinstance(inner, cst.Call) else None
+    w = rule.value(site.arg("input")) if site is not None else None
+
+    if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability") or w.dist:
+        return None
+    if w.vanish is None and not opaque(w):
+        return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
+    return Evidence(Tier.PLAUSIBLE, f"a weighted mean's weights `{weights}` are all 0 for an empty target or batch", den, "weights")
 
 
 class _Division(Rule):
@@ -89,14 +109,14 @@ class DivisionByMaybeZero(_Division):
         site, numerator, den = found
         v, ev = self._zero(den)
         if ev is None and numerator is not None and not v.positive:
-            ev = self._weighted_mean(numerator, den, v)
+            ev = weighted_mean(self, numerator, den)
         if ev is None:
             ev = self._vanishing_guard(den)
         if ev is None or own_norm(self, numerator, den) is not None:
             return
         if ev.kind == "literal" and v.const == 0:
             return
-        weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None else None
+        weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None and ev.kind == "weights" else None
         what = f"the sum of the weights of a weighted mean (`{weights}`)" if weights else None
         described = self.ctx.describe(den, v, "a value that may be 0") if what is None else what
         self.report(
@@ -110,8 +130,6 @@ class DivisionByMaybeZero(_Division):
     def _vanishing_guard(self, den):
         """``x / (d + curr_eps)`` where the eps guarding the division is itself 0 when its factor is
         (``curr_eps = eps * min(1, rms)``): adding a guard says ``d`` reaches 0, and the guard vanishes then."""
-        from nanlint.analysis.domain import Evidence, Tier
-        from nanlint.analysis.names import EPS_NAME
 
         expr = self.ctx.ev.resolved(den)
         if not (isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add)):
@@ -123,26 +141,6 @@ class DivisionByMaybeZero(_Division):
                     why = f"the eps `{self.text(term)}` that guards it is itself 0 when {guard.zero.why}"
                     return Evidence(guard.zero.tier, why, guard.zero.node, "vanishing-guard")
         return None
-
-    def _weighted_mean(self, numerator, den, v):
-        """``sum(x * w) / sum(w)``: a weighted mean whose weights (a target map, a mask, per-sample weights)
-        are all 0 for an empty batch or class, whatever else is known of them."""
-        from nanlint.analysis.domain import Evidence, Tier
-
-        weights = shapes.sum_weights(self.ctx.ev, den, numerator)
-        if weights is None:
-            return None
-        inner = self.ctx.ev.resolved(den)
-        site = self.op(inner) if isinstance(inner, cst.Call) else None
-        w = self.value(site.arg("input")) if site is not None else None
-        from nanlint.analysis.names import opaque
-
-        if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability") or w.dist:
-            return None
-        if w.vanish is None and not opaque(w):
-            return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
-        return Evidence(Tier.PLAUSIBLE, f"a weighted mean's weights `{weights}` are all 0 for an empty target or batch", den, "weights")
-
 
 class DivisionByUnsignedSum(_Division):
     """NAN201's weakest reason, kept as an opt-in preview rule: a sum of values of unknown sign is 0 only when
@@ -164,8 +162,8 @@ class DivisionByUnsignedSum(_Division):
             return
         site, numerator, den = found
         v, ev = self._zero(den)
-        if ev is None:
-            return
+        if ev is None or numerator is not None and weighted_mean(self, numerator, den) is not None:
+            return  # a weighted mean's weight sum is NAN201's
         self.report(
             node,
             f"division by {self.ctx.describe(den, v)}: {ev.why}, and x/0 = inf",
