@@ -89,6 +89,9 @@ def sub(call: OpCall | None, a: Value, b: Value, node, text: str,
         out = replace(out, desc=None)
     if call is not None and left is not None and right is not None:
         out = _difference_facts(call, out, a, b, left, right, text)
+    if a.role == d.LOGPROB and b.role == d.LOGPROB and out.large is None:
+        why = f"`{text}` is a log-ratio of two distributions: unbounded once they disagree on an unlikely outcome"
+        out = replace(out, large=Evidence(Tier.PLAUSIBLE, why, node, "log-ratio"))
     return _below(out, a, nb, text, subtraction=(a, b))
 
 
@@ -184,7 +187,7 @@ def mul(a: Value, b: Value, node, text: str, same: bool = False) -> Value:
         if c == 0:
             return d.constant(0.0, node)
         out = replace(out, points=tuple((p * c, e) for p, e in x.points), vanish=x.vanish, constant=x.constant,
-                      large=x.large if abs(c) >= 1 else None, role=x.role, empty=x.empty, desc=x.desc,
+                      large=x.large if abs(c) >= 0.5 else None, role=x.role, empty=x.empty, desc=x.desc,
                       beyond=x.beyond if abs(c) == 1 else None, single=x.single, below=x.below if c > 0 else None)
         return out
     zero = stronger(a.zero, b.zero)

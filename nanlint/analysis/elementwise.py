@@ -145,7 +145,7 @@ def _bounds(fn: str, x: Value) -> tuple[float, float, bool, bool]:
     if lo > hi:
         return -INF, INF, False, False
     out = monotone(f, lo, hi, lo_open, hi_open, increasing, at_neg, at_pos)
-    if fn in ("tanh", "erf", "sigmoid", "softsign", "hardtanh", "hardsigmoid", "relu6", "erfc"):
+    if fn in ("tanh", "erf", "sigmoid", "softsign", "hardtanh", "hardsigmoid", "relu", "relu6", "erfc"):
         # these saturate: in floating point the limits are reached exactly
         out = (out[0], out[1], out[2] and out[0] not in (-1.0, 0.0), out[3] and out[1] not in (1.0, 2.0, 6.0))
     if fn in ("exp", "exp2", "softplus") and out[0] == 0.0:

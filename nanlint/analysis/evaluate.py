@@ -566,7 +566,8 @@ class Evaluator:
                 found = self.calls.class_attribute(frame.cls, attr)
                 if found is not None:
                     return _rooted(found, key)
-            return names.named(attr, node) or UNKNOWN
+            # set nowhere in this file: module state (a parameter, a buffer, a setting), not a per-call activation
+            return names.named(attr, node) or Value(role=d.PARAMETER, node=node)
         qualified = self.resolver.qualify(node)
         if qualified is not None:
             return _module_constant(qualified, node)

@@ -166,7 +166,8 @@ def number(rule: "Rule", expr: cst.BaseExpression | None) -> float | None:
     value = literal_value(expr)
     if value is not None:
         return value
-    return literal_value(resolve(rule, expr))
+    value = literal_value(resolve(rule, expr))
+    return value if value is not None else rule.value(expr).const  # a module constant, a computed one
 
 
 def is_inf_literal(expr: cst.BaseExpression) -> int:

@@ -6,6 +6,8 @@ from typing import ClassVar
 
 import libcst as cst
 
+from nanlint.analysis.evaluate import NNModule
+
 from nanlint.analysis.syntax import arg
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
@@ -33,6 +35,11 @@ def loss_input(rule: Rule, call: cst.Call, functional: str, module: str) -> cst.
     if isinstance(func, cst.Call):
         inner = rule.target(func)
         if inner.op == module and inner.namespace == "nn":
+            return arg(call, 0, "input")
+    # self.loss_fn(p, y) with self.loss_fn = nn.BCELoss(): a held module
+    if isinstance(func, (cst.Name, cst.Attribute)):
+        held = rule.value(func).module
+        if isinstance(held, NNModule) and held.name == module:
             return arg(call, 0, "input")
     return None
 

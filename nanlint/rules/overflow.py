@@ -26,6 +26,8 @@ def exp_site(rule: Rule, expr: cst.BaseExpression | None, follow: bool = True):
     site = rule.op(expr)
     if site is None or site.name not in EXP_OPS or site.arg("input") is None:
         return None
+    if site.namespace == "math":
+        return None  # Python's math.exp raises OverflowError instead of returning inf
     return site
 
 
@@ -228,9 +230,32 @@ class ExpOfUnknownValue(Rule):
     """NAN305 (preview): exp / expm1 / cosh / sinh of any value with no known upper bound."""
 
     code = "NAN305"
-    triggers = ("exp", "cosh", "sinh")
+    triggers = ("exp", "cosh", "sinh", "**", "pow")
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        self._power(node)
+
+    def _power(self, node) -> None:
+        """``x ** k`` with a literal k >= 8 on a value not known to lie in [-1, 1]."""
+        site = self.op(node)
+        if site is None or site.name != "pow":
+            return
+        k = self.ctx.ev.number(site.arg("exponent"))
+        if k is None or k < 8:
+            return
+        v = self.value(site.arg("input"))
+        if (v.lo >= -1 and v.hi <= 1) or v.const is not None or v.role in (d.PARAMETER, d.INDEX):
+            return
+        self.report(
+            node,
+            f"power {k:g} of a value with no known bound: it overflows float32 once |x| passes {3.4e38 ** (1 / k):.3g} "
+            f"({65504 ** (1 / k):.3g} in float16)",
+            confidence=Confidence.LOW,
+            hint="normalize the base into [-1, 1] first, or compute the power in log space",
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
+        self._power(node)
         site = exp_site(self, node, follow=False)
         if site is None:
             return

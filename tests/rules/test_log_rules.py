@@ -28,7 +28,7 @@ FLAGGED_101 = [
     ("import torch\ndef f(x):\n    p, q = torch.sigmoid(x), x\n    return torch.log2(p)\n", 4),
     ("import torch\nimport torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        self.act = nn.Softmax(dim=-1)\n"
      "    def forward(self, x):\n        return torch.log(self.act(x))\n", 7),
-    ("import tensorflow as tf\np = tf.nn.softmax(tf.zeros(3))\nloss = tf.log(p)\n", 3),
+    ("import tensorflow as tf\np = tf.nn.softmax(logits)\nloss = tf.log(p)\n", 3),
 ]
 
 
@@ -76,10 +76,10 @@ FLAGGED_102 = [
     ("import torch\ndef f(labels):\n    c = torch.bincount(labels)\n    return torch.log(c.float())\n", 4),
     ("import torch\ndef f(mask):\n    return torch.log(mask.sum(-1))\n", 3),
     ("import torch\nimport torch.nn.functional as F\ndef f(x):\n    return F.relu(x).log()\n", 4),
-    ("import torch\ndef f(x):\n    n = x.norm(dim=-1)\n    n *= 2\n    return torch.log(n)\n", 5),
-    ("import numpy as np\ndef f(x):\n    return np.log(np.abs(x))\n", 3),
+    ("import torch\ndef f(x, mask):\n    n = (x * mask).norm(dim=-1)\n    n *= 2\n    return torch.log(n)\n", 5),
+    ("import numpy as np\ndef f(audio):\n    return np.log(np.abs(audio))\n", 3),
     ("import torch\ndef f(x):\n    return torch.log(x.clamp(min=0))\n", 3),
-    ("from keras import backend as K\ndef f(y):\n    return K.log(1. - y)\n", 3),
+    ("from keras import backend as K\ndef f(z):\n    return K.log(K.relu(z))\n", 3),
 ]
 
 
@@ -89,7 +89,7 @@ def test_log_of_maybe_zero_flagged(source, line):
 
 
 def test_log_of_guessed_zero_is_medium_confidence():
-    source = "from keras import backend as K\ndef f(y):\n    return K.log(1. - y)\n"
+    source = "from keras import backend as K\ndef f(audio):\n    return K.log(K.abs(audio))\n"
     (finding,) = check_source(source, "t.py", Config(select=("NAN102",)))
     assert finding.confidence is Confidence.MEDIUM
 
@@ -165,5 +165,5 @@ def test_log_cast_to_an_index_statements_later_is_silent():
 
 
 def test_log_that_stays_a_float_is_still_flagged():
-    source = "import torch\ndef energy(x):\n    e = torch.log(x.abs())\n    e = e * 2\n    return e.sum()\n"
+    source = "import torch\ndef energy(signal):\n    e = torch.log(signal.abs())\n    e = e * 2\n    return e.sum()\n"
     assert found(source, "NAN102") == [("NAN102", 3)]
