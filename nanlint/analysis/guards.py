@@ -309,7 +309,9 @@ def carve(value: Value, guard: Guard, phrase: str) -> Value:
         return value
     why = f"{phrase} it lies in {_interval(value)}"
     ev_ = Evidence(Tier.PLAUSIBLE, why, guard.test, "carved")
-    if value.contains(0.0) and value.zero is None and (value.lo == 0 or value.hi == 0 or value.lo < 0 < value.hi):
+    # 0 is met when it is the bound itself, or when the bound sits just past it (``d < eps``); ``x <= 1`` says nothing of 0
+    near = value.lo < 0 < value.hi and min(-value.lo, value.hi) <= 1e-2
+    if value.contains(0.0) and value.zero is None and (value.lo == 0 or value.hi == 0 or near):
         value = value.with_point(0.0, ev_)
     if value.lo < 0:
         value = replace(value, below=stronger(value.below, ev_))

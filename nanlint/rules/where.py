@@ -12,7 +12,7 @@ from nanlint.rules._hazards import describe_op, edges
 from nanlint.rules.base import Rule
 
 HAZARD_OPS = frozenset({"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "div", "reciprocal", "pow", "float_power",
-                        "acos", "asin", "atanh", "erfinv", "logit"})
+                        "acos", "asin", "acosh", "atanh", "erfinv", "logit"})
 
 
 class WhereNanBranch(Rule):
@@ -49,11 +49,11 @@ class WhereNanBranch(Rule):
         if site is None or site.name not in HAZARD_OPS:
             return
         selected = {(e.kind, id(e.operand)) for e in edges(site) if self.ctx.reaches(e.evidence)}
-        for edge in edges_unselected(self, site):
+        for edge in edges_unselected(self, site, where):
             if not self.ctx.reaches(edge.evidence) or (edge.kind, id(edge.operand)) in selected:
                 continue
-            if not self.ctx.grad_flows(edge.value):
-                return
+            if not any(self.ctx.grad_flows(v) for v in _operand_values(self, site)):
+                return  # no operand carries a gradient: the discarded forward value is harmless
             self._reported.add(id(where))
             line = self.ctx.line_of(where)
             self.report(
@@ -67,16 +67,60 @@ class WhereNanBranch(Rule):
             return
 
 
-def edges_unselected(rule: Rule, site):
-    """The edges the op reaches over every element (``where`` conditions not applied)."""
+def _operand_values(rule: Rule, site):
+    return [rule.value(site.arg(name)) for name in site.spec.args if site.arg(name) is not None]
+
+
+def edges_unselected(rule: Rule, site, where: cst.Call):
+    """The edges the op reaches over the elements ``where`` masks out (its condition negated)."""
     out = []
     for arg, _ in site.spec.hazards or (("input", None),):
         expr = site.arg(arg)
         if expr is None:
             continue
-        out.extend(edges(site, rule.ctx.masked_out(expr), expr))
+        out.extend(edges(site, masked_value(rule, expr, where), expr))
     if site.name in ("pow", "float_power"):
         expr = site.arg("input")
         if expr is not None:
-            out.extend(edges(site, rule.ctx.masked_out(expr)))
+            out.extend(edges(site, masked_value(rule, expr, where)))
     return out
+
+
+def masked_value(rule: Rule, expr: cst.BaseExpression, where: cst.Call):
+    """The value of ``expr`` on the elements ``where`` masks out. The double-where idiom,
+    ``safe = where(c, x, 1.0)`` then ``where(c, f(safe), y)``, gives them the safe filler: the same
+    condition picks the filler wherever the outer ``where`` discards ``f``."""
+    inner = _operand_where(rule, expr)
+    condition = _condition(rule, where)
+    if inner is not None and condition is not None:
+        inner_condition = _condition(rule, inner)
+        if inner_condition is not None and rule.text(inner_condition) == rule.text(condition):
+            filler = _branches(rule, inner)[1]
+            if filler is not None:
+                return rule.value(filler)
+    return rule.ctx.masked_out(expr)
+
+
+def _operand_where(rule: Rule, expr: cst.BaseExpression) -> cst.Call | None:
+    resolved = rule.ctx.ev.resolved(expr)
+    while isinstance(resolved, cst.Call) and rule.ctx.ev.where_shape(resolved) == 0 and isinstance(resolved.func, cst.Attribute) \
+            and rule.target(resolved).op in ("float", "double", "half", "to", "clone", "detach"):
+        resolved = rule.ctx.ev.resolved(resolved.func.value)
+    return resolved if isinstance(resolved, cst.Call) and rule.ctx.ev.where_shape(resolved) in (1, 2) else None
+
+
+def _condition(rule: Rule, where: cst.Call) -> cst.BaseExpression | None:
+    shape = rule.ctx.ev.where_shape(where)
+    if shape in (1, 2) and where.args:
+        return where.args[0].value
+    return None
+
+
+def _branches(rule: Rule, where: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None]:
+    """(taken where the condition holds, taken where it fails)."""
+    shape = rule.ctx.ev.where_shape(where)
+    if shape == 1 and len(where.args) == 3:
+        return where.args[1].value, where.args[2].value
+    if shape == 2 and isinstance(where.func, cst.Attribute) and len(where.args) == 2:
+        return where.func.value, where.args[1].value
+    return None, None
