@@ -92,7 +92,17 @@ def sub(call: OpCall | None, a: Value, b: Value, node, text: str,
     if a.role == d.LOGPROB and b.role == d.LOGPROB and out.large is None:
         why = f"`{text}` is a log-ratio of two distributions: unbounded once they disagree on an unlikely outcome"
         out = replace(out, large=Evidence(Tier.PLAUSIBLE, why, node, "log-ratio"))
-    return _below(out, a, nb, text, subtraction=(a, b))
+    out = _below(out, a, nb, text, subtraction=(a, b))
+    if out.below is None and a.nonneg and a.desc is not None and a.desc.startswith("a square") and b.const is None \
+            and not b.nonpos and not b.informative:
+        # b**2 - 4*a*c, E[x**2] - ...: a square less a term of unknown size goes below 0 wherever the term is larger
+        why = f"`{text}` is negative wherever the subtracted term exceeds the square"
+        out = replace(out, below=Evidence(Tier.PLAUSIBLE, why, node, "difference"))
+    if a.const == 1 and b.beyond is not None and b.nonneg and b.hi <= 1 and out.below is None:
+        # 1 - cos**2: the square of a cosine rounds past 1, and the difference below 0
+        why = f"`{text}` rounds below 0 where its subtracted term rounds past 1 ({b.beyond.why})"
+        out = replace(out, below=Evidence(b.beyond.tier, why, node, "name-rounding" if b.beyond.kind == "name" else "rounding"))
+    return out
 
 
 def _below(out: Value, a: Value, b: Value, text: str, subtraction: tuple[Value, Value] | None = None) -> Value:
@@ -290,6 +300,7 @@ def power(a: Value, p: float | None, node, text: str, exponent: Value | None = N
         except (OverflowError, ZeroDivisionError):
             continue
     even = float(p).is_integer() and int(p) % 2 == 0
+    points = list({q: e for q, e in reversed(points)}.items())  # +-1 squared: one point, the first reason
     out = Value(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, points=tuple(points), grad=a.grad, dtype=a.dtype,
                 node=node, vanish=a.vanish if p > 0 else None, constant=a.constant or (a.vanish if p <= 0 else None),
                 large=a.large if p >= 1 else None, beyond=a.beyond if p > 0 else None,

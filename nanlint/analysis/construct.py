@@ -218,8 +218,9 @@ def bound(x: Value, lo_v: Value | None, hi_v: Value | None, node, text: str) -> 
             points.append((0.0, lo_v.zero))
     if hi_v is not None:
         bound_hi = hi_v.const if hi_v.const is not None else hi_v.hi
-        if bound_hi < out.hi:
-            out = replace(out, hi=bound_hi, hi_open=False)
+        bound_hi_open = hi_v.hi_open if hi_v.const is None else False
+        if bound_hi < out.hi or (bound_hi == out.hi and bound_hi_open):
+            out = replace(out, hi=bound_hi, hi_open=bound_hi_open)
         if hi_v.const is not None and x.hi > hi_v.const:
             points.append((hi_v.const, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly {hi_v.const:g} wherever its input is above it", node, "clamp")))
         if out.hi < math.inf:
@@ -228,7 +229,8 @@ def bound(x: Value, lo_v: Value | None, hi_v: Value | None, node, text: str) -> 
         out = replace(out, beyond=None)
     merged: dict[float, Evidence] = {}
     for p, e in points:
-        merged[p] = stronger(merged.get(p), e)
+        if out.contains(p):  # clamp(-1 + eps, 1 - eps) keeps a cosine off +-1
+            merged[p] = stronger(merged.get(p), e)
     return replace(out, points=tuple(merged.items()))
 
 

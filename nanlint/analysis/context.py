@@ -49,8 +49,8 @@ class FileContext:
     def value(self, expr: cst.BaseExpression) -> Value:
         return self.ev.value(expr, self.frame)
 
-    def masked_out(self, expr: cst.BaseExpression) -> Value:
-        return self.ev.masked_out(expr, self.frame)
+    def masked_out(self, expr: cst.BaseExpression, condition: cst.CSTNode | None = None) -> Value:
+        return self.ev.masked_out(expr, self.frame, condition)
 
     def op(self, node: cst.CSTNode) -> OpCall | None:
         return self.ev.opcall(node, self.frame)
@@ -151,7 +151,7 @@ def _short(text: str, limit: int = 60) -> str:
 def confidence_of(evidence, value: Value | None = None) -> Confidence:
     if evidence is None:
         return Confidence.MEDIUM
-    if evidence.kind == "name" or evidence.tier < Tier.PLAUSIBLE:
+    if evidence.kind.startswith("name") or evidence.tier < Tier.PLAUSIBLE:
         return Confidence.MEDIUM
     if value is not None and value.role == d.PROBABILITY and evidence.kind in ("underflow", "saturate"):
         return Confidence.HIGH

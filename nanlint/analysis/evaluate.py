@@ -313,11 +313,11 @@ class Evaluator:
         self.memo[key] = found
         return found
 
-    def masked_out(self, node: cst.BaseExpression, frame: Frame | None = None) -> Value:
-        """The value for the elements a ``where`` masks out (its condition negated): computed, then discarded
-        in the forward pass, but differentiated in the backward pass."""
+    def masked_out(self, node: cst.BaseExpression, frame: Frame | None = None, condition: cst.CSTNode | None = None) -> Value:
+        """The value for the elements a ``where`` masks out (its ``condition`` negated; every where's when it is
+        None): computed, then discarded in the forward pass, but differentiated in the backward pass."""
         saved = self.masked
-        self.masked = True
+        self.masked = id(condition) if condition is not None else True
         try:
             return self.value(node, frame)
         finally:
@@ -747,6 +747,8 @@ def _rooted(v: Value, key: str) -> Value:
         changes["vanish"] = replace(v.vanish, root=key)
     if v.empty is not None and v.empty.root is None:
         changes["empty"] = replace(v.empty, root=key)
+    if v.single is not None and v.single.root is None:
+        changes["single"] = replace(v.single, root=key)
     if changes:
         zero = v.zero
         if zero is not None and zero.root is None and v.vanish is not None and zero is v.vanish:

@@ -275,7 +275,7 @@ def _apply(value: Value, c: Constraint) -> Value:
 def effective(ev: "Evaluator", guard: Guard) -> tuple[bool, bool]:
     """(holds, carving): in the masked-out view a ``where`` condition is negated, and the bounds it leaves are
     exactly the values the masked-out elements take."""
-    if guard.kind == "where" and ev.masked:
+    if guard.kind == "where" and ev.masked and (ev.masked is True or ev.masked == id(guard.test)):
         return not guard.holds, True
     return guard.holds, False
 

@@ -61,7 +61,7 @@ def edges(site: OpCall, value: Value | None = None, x: cst.BaseExpression | None
             if ev is not None and v.positive is False:
                 out.append(Edge("zero", ev, False, expr, v))
         elif kind == ops.NEGATIVE:
-            if v.below is not None and not v.nonneg:
+            if v.below is not None and (not v.nonneg or v.below.kind in ("rounding", "name-rounding")):  # rounding: below its exact bounds
                 out.append(Edge("negative", v.below, True, expr, v))
         elif kind == ops.UNIT:
             if v.beyond is not None and not (v.lo > -1 and v.hi < 1):

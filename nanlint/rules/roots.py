@@ -236,7 +236,7 @@ class Atan2AtOrigin(Rule):
         zy, zx = vy.zero, vx.zero
         both = self.ctx.reaches(zy) and self.ctx.reaches(zx)
         if not (both or (same and (zy is not None or zx is not None or vy.vanish is not None))):
-            if not (same and not vy.nonzero and not vx.nonzero and vy.const is None):
+            if not (same and not vy.nonzero and not vx.nonzero and vy.const is None) or self._replaced(y.value):
                 return
         self.report(
             node,
@@ -244,6 +244,12 @@ class Atan2AtOrigin(Rule):
             confidence=Confidence.MEDIUM,
             hint="add an eps to the radius or mask the zero vectors before `atan2`",
         )
+
+
+    def _replaced(self, vector) -> bool:
+        """``s = where(cond, v, ones_like(v))``: the vectors the condition rejects were swapped for a filler."""
+        resolved = self.ctx.ev.resolved(vector)
+        return isinstance(resolved, cst.Call) and self.ctx.ev.where_shape(resolved) in (1, 2)
 
 
 _SPATIAL = ({2, 3}, {-1, -2}, {2, 3, 4}, {-1, -2, -3}, {3, 4})
@@ -268,9 +274,7 @@ class UnbiasedStdOfOne(Rule):
         if self.ctx.reaches(v.single):
             reason = self.ctx.why(v.single)
         dims = _dims(self, site)
-        if reason is None and dims is None and v.role == d.PARAMETER:
-            reason = "a parameter can hold a single element (a scalar weight, a bias of size 1)"
-        elif reason is None and dims is not None and dims in _SPATIAL:
+        if reason is None and dims is not None and dims in _SPATIAL:
             reason = f"over dims {tuple(sorted(dims))}, a feature map can be 1x1"
         elif reason is None and dims == {0} and self.ctx.tier <= Tier.DEGENERATE:
             reason = "over dim 0, a batch can hold one sample"

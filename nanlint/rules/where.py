@@ -98,7 +98,7 @@ def masked_value(rule: Rule, expr: cst.BaseExpression, where: cst.Call):
             filler = _branches(rule, inner)[1]
             if filler is not None:
                 return rule.value(filler)
-    return rule.ctx.masked_out(expr)
+    return rule.ctx.masked_out(expr, condition)
 
 
 def _operand_where(rule: Rule, expr: cst.BaseExpression) -> cst.Call | None:

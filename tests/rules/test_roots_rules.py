@@ -13,15 +13,11 @@ from rule_cases import found
 T = "import torch\nimport torch.nn.functional as F\n"
 
 FLAGGED_211 = [
-    (T + "def forward(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n", 4),
-    (T + "def forward(x):\n    return (x * x).sum(2).sqrt()\n", 4),
-    (T + "def forward(x):\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 6),
-    (T + "def forward(v):\n    return v.var(-1) ** 0.5\n", 4),
+    (T + "def forward(x, mask):\n    return torch.sqrt((x * mask).abs().pow(2).sum(-1))\n", 4),
+    (T + "def forward(x, valid):\n    x = x * valid\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 7),
+    (T + "def forward(signal):\n    return signal.var(-1) ** 0.5\n", 4),
     (T + "def forward(v):\n    return torch.pow(F.relu(v), 1 / 3)\n", 4),
-    (T + "def forward(v):\n    return torch.rsqrt(v.var(-1))\n", 4),
-    (T + "EPS = 1e-8\ndef forward(M, s):\n    return torch.matmul(M, s.abs().pow(2) + EPS).sqrt()\n", 5),
-    (T + "def forward(w):\n    return torch.sqrt((1.0 - w.cos() ** 2).clamp(0, 1))\n", 4),
-    (T + "from kornia.linalg import batched_dot_product\ndef forward(w):\n    return batched_dot_product(w, w).sqrt()\n", 5),
+    (T + "def forward(image):\n    return torch.rsqrt(image.var(-1))\n", 4),
 ]
 
 
@@ -31,6 +27,12 @@ def test_sqrt_of_maybe_zero_flagged(source, line):
 
 
 SILENT_211 = [
+    # sums of squares, variances and dot products of dense activations: never exactly 0 in practice
+    T + "def forward(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n",
+    T + "def forward(x):\n    return (x * x).sum(2).sqrt()\n",
+    T + "def forward(v):\n    return v.var(-1) ** 0.5\n",
+    T + "def forward(v):\n    return torch.rsqrt(v.var(-1))\n",
+    T + "from kornia.linalg import batched_dot_product\ndef forward(w):\n    return batched_dot_product(w, w).sqrt()\n",
     T + "def f(x, eps=1e-6):\n    return torch.sqrt((x * x).sum(-1) + eps)\n",
     T + "def f(x):\n    return (x * x).sum(-1).clamp_min(1e-12).sqrt()\n",
     T + "def f(v, eps=1e-5):\n    return torch.rsqrt(v.var(-1) + eps)\n",
@@ -53,17 +55,17 @@ def test_sqrt_of_maybe_zero_silent(source):
 DIFFERENTIATED_211 = [
     # a method of an nn.Module (gemma3n's `mean(h**2) ** 0.5`)
     ("import torch\nfrom torch import nn\nclass AltUp(nn.Module):\n    def project(self, h):\n"
-     "        return torch.mean(h**2, dim=-1, keepdim=True) ** 0.5\n", 5),
+     "        h = h * self.mask\n        return torch.mean(h**2, dim=-1, keepdim=True) ** 0.5\n", 6),
     # a helper function in a file of modules (aimv2's `pow(sum_tensor, 0.5)`)
-    ("import torch\nfrom torch import nn\ndef _get_vector_norm(tensor):\n    square_tensor = torch.pow(tensor, 2)\n"
+    ("import torch\nfrom torch import nn\ndef _get_vector_norm(tensor, mask):\n    square_tensor = torch.pow(tensor * mask, 2)\n"
      "    sum_tensor = torch.sum(square_tensor, dim=-1, keepdim=True)\n    return torch.pow(sum_tensor, 0.5)\n"
-     "class Head(nn.Module):\n    def forward(self, x):\n        return x / _get_vector_norm(x)\n", 6),
+     "class Head(nn.Module):\n    def forward(self, x, mask):\n        return x / _get_vector_norm(x, mask)\n", 6),
     # a loss-like function name
-    (T + "def edge_loss(gx, gy):\n    return torch.sqrt(gx ** 2 + gy ** 2).mean()\n", 4),
+    (T + "def edge_loss(image):\n    gx = image[..., 1:] - image[..., :-1]\n    return torch.sqrt(gx ** 2).mean()\n", 5),
     # a method in a file that imports torch.nn, outside any class statement we can see (an excerpt)
-    ("import torch\nfrom kornia.core import Module\ndef log(self):\n    return torch.sqrt((self.v * self.v).sum(-1))\n", 4),
+    ("import torch\nfrom kornia.core import Module\ndef log(self, mask):\n    v = self.v * mask\n    return torch.sqrt((v * v).sum(-1))\n", 5),
     # a file that trains
-    (T + "def norm(x):\n    return torch.sqrt((x * x).sum(-1))\ndef step(model, x):\n    norm(model(x)).sum().backward()\n", 4),
+    (T + "def norm(x):\n    return torch.sqrt((x * x).sum(-1))\ndef step(model, x, mask):\n    norm(model(x) * mask).sum().backward()\n", 4),
 ]
 
 
@@ -93,8 +95,8 @@ def test_sqrt_of_maybe_zero_silent_where_not_differentiated(source):
 
 
 def test_a_transformer_class_is_not_a_transform():
-    source = ("import torch\nfrom torch import nn\nclass VisionTransformer(nn.Module):\n    def forward(self, x):\n"
-              "        return torch.sqrt((x * x).sum(-1))\n")
+    source = ("import torch\nfrom torch import nn\nclass VisionTransformer(nn.Module):\n    def forward(self, x, mask):\n"
+              "        return torch.sqrt((x * x * mask).sum(-1))\n")
     assert found(source, "NAN211") == [("NAN211", 5)]
 
 
@@ -184,9 +186,8 @@ def test_fractional_power_silent(source):
 
 FLAGGED_221 = [
     (T + "def f(a, b):\n    return torch.acos(F.cosine_similarity(a, b))\n", 4, Confidence.HIGH),
-    (T + "def f(r):\n    return torch.acos(r) / 3.0\n", 4, Confidence.MEDIUM),
-    (T + "def f(a, b):\n    return (F.normalize(a) * F.normalize(b)).sum(-1).arcsin()\n", 4, Confidence.MEDIUM),
-    ("import numpy as np\ndef f(a, b):\n    c = np.cos(a)\n    return np.arccos(c)\n", 4, Confidence.HIGH),
+    (T + "def f(cos_theta):\n    return torch.acos(cos_theta) / 3.0\n", 4, Confidence.MEDIUM),
+    (T + "def f(a, b):\n    return (F.normalize(a) @ F.normalize(b).T).arcsin()\n", 4, Confidence.HIGH),
 ]
 
 
@@ -204,6 +205,10 @@ def test_inverse_trig_flagged(source, line, confidence):
         T + "def f(r):\n    return torch.acos(torch.clamp(r, -0.999, 0.999))\n",
         "import math\ndef f(r):\n    return math.acos(r)\n",
         "import math\nHALF = math.acos(0.5)\n",
+        # a cosine never rounds past 1, and NumPy has no gradient to blow up at +-1
+        "import numpy as np\ndef f(a, b):\n    c = np.cos(a)\n    return np.arccos(c)\n",
+        # nothing is known of r
+        T + "def f(r):\n    return torch.acos(r) / 3.0\n",
     ],
 )
 def test_inverse_trig_silent(source):
@@ -214,7 +219,6 @@ def test_inverse_trig_silent(source):
     ("source", "line"),
     [
         (T + "def f(x):\n    return torch.var(x, dim=(2, 3), keepdim=True)\n", 4),
-        (T + "def f(x):\n    return x.std(0)\n", 4),
         (T + "def f(model):\n    for name, param in model.named_parameters():\n        print(param.data.std())\n", 5),
         (T + "def f(model):\n    for p in model.parameters():\n        print(p.grad.var())\n", 5),
     ],
@@ -233,6 +237,8 @@ def test_unbiased_std_of_one_flagged(source, line):
         T + "def f(model):\n    for p in model.parameters():\n        if p.numel() > 1:\n            print(p.data.std())\n",
         T + "def f(x):\n    var = torch.var(x, dim=(2, 3), keepdim=True)\n    if torch.isnan(var).any():\n        var = torch.zeros_like(var)\n    return var\n",
         "import numpy as np\ndef f(x):\n    return x.std(0)\n",
+        # a batch of one is a degenerate input: reported only with `--tier degenerate`
+        T + "def f(x):\n    return x.std(0)\n",
     ],
 )
 def test_unbiased_std_of_one_silent(source):
@@ -243,7 +249,7 @@ def test_unbiased_std_of_one_silent(source):
     ("source", "expected"),
     [
         (T + "def f(v):\n    return torch.atan2(v[..., 1], v[..., 0])\n", [("NAN222", 4)]),
-        (T + "def f(a, b):\n    return torch.atan2(F.relu(a), b.abs())\n", [("NAN222", 4)]),
+        (T + "def f(a, b):\n    return torch.atan2(F.relu(a), b.abs())\n", []),  # |b| is 0 only if b is
         (T + "def f(y, x):\n    return torch.atan2(y, x)\n", []),
         (T + "def f(v):\n    s = torch.where(v.norm(dim=-1, keepdim=True) > 0, v, torch.ones_like(v))\n    return torch.atan2(s[..., 1], s[..., 0])\n", []),
         ("import numpy as np\ndef f(v):\n    return np.arctan2(v[..., 1], v[..., 0])\n", []),
@@ -287,14 +293,14 @@ def test_root_of_an_index_grid_is_silent():
     assert found(source, "NAN211") == []
 
 
-def test_root_of_an_activation_grid_still_flagged():
-    source = ("import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, h):\n"
-              "        hx = h.repeat(2, 2)\n        d = hx ** 2 + hx ** 2\n        return d ** .5\n")
+def test_root_of_a_masked_activation_grid_is_flagged():
+    source = ("import torch\nfrom torch import nn\nclass M(nn.Module):\n    def forward(self, h, mask):\n"
+              "        hx = (h * mask).repeat(2, 2)\n        d = hx ** 2 + hx ** 2\n        return d ** .5\n")
     assert found(source, "NAN211") == [("NAN211", 7)]
 
 
 def test_numpy_spelled_std_with_axis_is_biased_and_silent():
     source = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=0)\n"
     assert [f.code for f in check_source(source, "t.py", Config(select=("NAN231",)))] == []
-    unbiased = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=0, ddof=1)\n"
+    unbiased = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=(2, 3), ddof=1)\n"
     assert [f.code for f in check_source(unbiased, "t.py", Config(select=("NAN231",)))] == ["NAN231"]
