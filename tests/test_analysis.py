@@ -1,0 +1,253 @@
+"""The value analysis on its own: what it knows of a value at a point of real-looking code.
+
+Each case is a root cause of past false positives or misses (../shared/precision/ROOT_CAUSES.md, the held-out
+bug classes): the fact is asserted directly, not through a rule, so a rule change cannot hide a wrong fact.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import libcst as cst
+import pytest
+
+from nanlint.analysis.context import FileContext
+from nanlint.analysis.domain import INF, Tier, Value, constant, join
+from nanlint.analysis.walker import Walker
+from nanlint.api import analysis_options
+from nanlint.config import Config
+from nanlint.rules.base import Rule
+
+
+def probed(source: str) -> list[Value]:
+    """The values of every ``probe(expr)`` in ``source``, in source order, as the walk sees them."""
+    source = textwrap.dedent(source)
+    module = cst.parse_module(source)
+    ctx = FileContext(source, "t.py", module, analysis_options(Config(), "t.py"))
+    out: list[Value] = []
+
+    class Probe(Rule):
+        code = "NAN101"  # borrows a catalog entry; never registered
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if isinstance(node.func, cst.Name) and node.func.value == "probe":
+                out.append(self.ctx.value(node.args[0].value))
+
+    Walker(ctx, [Probe(ctx)], []).walk(module)
+    return out
+
+
+def reaches_zero(v: Value) -> bool:
+    return v.zero is not None and v.zero.tier >= Tier.PLAUSIBLE
+
+
+# ---- the domain ----
+
+def test_join_keeps_the_hull_and_the_stronger_evidence():
+    a = constant(0.0).bounded(0.0, 1.0)
+    b = Value(lo=-2.0, hi=0.5)
+    joined = join(a, b)
+    assert (joined.lo, joined.hi) == (-2.0, 1.0)
+    assert joined.const is None
+
+
+def test_open_bounds_exclude_their_edge():
+    v = Value(lo=0.0, hi=INF, lo_open=True)
+    assert v.positive and not v.contains(0.0) and v.contains(1e-30)
+
+
+# ---- dense activations are not zero; masked and raw data can be ----
+
+def test_norm_of_a_dense_activation_never_reaches_zero():
+    (norm,) = probed("""
+        import torch
+        def f(x):
+            probe(x.norm(dim=-1))
+    """)
+    assert norm.nonneg and not reaches_zero(norm)
+
+
+def test_norm_of_masked_values_reaches_zero():
+    (norm,) = probed("""
+        import torch
+        def f(x, mask):
+            probe((x * mask).norm(dim=-1))
+    """)
+    assert reaches_zero(norm)
+
+
+def test_a_count_of_a_comparison_is_zero_for_an_all_false_mask():
+    (count,) = probed("""
+        import torch
+        def f(labels):
+            probe((labels > 0).sum())
+    """)
+    assert count.integer and count.lo == 0 and reaches_zero(count)
+
+
+def test_rows_of_a_confusion_matrix_can_sum_to_zero():
+    (rows,) = probed("""
+        import torch
+        def f(pred, target, n):
+            cm = torch.bincount(target * n + pred, minlength=n * n).reshape(n, n)
+            probe(cm.sum(1))
+    """)
+    assert reaches_zero(rows)
+
+
+# ---- ranges implied by the code's own math ----
+
+def test_softmax_of_scores_reaches_0_and_1_but_of_a_constant_does_not():
+    scores, uniform = probed("""
+        import torch
+        def f(x):
+            probe(torch.softmax(x, -1))
+            probe(torch.softmax(torch.zeros(3), -1))
+    """)
+    assert scores.unit_interval and scores.at(0.0) is not None and scores.at(1.0) is not None
+    assert uniform.at(0.0) is None
+
+
+def test_a_hand_written_sigmoid_reaches_0_and_its_complement_reaches_0():
+    s, complement = probed("""
+        import torch
+        def f(z):
+            s = 1 / (1 + torch.exp(-z))
+            probe(s)
+            probe(1 - s)
+    """)
+    assert s.unit_interval and reaches_zero(s)
+    assert reaches_zero(complement)
+
+
+def test_relu_is_exactly_zero_for_negative_inputs():
+    (r,) = probed("""
+        import torch.nn.functional as F
+        def f(x):
+            probe(F.relu(x))
+    """)
+    assert r.lo == 0 and not r.lo_open and reaches_zero(r)
+
+
+def test_one_minus_a_squared_cosine_rounds_below_zero():
+    (v,) = probed("""
+        import torch.nn.functional as F
+        def f(a, b):
+            c = F.cosine_similarity(a, b)
+            probe(1 - c ** 2)
+    """)
+    assert v.below is not None
+
+
+def test_a_discriminant_goes_below_zero():
+    (v,) = probed("""
+        def f(a, b, c):
+            probe(b ** 2 - 4 * a * c)
+    """)
+    assert v.below is not None
+
+
+def test_a_log_ratio_can_exceed_the_exp_range():
+    (v,) = probed("""
+        def f(logp, old_logp):
+            probe(logp - old_logp)
+    """)
+    assert v.large is not None
+
+
+# ---- guards ----
+
+def test_an_if_guard_clears_a_count_of_its_zero():
+    inside, outside = probed("""
+        import torch
+        def f(x, mask):
+            n = mask.sum()
+            if n > 0:
+                probe(n)
+            probe(n)
+    """)
+    assert not reaches_zero(inside) and reaches_zero(outside)
+
+
+def test_mask_any_guards_every_count_rooted_in_the_mask():
+    (n,) = probed("""
+        import torch
+        def f(x, labels):
+            pos = labels > 0
+            n = pos.sum()
+            if pos.any():
+                probe(n)
+    """)
+    assert not reaches_zero(n)
+
+
+def test_a_where_that_replaces_zeros_repairs_the_value():
+    (d,) = probed("""
+        import torch
+        def f(x, d):
+            d = torch.where(d == 0, torch.ones_like(d), d)
+            probe(d)
+    """)
+    assert not reaches_zero(d)
+
+
+def test_a_clamp_strictly_inside_the_unit_interval_drops_plus_minus_one():
+    clamped, raw = probed("""
+        import torch.nn.functional as F
+        def f(a, b, eps=1e-7):
+            c = F.cosine_similarity(a, b)
+            probe(c.clamp(-1 + eps, 1 - eps))
+            probe(c)
+    """)
+    assert clamped.at(1.0) is None and clamped.at(-1.0) is None
+    assert raw.at(1.0) is not None
+
+
+def test_an_eps_keeps_a_sum_positive():
+    (v,) = probed("""
+        import torch
+        def f(mask, eps=1e-6):
+            probe(mask.sum() + eps)
+    """)
+    assert v.positive and not reaches_zero(v)
+
+
+# ---- where facts come from ----
+
+def test_module_state_set_nowhere_in_the_file_is_a_parameter():
+    (v,) = probed("""
+        import torch
+        class M(torch.nn.Module):
+            def forward(self, x):
+                probe(self.logit_scale)
+    """)
+    assert v.role == "parameter"
+
+
+def test_module_constants_are_known():
+    (v,) = probed("""
+        NEG = -1e9
+        def f(x):
+            probe(NEG)
+    """)
+    assert v.const == -1e9
+
+
+def test_a_call_into_the_files_own_function_carries_its_result():
+    (v,) = probed("""
+        import torch
+        def safe(x):
+            return x.clamp_min(1e-6)
+        def f(x):
+            probe(safe(x))
+    """)
+    assert v.lo == pytest.approx(1e-6) and v.positive
+
+
+def test_exp_of_an_unbounded_value_can_overflow_to_inf():
+    (v,) = probed("""
+        import torch
+        def f(z):
+            probe(torch.exp(z))
+    """)
+    assert v.at(math.inf) is not None
