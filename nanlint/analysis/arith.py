@@ -166,6 +166,11 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
         why = f"`{text}` (E[x^2] - E[x]^2) is >= 0 only in exact arithmetic and rounds below 0 for a near-constant input"
         ev_ = Evidence(Tier.PLAUSIBLE, why, node, "rounding")
         return replace(out, below=ev_).with_point(0.0, ev_)
+    same = _same_callee(ev, left, right, a.node, b.node)
+    if same is not None and out.zero is None:
+        # encoder(anchors) - encoder(positives): one layer applied to two inputs, equal for a duplicate pair
+        ev_ = Evidence(Tier.PLAUSIBLE, f"`{text}` is 0 where `{same}` sees the same input twice (a duplicate or positive pair)", node, "coincide")
+        return replace(out.with_point(0.0, ev_), vanish=stronger(out.vanish, ev_))
     if a.const is None and b.const is None and not a.integer and out.zero is None:
         # two values that can coincide: 0 for an identical pair (a Siamese pair, a perfect prediction)
         both_data = a.role == d.DATA and b.role == d.DATA
@@ -174,6 +179,21 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
         if a.role not in (d.RANDOM,) and b.role not in (d.RANDOM,) and not (a.positive and b.negative or a.negative and b.positive):
             out = replace(out.with_point(0.0, ev_), vanish=stronger(out.vanish, ev_))
     return out
+
+
+def _same_callee(ev, left, right, left_made=None, right_made=None) -> str | None:
+    """The callee's text when both sides are calls of one model or function on different arguments."""
+    lc, rc = ev.resolved(left), ev.resolved(right)
+    lc = lc if isinstance(lc, cst.Call) else left_made
+    rc = rc if isinstance(rc, cst.Call) else right_made
+    if not (isinstance(lc, cst.Call) and isinstance(rc, cst.Call)) or lc is rc:
+        return None
+    callee = ev.text(lc.func)
+    if callee != ev.text(rc.func) or ev.text(lc) == ev.text(rc) or isinstance(lc.func, cst.Attribute) and ev.target(lc).namespace != "method":
+        return None
+    if ev.opcall(lc) is not None:
+        return None  # a torch op (x.sum(1) - y.sum(1)) says nothing of its inputs being equal
+    return callee
 
 
 def negate(a: Value, node) -> Value:

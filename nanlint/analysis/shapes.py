@@ -217,6 +217,8 @@ def sum_weights(ev: "Evaluator", denominator: cst.BaseExpression, numerator: cst
     if site is None or site.name not in ("sum", "nansum") or site.arg("input") is None:
         return None
     weights = ev.text(site.arg("input"))
+    if ev.text(_unwrap(ev, numerator)) == weights:
+        return None  # x / x.sum(): a normalization, not a weighted mean
     found = []
 
     class _Find(cst.CSTVisitor):

@@ -56,6 +56,9 @@ def weighted_mean(rule: Rule, numerator, den):
     weights = shapes.sum_weights(rule.ctx.ev, den, numerator)
     if weights is None:
         return None
+    reaches = rule.ctx.frame.flow.uses.get(id(den)) if isinstance(den, cst.Name) else None
+    if reaches and any(guards for _, guards in reaches):
+        return None  # `if total == 0: return ...` on the way: the code handles the empty case
     inner = rule.ctx.ev.resolved(den)
     site = rule.op(inner) if isinstance(inner, cst.Call) else None
     w = rule.value(site.arg("input")) if site is not None else None
