@@ -253,7 +253,7 @@ def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
     out = Value(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, role=a.role if a.role != d.MASK else None,
                 desc=a.desc, points=tuple((0.0, e) for p, e in a.points if p == 0), vanish=a.vanish,
                 constant=_weaker(a.constant, b.constant) or a.vanish, empty=a.empty, **_common(a, b, node))
-    if b.const is not None:
+    if b.const is not None and b.const != 0:
         out = replace(out, points=tuple((p / b.const, e) for p, e in a.points), large=a.large if abs(b.const) <= 1 else None,
                       role=a.role, beyond=a.beyond if abs(b.const) == 1 else None, single=a.single, dist=a.dist and b.const == 1,
                       below=a.below if b.const > 0 else None)

@@ -492,12 +492,27 @@ def _guarded(env: Env | None, guard: Guard) -> Env | None:
     return {name: tuple((d, g + (guard,)) for d, g in reaches) for name, reaches in env.items()}
 
 
+# Reaches of one name kept at a merge; past it, guards are dropped (each definition reaches unguarded), which keeps
+# nested loops of branches linear instead of exponential at the price of the guards' facts there.
+MAX_REACHES = 24
+
+
+def _reach_key(r: Reach) -> tuple:
+    """Guards are rebuilt on each pass over a loop body: the same test and outcome is the same guard."""
+    return id(r[0]), tuple((id(g.test), g.holds, g.kind) for g in r[1])
+
+
 def _union(a: tuple[Reach, ...] | None, b: tuple[Reach, ...]) -> tuple[Reach, ...]:
     if not a:
         return b
-    seen = {(id(d), tuple(id(x) for x in g)) for d, g in a}
-    extra = tuple(r for r in b if (id(r[0]), tuple(id(x) for x in r[1])) not in seen)
-    return a + extra
+    seen = {_reach_key(r) for r in a}
+    out = a + tuple(r for r in b if _reach_key(r) not in seen)
+    if len(out) > MAX_REACHES:
+        defs: dict[int, Def] = {}
+        for d, _ in out:
+            defs.setdefault(id(d), d)
+        out = tuple((d, ()) for d in defs.values())
+    return out
 
 
 def _merge(envs, base: Env | None = None, test=None) -> Env | None:
