@@ -1,12 +1,16 @@
 """Recall on a held-out set of real NaN bugs: ``benchmarks/bugs/cases.toml``.
 
 Each case is a minimal excerpt of an upstream bug (its issue or fix commit in ``url``), with the line that
-produced the inf/NaN and the upstream fix. The set was collected from public issues by someone who did not
+produced the inf/NaN and the upstream fix. The excerpts are third-party code, so the set is kept outside the
+repository (pass its path with ``--cases``); only this scorer is committed. The set was collected from public issues by someone who did not
 look at nanlint's rules or tests, so it measures whether the analysis generalizes, not whether it was
 tuned. A case counts as found when a finding of the default selection (or of every rule, with ``--all``)
 lies on the buggy line; the fixed version should give no finding on that line.
 
-    python benchmarks/bug_recall.py [--cases benchmarks/bugs/cases.toml] [--all] [--verbose]
+    python benchmarks/bug_recall.py --cases PATH/cases.toml [--all] [--verbose]
+
+The file holds ``[[case]]`` tables with ``id``, ``url``, ``project``, ``bug_class``, ``buggy_line`` (1-based, in
+``buggy``), ``buggy`` and ``fixed`` (code strings) and ``notes``.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def findings(code: str, every_rule: bool):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=str(HERE / "bugs" / "cases.toml"))
+    parser.add_argument("--cases", required=True, help="a cases.toml of held-out bugs (see the module docstring for its format)")
     parser.add_argument("--all", action="store_true", help="every rule, preview included (default: the default selection)")
     parser.add_argument("--verbose", action="store_true", help="print each case's findings")
     args = parser.parse_args()
