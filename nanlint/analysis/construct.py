@@ -295,7 +295,7 @@ def where(call: OpCall) -> Value:
         cond = call.arg("condition")
         return Value(lo=0.0, integer=True, role=d.INDEX, grad=False, node=call.node,
                      empty=Evidence(Tier.PLAUSIBLE, f"`{call.text()}` is empty when the condition holds nowhere", call.node, "empty",
-                                    call.ev.text(cond) if cond is not None else None))
+                                    call.ev.emptiness_root(cond)))
     out = d.join(call.ev.value(a), call.ev.value(b))
     return replace(out, node=call.node, items=None)
 

@@ -371,8 +371,29 @@ class Evaluator:
             return Value(grad=False, node=node)
         return UNKNOWN
 
+    def emptiness_root(self, cond: cst.BaseExpression | None) -> str | None:
+        """The key a guard must name to show a selection by ``cond`` is not empty: the compared name for a
+        comparison (``x.flatten() > 0`` -> ``x``), else the condition's own text."""
+        if cond is None:
+            return None
+        if isinstance(cond, cst.Comparison):
+            root = self._comparison_root(cond)
+            if root is not None:
+                return root
+        return self.text(cond)
+
     def _comparison_root(self, node: cst.Comparison) -> str | None:
-        return self.key(node.left) if isinstance(node.left, (cst.Name, cst.Attribute)) else None
+        """The name whose emptiness the comparison's emptiness is: ``label.flatten() > 0`` is all False when
+        ``label`` is all 0, so ``if np.sum(label) == 0: continue`` clears it."""
+        left = node.left
+        while True:
+            if isinstance(left, cst.Subscript):
+                left = left.value
+            elif isinstance(left, cst.Call) and isinstance(left.func, cst.Attribute) and left.func.attr.value in ops.IDENTITY_METHODS:
+                left = left.func.value
+            else:
+                break
+        return self.key(left) if isinstance(left, (cst.Name, cst.Attribute)) else None
 
     # ---- names ----
     def _name(self, node: cst.Name, frame: Frame) -> Value:

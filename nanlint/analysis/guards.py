@@ -139,8 +139,11 @@ def _witness(ev: "Evaluator", expr: cst.BaseExpression, via: str | None) -> list
             if k:
                 out.append(Constraint(k, nonempty=True, not_all_zero=name in _NONZERO_WITNESS or name == "nonzero"))
             out += _witness(ev, inner, name) if isinstance(inner, cst.Call) else []
-        if via == "any" and isinstance(inner, cst.Comparison):
-            return out
+        if isinstance(inner, cst.Comparison) and name in _NONZERO_WITNESS:
+            # sum(x > 0) > 0, (x > 0).any(): some element of x passes, so a selection by `x > 0` is not empty
+            root = ev._comparison_root(inner)
+            if root:
+                out.append(Constraint(root, nonempty=True))
         return out
     if via == "any" and isinstance(e, cst.Name):
         k = ev.key(e)

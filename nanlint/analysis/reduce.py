@@ -219,7 +219,7 @@ def select(call: OpCall) -> Value:
     node, text = call.node, call.text()
     x = call.input
     if fn == "nonzero":
-        root = call.ev.text(call.arg("input")) if call.arg("input") is not None else None
+        root = call.ev.emptiness_root(call.arg("input"))
         return Value(lo=0.0, integer=True, role=d.INDEX, grad=False, node=node, desc=f"indices (`{text}`)",
                      empty=Evidence(Tier.PLAUSIBLE, f"`{text}` is empty when nothing is nonzero", node, "empty", root))
     if fn == "masked":
