@@ -251,3 +251,29 @@ def test_exp_of_an_unbounded_value_can_overflow_to_inf():
             probe(torch.exp(z))
     """)
     assert v.at(math.inf) is not None
+
+
+def test_a_comparison_sum_guard_shows_a_selection_is_not_empty():
+    guarded, unguarded = probed("""
+        import numpy as np
+        def f(p, d):
+            idx = np.where(d.flatten() > 0)[0]
+            if np.sum(d > 0) > 0:
+                probe(p[idx])
+            probe(p[idx])
+    """)
+    assert guarded.empty is None and unguarded.empty is not None
+
+
+def test_nested_loops_of_branches_keep_a_bounded_number_of_reaches():
+    from nanlint.analysis.evaluate import Evaluator
+    from nanlint.analysis.flow import MAX_REACHES
+    from nanlint.resolver import ImportResolver
+
+    branches = "".join(f"            if c{i}:\n                x = x + {i}\n" for i in range(12))
+    source = "def f(x, xs, c):\n    for a in xs:\n        for b in xs:\n" + branches + "    return x\n"
+    module = cst.parse_module(source)
+    function = module.body[0]
+    flow = Evaluator(module, ImportResolver(), module.code_for_node).flow_of(function)
+    longest = max(len(reaches) for reaches in flow.uses.values())
+    assert 12 < longest <= MAX_REACHES  # 13 definitions of x reach the return; guard variants are capped
