@@ -277,3 +277,16 @@ def test_nested_loops_of_branches_keep_a_bounded_number_of_reaches():
     flow = Evaluator(module, ImportResolver(), module.code_for_node).flow_of(function)
     longest = max(len(reaches) for reaches in flow.uses.values())
     assert 12 < longest <= MAX_REACHES  # 13 definitions of x reach the return; guard variants are capped
+
+
+def test_raising_when_all_weights_are_zero_guards_their_sum():
+    before, after = probed("""
+        import numpy as np
+        class Pick(Transform):
+            def __call__(self, weights):
+                probe(weights.sum())
+                if np.all(weights == 0):
+                    raise ValueError("at least one weight must be nonzero")
+                probe(weights.sum())
+    """)
+    assert reaches_zero(before) and not reaches_zero(after)

@@ -69,8 +69,14 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
             if conj == holds:
                 return constraints(ev, frame, test.args[0].value, holds, depth + 1) + constraints(ev, frame, test.args[1].value, holds, depth + 1)
             return []
-        if name in ("all",) and site is not None and site.arg("input") is not None:
-            return constraints(ev, frame, site.arg("input"), holds, depth + 1) if holds else []
+        if name == "all":
+            inner = site.arg("input") if site is not None else test.args[0].value if test.args else \
+                test.func.value if isinstance(test.func, cst.Attribute) else None
+            if inner is None:
+                return []
+            if holds:
+                return constraints(ev, frame, inner, True, depth + 1)
+            return _not_all_zero(ev, inner)  # `if np.all(w == 0): raise`: after it, w is not all 0
         if name in ("any",) and site is not None and site.arg("input") is not None:
             inner = site.arg("input")
             if holds:
@@ -101,6 +107,16 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
     # a bare value: `if n:`, `if mask.any():`, `if len(xs):`, `if sel.numel():`
     if holds:
         return _truthy(ev, test)
+    return []
+
+
+def _not_all_zero(ev: "Evaluator", test: cst.BaseExpression) -> list[Constraint]:
+    """``all(x == 0)`` failed: some element of ``x`` is nonzero."""
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.comparisons[0].operator, cst.Equal):
+        for side, other in ((test.left, test.comparisons[0].comparator), (test.comparisons[0].comparator, test.left)):
+            if ev.number(other) == 0:
+                k = ev.key(side)
+                return [Constraint(k, not_all_zero=True, nonempty=True)] if k else []
     return []
 
 
