@@ -23,6 +23,7 @@ from nanlint.analysis.flow import Def, FlowBuilder, Guard, ScopeFlow, self_key
 from nanlint.analysis.opcall import OpCall, bind
 from nanlint.analysis.reduce import mask_value
 from nanlint.analysis.transfer import transfer
+from nanlint.analysis.syntax import literal_value
 from nanlint.resolver import ImportResolver, Target, dotted
 
 ARRAY_NAMESPACES = frozenset({"torch", "method", "numpy", "math", "tf", "jax", "scipy"})
@@ -162,7 +163,7 @@ class Evaluator:
     def number(self, expr: cst.BaseExpression | None, frame: Frame | None = None) -> float | None:
         if expr is None:
             return None
-        literal = literal_number(expr)
+        literal = literal_value(expr)
         if literal is not None:
             return literal
         v = self.value(expr, frame)
@@ -796,20 +797,6 @@ def item_of(v: Value, index: int) -> Value:
     return UNKNOWN
 
 
-def literal_number(expr: cst.BaseExpression) -> float | None:
-    if isinstance(expr, (cst.Integer, cst.Float)):
-        try:
-            return float(expr.evaluated_value)
-        except (ValueError, OverflowError):
-            return None
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
-        inner = literal_number(expr.expression)
-        if inner is None:
-            return None
-        return -inner if isinstance(expr.operator, cst.Minus) else inner
-    return None
-
-
 def _module_constant(qualified: str, node) -> Value:
     head, _, name = qualified.rpartition(".")
     if head in ("math", "numpy", "torch", "cmath", "jax.numpy") and name in _NAMED_CONSTANTS:
@@ -883,7 +870,7 @@ def _edge_tests(ev: Evaluator, scope_node) -> dict:
             key = ev.key(side)
             if key is None:
                 continue
-            number = literal_number(other)
+            number = literal_value(other)
             if number is None and isinstance(other, (cst.Name, cst.Attribute)) and names.EPS_NAME.search(ev.text(other)):
                 number = 0.0
             if number is not None and number in _EDGES:
