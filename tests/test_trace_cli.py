@@ -36,7 +36,7 @@ def test_json_report_of_a_failing_script(tmp_path):
     first = data["first_nonfinite"]
     assert (first["op"], first["line"], first["value"], first["is_bug"]) == ("log", line, "-inf", True)
     assert data["run"]["stop_reason"] == "1 optimizer step"
-    assert data["health"]["grad_norms"]["Linear"] == "nan"  # non-finite floats stay valid JSON
+    assert data["health"]["grad_norms"]["model (Linear)"] == "nan"  # the user's name; non-finite floats stay valid JSON
 
 
 def test_full_report_of_a_clean_script_and_script_arguments():

@@ -7,10 +7,12 @@ Also the thresholds that turn per-site figures into NEAR-MISS / AT-RISK (used by
 from __future__ import annotations
 
 import math
+import sys
 from contextlib import contextmanager
 
 import torch
 
+from nanlint.trace import tensors
 from nanlint.trace.monitor import Monitor
 from nanlint.trace.records import Health
 
@@ -70,11 +72,7 @@ def _tensors(value, depth=0):
             yield from _tensors(v, depth + 1)
 
 
-def _norms(tensors: list) -> list[float]:
-    """Euclidean norms (in float32) of ``tensors`` with one host sync."""
-    if not tensors:
-        return []
-    return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float32) for t in tensors]).tolist()
+_norms = tensors.norms
 
 
 class HealthWatch:
@@ -114,8 +112,8 @@ class HealthWatch:
 
         self.handles.append(module_mod.register_module_forward_pre_hook(self._pre))
         self.handles.append(module_mod.register_module_forward_hook(self._post, always_call=True))
-        self.handles.append(optimizer_mod.register_optimizer_step_pre_hook(self._step_pre))
-        self.handles.append(optimizer_mod.register_optimizer_step_post_hook(self._step_post))
+        self.handles.append(optimizer_mod.register_optimizer_step_pre_hook(self._guarded(self._step_pre)))
+        self.handles.append(optimizer_mod.register_optimizer_step_post_hook(self._guarded(self._step_post)))
 
     def remove(self) -> None:
         for h in self.handles:
@@ -126,11 +124,55 @@ class HealthWatch:
             self._autocast = None
 
     # ---- modules ---------------------------------------------------------------------------------
+    def _owner(self, module: torch.nn.Module) -> torch.nn.Module | None:
+        """The user's module whose method (Lightning's ``training_step``) calls ``module`` outside any forward:
+        adopting it keeps the user's names (``encoder.0``, not ``0``)."""
+        locator = self.monitor.locator
+        frame = sys._getframe(3)
+        while frame is not None:
+            if locator.user_file(frame.f_code.co_filename) is not None:
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, torch.nn.Module) and owner is not module and id(owner) not in self.names:
+                    if any(m is module for m in owner.modules()):
+                        return owner
+            frame = frame.f_back
+        return None
+
+    def _user_name(self, root: torch.nn.Module) -> str | None:
+        """The name the user's code gives ``root`` (``netD``, ``self.generator``), from the calling frames."""
+        locator = self.monitor.locator
+        frame = sys._getframe(2)
+        while frame is not None:
+            if locator.user_file(frame.f_code.co_filename) is not None:
+                for name, value in list(frame.f_locals.items()):
+                    if value is root and not name.startswith("_"):
+                        return name
+                    if name == "self" and isinstance(value, object):
+                        for attr, held in list(getattr(value, "__dict__", {}).items()):
+                            if held is root:
+                                return attr
+                        for attr, held in list(getattr(value, "_modules", {}).items()):
+                            if held is root:
+                                return attr
+                for name, value in list(frame.f_globals.items()):
+                    if value is root and not name.startswith("_"):
+                        return name
+            frame = frame.f_back
+        return None
+
     def _adopt(self, root: torch.nn.Module) -> None:
         self.roots.append(root)
-        prefix = "" if len(self.roots) == 1 else f"{type(root).__name__}{len(self.roots)}."
+        try:
+            named = self._user_name(root)
+        except Exception:  # a frame whose locals cannot be read: fall back to the class name
+            named = None
+        # the first model's parameters keep their plain names (fc1.weight); later models get the user's name
+        prefix = f"{named or type(root).__name__ + str(len(self.roots))}." if len(self.roots) > 1 else ""
         for name, module in root.named_modules():
-            label = f"{prefix}{name} ({type(module).__name__})" if name else prefix + type(root).__name__
+            if name:
+                label = f"{prefix}{name} ({type(module).__name__})"
+            else:
+                label = f"{prefix[:-1] if prefix else named} ({type(root).__name__})" if prefix or named else type(root).__name__
             self.names.setdefault(id(module), label)
         for name, p in root.named_parameters():
             self.monitor.param_names.setdefault(id(p), prefix + name)
@@ -139,6 +181,16 @@ class HealthWatch:
                            "one or no GPU it calls the module directly and is watched.")
         if type(root).__name__ == "DistributedDataParallel":
             self.notes.add("DistributedDataParallel: traced as a single process; collective ops are not watched.")
+
+    def _guarded(self, hook):
+        """``hook`` whose own failure is recorded for the report instead of reaching the user's script."""
+        def run(*args):
+            try:
+                return hook(*args)
+            except Exception as exc:
+                self.monitor.internal_error(exc)
+                return None
+        return run
 
     def _pre(self, module, args):
         try:
@@ -159,7 +211,7 @@ class HealthWatch:
         if self.depth != 1:
             return None
         if id(module) not in self.names:
-            self._adopt(module)
+            self._adopt(self._owner(module) or module)
         if self.health.first_batch is None:
             with self._quiet():
                 r = _range(_tensors(args))
@@ -208,7 +260,7 @@ class HealthWatch:
                 for module in root.modules():
                     grads = [p.grad.detach() for p in module.parameters(recurse=False) if p.grad is not None]
                     if grads:
-                        total = math.sqrt(sum(float(torch.linalg.vector_norm(g, dtype=torch.float32)) ** 2 for g in grads))
+                        total = math.sqrt(sum(n ** 2 for n in _norms(grads)))
                         norms[self.names.get(id(module), type(module).__name__)] = total
         if norms:
             self.health.grad_norms = norms
@@ -229,9 +281,39 @@ class HealthWatch:
             self._weight_norms[id(optimizer)] = [[values.pop(0) for _ in ps] for ps in groups]
             grads = [p.grad.detach() for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
             # a sum overflowing on huge finite gradients only costs the fast path, never a wrong verdict
-            self.monitor.step_clean = bool(not grads or torch.isfinite(torch.stack([g.sum().float() for g in grads])).all())
+            self.monitor.step_clean = all(math.isfinite(n) for n in _norms(grads))
         self.monitor.in_step = True
         self.monitor.step_site = self.monitor.locator.site(__import__("sys")._getframe(1))
+        return self._watch_closure(optimizer, args, kwargs)
+
+    def _watch_closure(self, optimizer, args, kwargs):
+        """``step(closure)`` (LBFGS, Lightning's optimizer loop) runs forward and backward inside the step: the
+        closure is wrapped so that those ops are watched as forward and backward ops, not as the update."""
+        if "closure" in kwargs and callable(kwargs["closure"]):
+            return args, {**kwargs, "closure": self._forward_closure(optimizer, kwargs["closure"])}
+        first = 1 if args and args[0] is optimizer else 0  # the global hook sees step's `self` in args
+        if len(args) > first and callable(args[first]):
+            return (*args[:first], self._forward_closure(optimizer, args[first]), *args[first + 1:]), kwargs
+        return None
+
+    def _forward_closure(self, optimizer, closure):
+        monitor = self.monitor
+
+        def closure_outside_step(*a, **k):
+            monitor.flush()
+            monitor.in_step = monitor.step_clean = False
+            try:
+                return closure(*a, **k)
+            finally:
+                monitor.flush()
+                monitor.in_step = True
+                try:
+                    with self._quiet():
+                        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+                        monitor.step_clean = all(math.isfinite(n) for n in _norms(grads))
+                except Exception as exc:
+                    monitor.internal_error(exc)
+        return closure_outside_step
 
     def _step_post(self, optimizer, args, kwargs):
         self.monitor.in_step = False

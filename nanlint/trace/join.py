@@ -153,7 +153,8 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
             elif evs or key in sites_run:
                 verdict, reasons = "SAFE", plain or ["ran; stayed finite"]
             elif ran(*key):
-                verdict, reasons = "SAFE", ["its function ran; no tensor op observed at this line"]
+                # a SAFE here would vouch for a line that may never have run (a branch not taken)
+                verdict, reasons = "NOT EXECUTED", ["its function ran, but no tensor op ran at this line"]
             else:
                 verdict, reasons = "NOT EXECUTED", []
             verdicts.append(SiteVerdict(

@@ -27,12 +27,11 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nanlint.trace import opkinds
+from nanlint.trace import opkinds, tensors
 from nanlint.trace.locate import Locator
 from nanlint.trace.records import Event, OpEvidence
 
 INF = math.inf
-WATCHED_DTYPES = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 UNINITIALISED = frozenset({"empty", "emptylike", "emptystrided", "newempty", "newemptystrided", "resize",
                            "resizeas", "set", "emptypermuted"})
 META_KEY = "nanlint"
@@ -91,9 +90,17 @@ def _op_info(func) -> OpInfo:
     return OpInfo(name, norm, bool(func.is_view), norm in UNINITIALISED, tuple(written))
 
 
-def _watched(t) -> bool:
-    return (isinstance(t, torch.Tensor) and t.dtype in WATCHED_DTYPES and t.layout == torch.strided
-            and t.numel() > 0 and t.device.type != "meta")
+_watched = tensors.watched
+
+
+def _real(t) -> bool:
+    """A dense real floating-point tensor: the kind whose domain edges (log of 0, exp overflow) are measured."""
+    return _watched(t) and t.is_floating_point() and t.layout == torch.strided
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """Statistics kept on the device in the widest dtype it has, so a float64 value never narrows to inf."""
+    return t.float() if t.device.type == "mps" else t.double()
 
 
 class Monitor:
@@ -149,9 +156,12 @@ class Monitor:
         return rec
 
     def _stats(self, t: torch.Tensor):
-        mn, mx = torch.aminmax(t.detach())
+        values = tensors.real_values(t)
+        if values is None:  # a sparse tensor with no stored values: nothing that can be non-finite
+            return _wide(torch.zeros(2, device=t.device)) if self.deferred else (0.0, 0.0)
+        mn, mx = torch.aminmax(values)
         if self.deferred:
-            return torch.stack((mn, mx)).float()
+            return _wide(torch.stack((mn, mx)))
         return (mn.item(), mx.item())
 
     def after(self, func, args, kwargs, out) -> None:
@@ -281,7 +291,7 @@ class Monitor:
         """Evidence for a flagged line: what brought this op close to a non-finite value."""
         norm = info.norm
         ev = {}
-        x = args[0] if args and isinstance(args[0], torch.Tensor) and _watched(args[0]) else None
+        x = args[0] if args and _real(args[0]) else None
         if x is not None:
             x = x.detach()
         if x is not None and (norm in opkinds.LOG_LIKE or norm in opkinds.ROOT_LIKE):
@@ -289,7 +299,7 @@ class Monitor:
             ev["min_pos_input"] = torch.where(x > 0, x, INF).min()
         elif norm in opkinds.DIV_LIKE:
             den = args[1] if len(args) > 1 else None
-            if isinstance(den, torch.Tensor) and _watched(den):
+            if _real(den):
                 a = den.detach().abs()
                 ev["min_abs_denominator"] = a.min()
                 ev["min_pos_input"] = torch.where(a > 0, a, INF).min()
@@ -297,11 +307,11 @@ class Monitor:
                 ev["min_abs_denominator"] = torch.tensor(float(abs(den)))
         elif x is not None and norm in opkinds.EXP_LIKE:
             ev["max_input"] = x.max()
-        elif norm in opkinds.SIGMOID_LIKE:
+        elif norm in opkinds.SIGMOID_LIKE and _real(out):
             o = out.detach()
             ev["saturated_share"] = ((o == 0) | (o == 1)).float().mean()
         if self.deferred:
-            ev = {k: v.float() for k, v in ev.items()}
+            ev = {k: _wide(v) for k, v in ev.items()}
         else:
             ev = {k: v.item() for k, v in ev.items()}
         if scalar_max is not None:

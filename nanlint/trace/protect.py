@@ -42,14 +42,32 @@ class Redirect:
 class Protector:
     def __init__(self, patcher: Patcher, keep_dir: str | None = None) -> None:
         self.patcher = patcher
-        self.dir = keep_dir or tempfile.mkdtemp(prefix="nanlint-trace-")
-        self.real_dir = os.path.realpath(self.dir)
+        # made before any patch is installed (mkdtemp inside a patched os.open would re-enter tempfile's lock);
+        # removed after the run when nothing was redirected into it
+        self._made_dir = keep_dir is None
+        self._dir = keep_dir or tempfile.mkdtemp(prefix="nanlint-trace-")
+        self.real_dir = os.path.realpath(self._dir)
         self.map: dict[str, str] = {}  # user path -> redirected copy
         self.redirects: list[Redirect] = []
         self.active = False
         self._originals: dict[str, object] = {}
         self.created_dirs: list[str] = []  # user directories the script created, in creation order
         self.hidden: list[tuple[str, str]] = []  # (user path, where it waits) for deletions, put back after
+
+    @property
+    def dir(self) -> str:
+        return self._dir
+
+    @property
+    def kept_dir(self) -> str | None:
+        """The folder that holds the redirected files, if the run left any there."""
+        return self._dir if os.path.isdir(self._dir) else None
+
+    def _discard_empty_dir(self) -> None:
+        if not self._made_dir or not os.path.isdir(self._dir):
+            return
+        if not any(files for _, _, files in os.walk(self._dir)):
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     # ---- path mapping ----------------------------------------------------------------------------
     def _path(self, file) -> str | None:
@@ -137,6 +155,7 @@ class Protector:
             else:
                 self._orig("rename")(hidden, real)
         self.hidden.clear()
+        self._discard_empty_dir()
 
     def _remove_created_dirs(self) -> None:
         for path in reversed(self.created_dirs):

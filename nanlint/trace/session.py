@@ -224,5 +224,6 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         propagation_path=[{"filename": s[0] if s else None, "line": s[1] if s else None, "op": op, "phase": ph,
                            "param": p, "value": v} for s, op, ph, p, v in monitor.propagations[:200]],
         health=health.health, redirects=[r.to_dict() for r in protector.redirects],
-        notes=sorted(notes) + ([STATIC_NOTE, f"redirected files are kept in {protector.dir}"] if protector.redirects else []),
+        notes=sorted(notes) + ([STATIC_NOTE] if protector.redirects else [])
+        + ([f"redirected files are kept in {protector.kept_dir}"] if protector.kept_dir else []),
         exit_code=exit_code)

@@ -8,9 +8,11 @@ optimizer object); at the timeout as a last resort. The stop is a ``BaseExceptio
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
+import weakref
 
 import torch
 
@@ -37,6 +39,8 @@ class Stopper:
         self.health = health
         self.patcher = patcher
         self.optimizers = 0
+        self.live_optimizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # optimizer -> its line
+        self.steps_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # optimizer -> steps taken
         self.optimizer_steps = 0
         self.scaler_steps = 0  # non-skipped GradScaler steps
         self.skipped = 0
@@ -109,6 +113,7 @@ class Stopper:
     def install(self, timeout: float | None) -> None:
         from torch.optim import optimizer as optimizer_mod
 
+        self.handles.append(optimizer_mod.register_optimizer_step_pre_hook(self._before_step))
         self.handles.append(optimizer_mod.register_optimizer_step_post_hook(self._after_step))
         stopper = self
 
@@ -118,7 +123,12 @@ class Stopper:
                 site = stopper.monitor.locator.site(sys._getframe(1))
                 if site is not None:
                     stopper.optimizer_sites.add(site)
-                return original(self, *args, **kwargs)
+                result = original(self, *args, **kwargs)
+                try:
+                    stopper.live_optimizers[self] = site
+                except TypeError:  # an optimizer class without weak references: it only counts
+                    pass
+                return result
             return __init__
 
         self.patcher.wrap(torch.optim.Optimizer, "__init__", init_wrapper)
@@ -168,13 +178,46 @@ class Stopper:
             self._timer.start()
 
     # ---- optimizer steps -------------------------------------------------------------------------
+    def _before_step(self, optimizer, args, kwargs):
+        """The loop came around to an optimizer that took its steps already while another one never stepped
+        (an optimizer built for a later phase): stop here, and say which one did not step."""
+        if self.scaler_used or self._in_scaler_step or self._taken(optimizer) < self.steps:
+            return
+        for other, site in list(self.live_optimizers.items()):
+            if self._taken(other) < self.steps:
+                where = f" built at {os.path.basename(site[0])}:{site[1]}" if site else ""
+                self.notes.add(f"{type(other).__name__}{where} took {self._taken(other)} of {self.steps} steps "
+                               "before the loop came around to the next step of another optimizer: it was not "
+                               "watched")
+        self.stop(self._steps_reason())
+
+    def _taken(self, optimizer) -> int:
+        try:
+            return self.steps_of.get(optimizer, 0)
+        except TypeError:
+            return self.optimizer_steps
+
     def _after_step(self, optimizer, args, kwargs):
         self.optimizer_steps += 1
+        try:
+            self.steps_of[optimizer] = self.steps_of.get(optimizer, 0) + 1
+        except TypeError:
+            pass
         if self._in_scaler_step:
             self._stepped_in_scaler = True
             return
-        if self.optimizer_steps >= self.steps and not self.scaler_used:
-            self.stop(f"{self.optimizer_steps} optimizer step{'s' if self.optimizer_steps > 1 else ''}")
+        if self.scaler_used:
+            return
+        # every optimizer of the script takes its steps (a GAN steps the discriminator, then the generator)
+        if all(self._taken(o) >= self.steps for o in list(self.live_optimizers)) and self._taken(optimizer) >= self.steps:
+            self.stop(self._steps_reason())
+
+    def _steps_reason(self) -> str:
+        stepped = sum(1 for o in list(self.live_optimizers) if self._taken(o))
+        if stepped > 1:
+            return f"{self.steps} step{'s' if self.steps > 1 else ''} of each of {stepped} optimizers"
+        n = self.optimizer_steps
+        return f"{n} optimizer step{'s' if n > 1 else ''}"
 
     def _patch_scaler(self) -> None:
         stopper = self
@@ -182,6 +225,8 @@ class Stopper:
 
         def step_wrapper(original):
             def step(self, optimizer, *args, **kwargs):
+                if not self.is_enabled():  # a disabled scaler only calls optimizer.step(): a plain step
+                    return original(self, optimizer, *args, **kwargs)
                 stopper.scaler_used = True
                 stopper._in_scaler_step = True
                 stopper._stepped_in_scaler = False

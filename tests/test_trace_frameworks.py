@@ -1,0 +1,45 @@
+"""The frameworks users train with: Lightning runs training_step inside its optimizer closure, the Hugging Face
+Trainer inside its own loop. One step is traced, the ops in the user's code are watched at the user's lines,
+and the run stops cleanly (the packages are real, pinned in constraints.txt; the models are built in code)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.trace_fixtures.helpers import FIXTURES, line_of, origins, trace
+
+torch = pytest.importorskip("torch")
+LIGHTNING = FIXTURES / "lightning_train.py"
+HF_TRAINER = FIXTURES / "hf_trainer.py"
+
+
+def _site(result, path, text):
+    line = line_of(path, text)
+    (site,) = [v for v in result.verdicts if v.line == line]
+    return site
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual optimization"])
+def test_lightning_training_step_is_watched_and_its_nan_confirms_the_rule(manual):
+    result = trace(LIGHTNING, args=["--sharpen", *(["--manual"] if manual else [])])
+    assert result.error is None, result.traceback
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 1
+    site = _site(result, LIGHTNING, "torch.log(torch.softmax")
+    assert (site.code, site.verdict) == ("NAN101", "CONFIRMED")
+    assert origins(result)[0][1:4] == (site.line, "log", "forward")
+
+
+def test_a_clean_lightning_run_is_watched_not_skipped():
+    result = trace(LIGHTNING)
+    assert result.exit_code == 0 and result.stop_reason == "1 optimizer step"
+    assert _site(result, LIGHTNING, "torch.log(torch.softmax").verdict == "SAFE"  # it ran and stayed finite
+    assert result.backward_passes == 1 and "encoder.0 (Linear)" in result.health.module_outputs
+
+
+def test_hf_trainer_step_is_watched_and_leaves_no_output_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = trace(HF_TRAINER, args=["--sharpen"])
+    assert result.error is None, result.traceback
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 1
+    site = _site(result, HF_TRAINER, "torch.log(torch.softmax")
+    assert site.verdict == "CONFIRMED" and origins(result)[0][1:3] == (site.line, "log")
+    assert list(tmp_path.iterdir()) == []  # the Trainer's output_dir was created and removed again
