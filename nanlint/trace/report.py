@@ -64,6 +64,8 @@ ADVICE = {
                 "update-to-weight ratio, module output ranges), or compute in a wider dtype",
     "softmax": "a row where every entry is -inf (a mask that covers a whole row, e.g. an all-padding sequence) "
                "gives NaN: keep at least one unmasked position per row, or fill with torch.finfo(dtype).min",
+    "nllloss": "a mean over 0 targets: every target of the batch equals ignore_index (or has weight 0), so the "
+               "loss is 0/0; skip such batches, or use reduction='sum' divided by the count clamped to 1",
     "fill": "use torch.finfo(x.dtype).min instead of a hard-coded -1e9/-1e4 mask constant",
 }
 
@@ -193,7 +195,7 @@ def render_full(r: TraceResult) -> str:
         out.append(f"  ({len(calib)} overflow(s) in scaled gradients on skipped GradScaler steps: calibration, not bugs)")
     if r.fills:
         out.append("")
-        out.append("Intentional constant fills (not bugs): " + ", ".join(
+        out.append("Intentional infinities (not bugs: constant fills, or absorbed before the loss): " + ", ".join(
             f"{e.value} by `{e.op}` at {_where(e)}" for e in r.fills[:5]) + (" ..." if len(r.fills) > 5 else ""))
     out.append("")
     out += _story(r)
@@ -278,7 +280,7 @@ def _story(r: TraceResult) -> list[str]:
         out.append("  rule:   no rule flags this op at this line: a gap in the static rules")
     op = opkinds.normalize(e.op)
     key = ("step-div" if any(k in op for k in ("div", "sqrt")) else "step") if e.phase == "step" else "fill" if e.kind == "error" else next(
-        (k for k in ("softmax", "log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
+        (k for k in ("softmax", "nllloss", "log", "div", "sqrt", "exp", "pow", "mean") if k in op), None)
     if key is None and op in opkinds.LOG:
         key = "log"
     if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):

@@ -74,6 +74,25 @@ class TraceResult:
         return next((e for e in self.events if e.is_bug), None)
 
 
+ABSORBED = "absorbed: it never turned into a NaN nor reached the gradients or the weights (an intentional mask?)"
+
+
+def _absorb_infinities(events: list[Event], monitor, finite_backward: bool) -> None:
+    """An inf born in the forward pass (``log`` of a 0/1 causal mask) that a softmax or ``where`` absorbed is
+    intentional: when a backward pass ran from finite losses, nothing non-finite reached it, the gradients or
+    the step, and no NaN appeared anywhere, those origins become fills (not bugs)."""
+    if not finite_backward:
+        return
+    late = {"backward", "step"}
+    if any(e.value == "nan" or e.phase in late for e in events if e.kind != "fill"):
+        return
+    if any(phase in late for _, _, phase, _, _ in monitor.propagations):
+        return
+    for e in events:
+        if e.kind == "origin" and e.phase == "forward":
+            e.kind, e.message = "fill", ABSORBED
+
+
 def _resolve_target(options: TraceOptions) -> tuple[str, str]:
     """(file to check, label). Raises TraceError for a missing script or module."""
     if options.module:
@@ -201,6 +220,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         findings += sites_mod.static_findings(extra)
     files = sorted(set(files) | set(extra))
     events = monitor.all_events()
+    _absorb_infinities(events, monitor, stopper.backwards and stopper.losses_finite)
     bugs_and_inputs = [e for e in events if e.kind != "fill"]
     verdicts, missed = join(findings, bugs_and_inputs, monitor.evidence, monitor.sites_run, locator.ran,
                             health.health.updates, stopper.optimizer_sites)

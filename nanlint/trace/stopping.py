@@ -53,6 +53,7 @@ class Stopper:
         self.batches = 0
         self.backwards = 0
         self._backward_depth = 0
+        self.losses_finite = True  # every tensor a backward pass started from was finite
         self.stopped: str | None = None
         self.notes: set[str] = set()
         self._timer = None
@@ -300,6 +301,22 @@ class Stopper:
         self.patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
 
     # ---- backward passes -------------------------------------------------------------------------
+    def _check_loss(self, roots) -> None:
+        """Whether the values a backward pass starts from (the losses) are finite: an inf in the forward pass
+        is only harmless when it never reached them."""
+        tensors = [roots] if isinstance(roots, torch.Tensor) else [t for t in roots or () if isinstance(t, torch.Tensor)]
+        self.monitor.paused += 1
+        try:
+            with torch.no_grad():
+                for t in tensors:
+                    if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t.detach()).all()):
+                        self.losses_finite = False
+        except Exception as exc:  # a tensor subclass that cannot be checked: assume the worst
+            self.losses_finite = False
+            self.monitor.internal_error(exc)
+        finally:
+            self.monitor.paused -= 1
+
     def _patch_backward(self) -> None:
         stopper = self
 
@@ -310,6 +327,7 @@ class Stopper:
                 if stopper.backwards >= stopper.steps and not stopper.optimizers:
                     stopper.stop(f"{stopper.backwards} backward pass{'es' if stopper.backwards > 1 else ''} "
                                  "(no optimizer object)")
+                stopper._check_loss(args[0] if args else kwargs.get("tensors", kwargs.get("outputs")))
                 stopper._backward_depth += 1
                 stopper.monitor.backward_site = stopper.monitor.locator.site(sys._getframe(1))
                 try:

@@ -1,0 +1,68 @@
+"""Verdicts on real numerics: a NaN made inside a fused loss is an origin at the user's line; an intentional
+-inf that a softmax absorbs is not a failure; a verdict never contradicts what ran at its line."""
+from __future__ import annotations
+
+import pytest
+
+from tests.trace_fixtures.helpers import origins, trace
+
+torch = pytest.importorskip("torch")
+
+
+def _script(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_cross_entropy_whose_targets_are_all_ignored_is_a_nan_born_at_the_loss_line(tmp_path):
+    from nanlint.trace.report import render_full
+
+    path = _script(tmp_path, "ignored.py",
+                   "import torch, torch.nn.functional as F\n"
+                   "model = torch.nn.Linear(4, 3)\n"
+                   "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                   "targets = torch.full((8,), -100)  # a batch of padding only\n"
+                   "loss = F.cross_entropy(model(torch.randn(8, 4)), targets, ignore_index=-100)\n"
+                   "opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    assert result.exit_code == 1
+    assert origins(result)[0][1:5] == (5, "nll_loss_forward", "forward", "nan")
+    assert "every target of the batch equals ignore_index" in render_full(result)
+
+
+def test_a_causal_mask_built_with_log_of_a_0_1_matrix_is_intentional(tmp_path):
+    path = _script(tmp_path, "causal.py",
+                   "import torch\n"
+                   "proj = torch.nn.Linear(4, 4)\n"
+                   "opt = torch.optim.SGD(proj.parameters(), lr=0.1)\n"
+                   "mask = torch.log(torch.tril(torch.ones(4, 4)))  # 0 on and below the diagonal, -inf above\n"
+                   "attention = torch.softmax(proj(torch.randn(4, 4)) + mask, dim=-1)\n"
+                   "loss = attention.pow(2).sum()\n"
+                   "opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    assert result.exit_code == 0 and not origins(result)
+    (fill,) = result.fills
+    assert (fill.value, fill.op, fill.line) == ("-inf", "log", 4) and "absorbed" in fill.message
+
+
+def test_an_inf_that_reaches_the_loss_is_still_a_failure(tmp_path):
+    path = _script(tmp_path, "reaches.py",
+                   "import torch\n"
+                   "proj = torch.nn.Linear(4, 4)\n"
+                   "opt = torch.optim.SGD(proj.parameters(), lr=0.1)\n"
+                   "mask = torch.log(torch.tril(torch.ones(4, 4)))\n"
+                   "loss = (proj(torch.randn(4, 4)) + mask).mean()  # the -inf is summed, not absorbed\n"
+                   "opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    assert result.exit_code == 1 and origins(result)[0][1:3] == (4, "log")
+    assert not result.fills
+
+
+def test_an_inference_script_gets_no_benefit_of_the_doubt(tmp_path):
+    path = _script(tmp_path, "predict.py",
+                   "import torch\n"
+                   "scores = torch.log(torch.tril(torch.ones(4, 4)))\n"
+                   "print(scores.softmax(-1))\n")
+    result = trace(path)
+    assert result.exit_code == 1  # no backward pass proves the -inf harmless
