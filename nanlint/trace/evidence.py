@@ -25,6 +25,11 @@ SATURATED_NEAR = 0.0  # any sigmoid output exactly 0 or 1 (gradient 0; log of it
 UPDATE_RATIO_HIGH = 0.1  # ||dW||/||W||: healthy training is around 1e-3
 GRAD_NORM_HIGH = 1e3
 GRAD_NORM_LOW = 1e-8
+# Adaptive optimizers move every weight by about lr on their first step, whatever the gradient: a high
+# update-to-weight ratio there is the recipe (Adam at 1e-3 on a small layer), not evidence of divergence
+ADAPTIVE = tuple(getattr(torch.optim, name) for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adadelta",
+                                                         "Adagrad", "RMSprop", "SparseAdam", "Adafactor")
+                 if hasattr(torch.optim, name))
 INPUT_ABSMAX_HIGH = 1e3  # a first batch with values this large is probably not normalized
 
 DTYPE_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
@@ -94,6 +99,7 @@ class HealthWatch:
         self._snapshots: dict[int, list] = {}
         self._weight_norms: dict[int, list] = {}
         self.steps = 0
+        self._own_steps: dict[int, int] = {}  # id(optimizer) -> its steps
         self.notes: set[str] = set()
         self.handles = []
 
@@ -321,6 +327,7 @@ class HealthWatch:
         self.monitor.flush()
         self.steps += 1
         self.monitor.steps_done = self.steps
+        self._own_steps[id(optimizer)] = self._own_steps.get(id(optimizer), 0) + 1
         before = self._snapshots.pop(id(optimizer), None)
         weight_norms = self._weight_norms.pop(id(optimizer), None)
         if before is None or weight_norms is None:
@@ -343,7 +350,8 @@ class HealthWatch:
                 self.health.updates.append({"step": self.steps, "optimizer": type(optimizer).__name__, "group": gi,
                                             "lr": lr, "ratio": ratio, "weight_norm": math.sqrt(w2),
                                             "update_norm": math.sqrt(d2)})
-                if ratio > UPDATE_RATIO_HIGH and math.isfinite(ratio):
+                first_adaptive_step = isinstance(optimizer, ADAPTIVE) and self._own_steps.get(id(optimizer), 0) == 1
+                if ratio > UPDATE_RATIO_HIGH and math.isfinite(ratio) and not first_adaptive_step:
                     self.health.warnings.append(
                         f"step {self.steps}: update-to-weight ratio {ratio:.3g} in param group {gi} (lr={lr if lr is None else format(lr, 'g')}): one step "
                         f"moves the weights by {ratio:.3g} times their norm (healthy: ~1e-3); lower the learning rate")

@@ -160,7 +160,8 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
             verdicts.append(SiteVerdict(
                 code=f.code, name=f.name, filename=key[0], line=f.span.line, column=f.span.column,
                 message=f.message, verdict=verdict, reasons=_dedupe(reasons),
-                at_risk=_dedupe(risk), events=[e.index for e in mine], evidence=evs))
+                at_risk=_dedupe(risk), events=[e.index for e in mine], evidence=evs,
+                fix=(f.fix.message if f.fix else None) or f.hint))
     return verdicts, missed
 
 

@@ -258,7 +258,10 @@ class Monitor:
             self.pending.append(rec)
             self.dtypes_seen.add(str(o.dtype).replace("torch.", ""))
         if not self.deferred:
+            born = len(self.events)
             self.flush()
+            if len(self.events) > born and phase == "forward":
+                self._birth_figures(self.events[born], info, args)
         if len(produced) > 200_000:
             self.produced = {k: v for k, v in produced.items() if v[0]() is not None}
 
@@ -320,6 +323,20 @@ class Monitor:
         rec.ev = ev
         rec.evkey = (rec.site[0], rec.site[1], rec.op, rec.phase)
         rec.value = str(out.dtype).replace("torch.", "")
+
+    def _birth_figures(self, event: Event, info: OpInfo, args) -> None:
+        """The inputs that made the first non-finite value of an op (CPU path: they are still alive): the
+        figures the report leads with ("smallest |denominator| 0", "mean over 0 elements")."""
+        if event.kind != "origin":
+            return
+        self.paused += 1
+        try:
+            with torch.no_grad():
+                event.figures = _figures(info.norm, args)
+        except Exception as exc:
+            self.internal_error(exc)
+        finally:
+            self.paused -= 1
 
     def op_error(self, func, exc: BaseException) -> None:
         """An op raised: an overflow error (a constant that does not fit the dtype) is an event of its own."""
@@ -432,6 +449,36 @@ class Monitor:
 
     def all_events(self) -> list[Event]:
         return sorted(self.events + list(self.fills.values()), key=lambda e: e.index)
+
+
+def _figures(norm: str, args) -> dict:
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    x = tensors[0].detach() if tensors else None
+    figures: dict = {}
+    if x is None:
+        return figures
+    if not x.numel():
+        figures["elements reduced"] = 0
+        return figures
+    if not _real(x):
+        return figures
+    if norm in opkinds.DIV_LIKE:
+        den = args[1] if len(args) > 1 else None
+        if _real(den):
+            figures["smallest |denominator|"] = float(den.detach().abs().min())
+        elif isinstance(den, (int, float)):
+            figures["smallest |denominator|"] = abs(float(den))
+        elif norm == "reciprocal":
+            figures["smallest |denominator|"] = float(x.abs().min())
+    elif norm in opkinds.LOG_LIKE or norm in opkinds.ROOT_LIKE:
+        figures["smallest input"] = float(x.min())
+    elif norm in opkinds.EXP_LIKE:
+        figures["largest exponent"] = float(x.max())
+        figures["largest exponent that fits"] = round(math.log(torch.finfo(x.dtype).max), 2)
+    elif norm in ("pow", "mul", "add", "sub", "matmul", "mm", "bmm", "addmm", "sum", "mean", "cumsum"):
+        figures["largest |input|"] = float(x.abs().max())
+        figures["largest finite value"] = float(torch.finfo(x.dtype).max)
+    return figures
 
 
 def _collect(value, into: list) -> None:

@@ -28,6 +28,7 @@ class Event:
     message: str | None = None
     propagated: int = 0  # how many later ops carried it on (first-origin story)
     step: int = 0  # optimizer steps completed when it was born
+    figures: dict = field(default_factory=dict)  # what the op was fed at birth: {"smallest |denominator|": 0.0}
 
     @property
     def is_bug(self) -> bool:
@@ -94,6 +95,7 @@ class SiteVerdict:
     at_risk: list[str] = field(default_factory=list)  # "float16", "bfloat16"
     events: list[int] = field(default_factory=list)  # Event.index of origins born here
     evidence: list[OpEvidence] = field(default_factory=list)
+    fix: str | None = None  # the finding's own fix (its autofix, else its hint)
 
     def to_dict(self) -> dict:
         data = asdict(self)

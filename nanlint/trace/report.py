@@ -15,7 +15,7 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
       "files_checked": [str],
       "sites": [{"code", "name", "filename", "line", "column", "message",
                  "verdict": "CONFIRMED"|"NEAR-MISS"|"AT-RISK"|"SAFE"|"NOT EXECUTED",
-                 "reasons": [str], "at_risk": [str], "events": [int],
+                 "reasons": [str], "at_risk": [str], "events": [int], "fix": str|null,
                  "evidence": [{"op", "phase", "calls", "dtype", "out_min", "out_max", "min_input",
                                "min_pos_input", "min_abs_denominator", "max_input", "saturated_share",
                                "max_abs_scalar"}]}],
@@ -34,13 +34,15 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
     Event = {"index": int, "kind": "origin"|"input"|"error"|"fill", "value": "nan"|"inf"|"-inf"|"+-inf",
              "op": str, "phase": "forward"|"backward"|"step", "filename": str|null, "line": int|null,
              "node": str|null, "param": str|null, "calibration": bool, "from_inf": bool,
-             "message": str|null, "propagated": int, "step": int, "is_bug": bool}
+             "message": str|null, "propagated": int, "step": int, "is_bug": bool,
+             "figures": {str: float}}  # what the op was fed at birth (CPU): "smallest |denominator|": 0.0
 """
 from __future__ import annotations
 
 import json
 import linecache
 import math
+import re
 import os
 
 from nanlint.trace import opkinds
@@ -167,6 +169,9 @@ def render_full(r: TraceResult) -> str:
     out = [f"nanlint trace {r.target}{' ' + ' '.join(r.args) if r.args else ''}", _status_line(r), ""]
     if _ran_nothing(r):
         return "\n".join(out + _short(r)) + "\n"
+    out.append(_result_line(r))
+    out.append("")
+    out += _story(r)  # the answer first: where the first non-finite value was born, why, and the fix
     out.append("Sites flagged by the rules")
     if r.verdicts:
         for v in r.verdicts:
@@ -198,7 +203,6 @@ def render_full(r: TraceResult) -> str:
         out.append("Intentional infinities (not bugs: constant fills, or absorbed before the loss): " + ", ".join(
             f"{e.value} by `{e.op}` at {_where(e)}" for e in r.fills[:5]) + (" ..." if len(r.fills) > 5 else ""))
     out.append("")
-    out += _story(r)
     out += _health(r)
     if r.redirects:
         out.append("Files the script wrote, moved or deleted (redirected; your files are untouched)")
@@ -213,10 +217,16 @@ def render_full(r: TraceResult) -> str:
         out.append("The script's error")
         out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
         out.append("")
+    out.append(_result_line(r))  # again at the end, where a CI log's tail shows it
+    return "\n".join(out) + "\n"
+
+
+def _result_line(r: TraceResult) -> str:
     verdict = {0: "no non-finite value was produced", 1: "a non-finite value was produced",
                2: "the script could not run a step"}[r.exit_code]
-    out.append(f"Result: {verdict} (exit {r.exit_code})")
-    return "\n".join(out) + "\n"
+    e = r.first_bug
+    where = f": {e.value} born at {_where(e)} in `{e.op}` ({e.phase}, step {e.step + 1})" if e else ""
+    return f"Result: {verdict}{where} (exit {r.exit_code})"
 
 
 def _short(r: TraceResult) -> list[str]:
@@ -247,7 +257,7 @@ def _story(r: TraceResult) -> list[str]:
                 (" (apart from intentional fills)" if r.fills else ""), ""]
     out = ["First non-finite value"]
     phase = {"forward": "the forward pass", "backward": "the backward pass", "step": "the optimizer step"}[e.phase]
-    out.append(f"  born:   {e.value} at {_where(e)} in `{e.op}` during {phase}"
+    out.append(f"  born:   {e.value} at {_where(e)} in `{e.op}` during {phase} of step {e.step + 1}"
                + (f" (autograd node {e.node})" if e.node else "") + (f", parameter {e.param}" if e.param else "")
                + (f": {e.message}" if e.message else ""))
     src = _source(e.filename, e.line)
@@ -255,6 +265,8 @@ def _story(r: TraceResult) -> list[str]:
         out.append(f"          | {src}")
     if e.kind == "input":
         out.append("          it was already in a tensor the script did not compute while watched (data, parameters)")
+    if e.figures:
+        out.append("  why:    " + "; ".join(f"{k} {_fmt(v)}" for k, v in e.figures.items()))
     path = r.propagation_path
     if path:
         stops: list[list] = []  # [phase, where, ops]: consecutive results at one line form one stop
@@ -285,10 +297,14 @@ def _story(r: TraceResult) -> list[str]:
         key = "log"
     if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):
         key = "overflow"
-    hint = next((v.message for v in rules), None)
-    advice = ADVICE.get(key) if key else None
-    if advice or hint:
-        out.append(f"  to do:  {advice or hint}")
+    own = next((v.fix for v in rules if v.fix and (v.filename, v.line) == (e.filename, e.line)), None)
+    # the confirmed finding's own fix at this line is exact where the generic advice is not
+    advice = own or (ADVICE.get(key) if key else None) or next((v.fix or v.message for v in rules), None)
+    if advice:
+        out.append(f"  to do:  {advice}")
+    for v in rules:
+        if v.fix and v.fix != advice:
+            out.append(f"  also:   {v.code} at {_rel(v.filename)}:{v.line}: {v.fix}")
     out.append("")
     return out
 
@@ -311,14 +327,44 @@ def _health(r: TraceResult) -> list[str]:
         width = max(28, *(len(n) + 1 for n in list(h.grad_norms)[:20]))
         for name, norm in list(h.grad_norms.items())[:20]:
             out.append(f"    {name:<{width}} {_fmt(norm):>11}")
-    for u in h.updates:
-        out.append(f"  step {u['step']} {u['optimizer']} group {u['group']}: lr {_fmt(u['lr'])}, "
-                   f"||dW||/||W|| = {_fmt(u['ratio'])}")
-    for w in h.warnings:
-        out.append(f"  ! {w}")
+    out += _update_lines(h.updates)
+    out += _warning_lines(h.warnings)
     if len(out) == 1:
         out.append("  (no module ran)")
     out.append("")
+    return out
+
+
+def _update_lines(updates: list[dict]) -> list[str]:
+    """One line per optimizer param group: a single step as it is, several as their range."""
+    groups: dict[tuple, list[dict]] = {}
+    for u in updates:
+        groups.setdefault((u["optimizer"], u["group"]), []).append(u)
+    out = []
+    for (optimizer, group), us in groups.items():
+        lrs = sorted({_fmt(u["lr"]) for u in us})
+        lr = lrs[0] if len(lrs) == 1 else f"{lrs[0]}..{lrs[-1]}"
+        if len(us) == 1:
+            out.append(f"  step {us[0]['step']} {optimizer} group {group}: lr {lr}, ||dW||/||W|| = {_fmt(us[0]['ratio'])}")
+            continue
+        ratios = [u["ratio"] for u in us]
+        finite = [x for x in ratios if x == x]
+        span = f"{_fmt(min(finite))}..{_fmt(max(finite))}" if finite else "nan"
+        out.append(f"  steps {us[0]['step']}-{us[-1]['step']} {optimizer} group {group} ({len(us)} updates): lr {lr}, "
+                   f"||dW||/||W|| = {span}" + (" (some nan)" if len(finite) < len(ratios) else ""))
+    return out
+
+
+def _warning_lines(warnings: list[str]) -> list[str]:
+    """Each warning once; the same warning at several steps says how many times and from which step."""
+    seen: dict[str, list[str]] = {}
+    for w in warnings:
+        key = re.sub(r"^step \d+: ", "", w)
+        key = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", key)
+        seen.setdefault(key, []).append(w)
+    out = []
+    for ws in seen.values():
+        out.append(f"  ! {ws[0]}" + (f" (and {len(ws) - 1} more like it at later steps)" if len(ws) > 1 else ""))
     return out
 
 
@@ -334,6 +380,7 @@ def _schema() -> dict:
                             "line": {"type": ["integer", "null"]}, "node": text, "param": text,
                             "calibration": {"type": "boolean"}, "from_inf": {"type": "boolean"}, "message": text,
                             "propagated": {"type": "integer"}, "step": {"type": "integer"},
+                            "figures": {"type": "object", "additionalProperties": num},
                             "is_bug": {"type": "boolean"}}}
     evidence_keys = ["op", "phase", "calls", "dtype", "out_min", "out_max", "min_input", "min_pos_input",
                      "min_abs_denominator", "max_input", "saturated_share", "max_abs_scalar"]
@@ -345,6 +392,7 @@ def _schema() -> dict:
                            "reasons": {"type": "array", "items": {"type": "string"}},
                            "at_risk": {"type": "array", "items": {"type": "string"}},
                            "events": {"type": "array", "items": {"type": "integer"}},
+                           "fix": {"type": ["string", "null"]},
                            "evidence": {"type": "array", "items": {
                                "type": "object", "required": evidence_keys,
                                "properties": {k: num for k in evidence_keys[4:]}}}}}
