@@ -39,7 +39,8 @@ def test_a_script_that_ends_before_any_step_gets_a_short_report_that_says_nothin
 
     early = trace(FIXTURES / "cli_args.py", args=["--lr", "1", "--exit-code", "0"])
     text = render_full(early)
-    assert early.exit_code == 0 and "nothing was checked (exit 0)" in text and "Training health" not in text
+    # a run in which nothing was watched is never reported as clean
+    assert early.exit_code == 2 and "nothing was checked (exit 2)" in text and "Training health" not in text
     script = tmp_path / "config_check.py"
     script.write_text("import sys\nsys.exit('config.yaml: missing key lr')\n")
     refused = trace(script)

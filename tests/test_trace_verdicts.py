@@ -66,3 +66,34 @@ def test_an_inference_script_gets_no_benefit_of_the_doubt(tmp_path):
                    "print(scores.softmax(-1))\n")
     result = trace(path)
     assert result.exit_code == 1  # no backward pass proves the -inf harmless
+
+
+def test_hogwild_children_train_in_the_watched_process(tmp_path):
+    path = _script(tmp_path, "hogwild.py",
+                   "import torch, torch.multiprocessing as mp\n"
+                   "def train(rank, model):\n"
+                   "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                   "    for _ in range(5):\n"
+                   "        x = torch.randn(8, 4)\n"
+                   "        loss = (model(x).sum() / (x > 100).sum()).abs()\n"
+                   "        opt.zero_grad(); loss.backward(); opt.step()\n"
+                   "if __name__ == '__main__':\n"
+                   "    model = torch.nn.Linear(4, 1)\n"
+                   "    model.share_memory()\n"
+                   "    workers = [mp.Process(target=train, args=(rank, model)) for rank in range(3)]\n"
+                   "    for w in workers:\n"
+                   "        w.start()\n"
+                   "    for w in workers:\n"
+                   "        w.join()\n")
+    result = trace(path)
+    assert result.exit_code == 1 and origins(result)[0][1:3] == (6, "div")
+    assert any("first child (train) ran in the traced process" in n for n in result.notes)
+
+
+def test_a_timeout_before_any_step_is_not_a_clean_run(tmp_path):
+    path = _script(tmp_path, "slow.py",
+                   "import time, torch\n"
+                   "model = torch.nn.Linear(4, 1)\n"
+                   "time.sleep(30)  # loading a dataset that never arrives\n")
+    result = trace(path, timeout=1)
+    assert result.stop_reason == "timeout" and result.exit_code == 2

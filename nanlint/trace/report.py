@@ -240,6 +240,8 @@ def _short(r: TraceResult) -> list[str]:
         out.append("")
     verdict = {0: "the script ended before any training step or batch: nothing was checked",
                1: "a non-finite value was produced", 2: "the script could not run a step"}[r.exit_code]
+    if r.exit_code == 2 and not r.error:
+        verdict = "no step and no tensor op was watched: nothing was checked"
     out.append(f"Result: {verdict} (exit {r.exit_code})")
     return out
 

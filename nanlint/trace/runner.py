@@ -101,6 +101,46 @@ def patch_distributed(patcher: Patcher, notes: set[str]) -> None:
     patcher.set(dist, "init_process_group", init_process_group)
 
 
+def patch_processes(patcher: Patcher, notes: set[str], user_file) -> None:
+    """``multiprocessing.Process`` children that run the user's code (Hogwild training) would train unwatched:
+    the first one's target runs here, in the watched process, when the script starts it; the others are not
+    started (the report says so). Processes whose target is library code start as usual, and are named."""
+    import multiprocessing.process as mp_process
+
+    cls = mp_process.BaseProcess
+    inline: list = []
+    skipped = [0]
+
+    def start_wrapper(original):
+        def start(self):
+            target = getattr(self, "_target", None)
+            code = getattr(target, "__code__", None)
+            if code is None or user_file(code.co_filename) is None:
+                notes.add("a library started a child process: what runs there is not watched")
+                return original(self)
+            self._nanlint_inline = True
+            if inline:
+                skipped[0] += 1
+                notes.add(f"multiprocessing: the first child ({target.__name__}) ran in the traced process; "
+                          f"{skipped[0]} other child process{'es were' if skipped[0] > 1 else ' was'} not started")
+                return None
+            inline.append(self)
+            notes.add(f"multiprocessing: the first child ({target.__name__}) ran in the traced process, where it "
+                      "is watched")
+            return self.run()
+        return start
+
+    def join_wrapper(original):
+        def join(self, timeout=None):
+            if getattr(self, "_nanlint_inline", False):
+                return None
+            return original(self, timeout)
+        return join
+
+    patcher.wrap(cls, "start", start_wrapper)
+    patcher.wrap(cls, "join", join_wrapper)
+
+
 def end_distributed() -> None:
     """The script was stopped before ``destroy_process_group``: leave no process group behind."""
     import torch.distributed as dist

@@ -166,7 +166,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
     from nanlint.trace.runner import (Outcome, end_distributed, hide_accelerators, patch_compile, patch_distributed,
-                                      patch_warnings, run_script)
+                                      patch_processes, patch_warnings, run_script)
     from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
@@ -193,6 +193,7 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         patch_compile(patcher, notes)
         patch_warnings(patcher)
         patch_distributed(patcher, notes)
+        patch_processes(patcher, notes, locator.user_file)
         protector.install()
         health.install()
         stopper.install(options.timeout)
@@ -231,7 +232,9 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     persistent = any("persists" in n for n in stopper.notes)
     has_bug = any(e.is_bug for e in events) or persistent
     crashed = outcome.status == "crashed" or (outcome.status == "exited" and outcome.exit_code)
-    exit_code = 1 if has_bug else 2 if crashed and not stopper.progressed else 0
+    timed_out = outcome.status == "stopped" and outcome.reason == "timeout"
+    unwatched = not stopper.progressed and (crashed or timed_out or not monitor.ops_seen)
+    exit_code = 1 if has_bug else 2 if unwatched else 0  # a run in which nothing was watched is not clean
     return TraceResult(
         target=label, args=list(options.args), project_root=root, device=options.device, dtype=options.dtype,
         steps_requested=options.steps, status=outcome.status, stop_reason=outcome.reason,
