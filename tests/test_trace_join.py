@@ -36,11 +36,13 @@ def test_the_op_decides_between_rules_on_one_line():
     assert result.missed == []
 
 
-def test_an_origin_at_a_line_whose_rules_concern_other_ops_is_missed():
+def test_an_origin_at_a_line_whose_rules_concern_other_ops_is_missed_and_the_site_is_not_safe():
     path = EXAMPLES / "empty_count_division.py"
     line = line_of(path, "/ positive.sum()")
     result = trace(path, findings=[finding("NAN101", path, line)])
-    assert by_code(result)["NAN101"].verdict == "SAFE"
+    site = by_code(result)["NAN101"]
+    assert site.verdict == "NEAR-MISS"  # never SAFE on the line where a NaN was born
+    assert "not the op this rule is about" in site.reasons[0] and "div" in site.reasons[0]
     assert [(e.line, e.op) for e in result.missed][:1] == [(line, "div")]
 
 

@@ -97,3 +97,36 @@ def test_a_timeout_before_any_step_is_not_a_clean_run(tmp_path):
                    "time.sleep(30)  # loading a dataset that never arrives\n")
     result = trace(path, timeout=1)
     assert result.stop_reason == "timeout" and result.exit_code == 2
+
+
+def test_a_multi_line_finding_tells_a_value_born_on_any_of_its_lines(tmp_path):
+    path = _script(tmp_path, "softplus.py",
+                   "import torch\n"
+                   "layer = torch.nn.Linear(4, 1)\n"
+                   "opt = torch.optim.SGD(layer.parameters(), lr=0.1)\n"
+                   "z = layer(torch.randn(8, 4)) * 1e4\n"
+                   "smooth = torch.log1p(\n"
+                   "    torch.exp(z)\n"
+                   ")\n"
+                   "loss = smooth.mean()\n"
+                   "opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    sites = {v.code: v for v in result.verdicts}
+    assert sites["NAN305"].verdict == "CONFIRMED" and origins(result)[0][1:3] == (6, "exp")
+    softplus = sites["NAN103"]  # starts at line 5; the inf was born on its line 6
+    assert softplus.line == 5 and softplus.verdict == "SAFE"  # its log1p stayed finite ...
+    assert any("inf born in exp" in r and "confirms NAN305" in r for r in softplus.reasons)  # ... and it says why
+
+
+def test_the_std_of_one_element_confirms_the_rule_at_its_line(tmp_path):
+    path = _script(tmp_path, "whiten.py",
+                   "import torch\n"
+                   "layer = torch.nn.Linear(4, 1)\n"
+                   "opt = torch.optim.SGD(layer.parameters(), lr=0.1)\n"
+                   "h = layer(torch.randn(1, 4))  # a batch of one\n"
+                   "scale = torch.sqrt(h.var(dim=0)) + 1e-6\n"
+                   "loss = (h / scale).mean()\n"
+                   "opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    sites = {v.code: v for v in result.verdicts if v.line == 5}
+    assert sites and all(v.verdict != "SAFE" for v in sites.values()), sites

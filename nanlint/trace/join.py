@@ -18,6 +18,7 @@ from nanlint.trace.records import Event, OpEvidence, SiteVerdict
 
 RANDOM_INIT = frozenset({"normal", "uniform", "bernoulli", "exponential", "geometric", "lognormal", "cauchy",
                          "random", "randn", "rand", "randint", "randperm"})
+MAX_SPAN_LINES = 12  # a multi-line finding claims what happens on its lines, up to this many
 VERDICTS = ("CONFIRMED", "NEAR-MISS", "AT-RISK", "SAFE", "NOT EXECUTED")
 
 
@@ -106,15 +107,25 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
     updates = updates or []
     diverged = [u["step"] for u in updates if not u["ratio"] <= E.UPDATE_RATIO_HIGH]
     by_line: dict[tuple[str, int], list[Finding]] = defaultdict(list)
+    covering: dict[tuple[str, int], list[Finding]] = defaultdict(list)  # the other lines of multi-line findings
     for f in findings:
-        by_line[(os.path.realpath(f.filename), f.span.line)].append(f)
+        path = os.path.realpath(f.filename)
+        by_line[(path, f.span.line)].append(f)
+        for line in range(f.span.line + 1, min(f.span.end_line, f.span.line + MAX_SPAN_LINES) + 1):
+            covering[(path, line)].append(f)
+
+    def at(key):
+        """The findings at a line: those that start there, else the multi-line ones that cover it."""
+        return by_line.get(key) or covering.get(key, [])
+
     follow = consequences(events)
     confirmed: dict[int, list[Event]] = defaultdict(list)  # id(finding) -> events
     missed: list[Event] = []
+    elsewhere: dict[int, list[Event]] = defaultdict(list)  # id(finding) -> unclaimed events at its lines
     for e in events:
         if not e.is_bug or e.index in follow:
             continue
-        line_findings = by_line.get((e.filename, e.line), []) if e.filename else []
+        line_findings = at((e.filename, e.line)) if e.filename else []
         takers = _claimants(line_findings, e.op)
         if not takers and diverged and e.step >= min(diverged):
             takers = [f for f in findings if _optimization(f.code)]
@@ -123,6 +134,10 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
                       (os.path.realpath(f.filename), f.span.line) in (optimizer_sites or ())]
         if not takers:
             missed.append(e)
+        if e.filename:  # a value born on a finding's lines that it does not claim: never called SAFE there
+            for f in by_line.get((e.filename, e.line), []) + covering.get((e.filename, e.line), []):
+                if f not in takers:
+                    elsewhere[id(f)].append((e, takers))
         for f in takers:
             confirmed[id(f)].append(e)
     ev_by_line: dict[tuple[str, int], list[OpEvidence]] = defaultdict(list)
@@ -131,7 +146,9 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
     verdicts = []
     for key, line_findings in sorted(by_line.items()):
         for f in line_findings:
-            evs = [ev for ev in ev_by_line.get(key, []) if f in _claimants(line_findings, ev.op)]
+            lines = range(f.span.line, min(f.span.end_line, f.span.line + MAX_SPAN_LINES) + 1)
+            evs = [ev for line in lines for ev in ev_by_line.get((key[0], line), [])
+                   if f in _claimants(at((key[0], line)), ev.op)]
             near, risk, plain = [], [], []
             for ev in evs:
                 n, r, p = _figures(ev)
@@ -146,17 +163,25 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
             if mine:
                 verdict = "CONFIRMED"
                 reasons = [_event_reason(e, key) for e in mine] + near + plain
+            elif any(not takers for _, takers in elsewhere.get(id(f), ())):
+                verdict = "NEAR-MISS"  # an unclaimed value born on its lines: never SAFE there
+                reasons = [_event_reason(e, key) + f" (`{e.op}`: not the op this rule is about)"
+                           for e, takers in elsewhere[id(f)] if not takers] + near + plain
             elif near:
                 verdict, reasons = "NEAR-MISS", near + plain
             elif risk:
                 verdict, reasons = "AT-RISK", plain
-            elif evs or key in sites_run:
+            elif evs or any((key[0], line) in sites_run for line in lines):
                 verdict, reasons = "SAFE", plain or ["ran; stayed finite"]
             elif ran(*key):
                 # a SAFE here would vouch for a line that may never have run (a branch not taken)
                 verdict, reasons = "NOT EXECUTED", ["its function ran, but no tensor op ran at this line"]
             else:
                 verdict, reasons = "NOT EXECUTED", []
+            reasons += [_event_reason(e, key) + f" (confirms {', '.join(t.code for t in takers)})"
+                        for e, takers in elsewhere.get(id(f), ()) if takers]
+            if reasons[:1] == ["ran; stayed finite"] and len(reasons) > 1:
+                reasons[0] = "the ops this rule is about ran and stayed finite"
             verdicts.append(SiteVerdict(
                 code=f.code, name=f.name, filename=key[0], line=f.span.line, column=f.span.column,
                 message=f.message, verdict=verdict, reasons=_dedupe(reasons),

@@ -13,7 +13,7 @@ DIV = frozenset({"div", "divide", "truediv", "floordivide", "reciprocal", "remai
                  "rsub", "normalize", "cosinesimilarity", "layernorm", "nativelayernorm", "nativebatchnorm",
                  "batchnorm", "groupnorm", "nativegroupnorm"})
 ROOT = frozenset({"sqrt", "rsqrt", "pow", "norm", "linalgvectornorm", "linalgnorm", "frobeniusnorm", "cdist",
-                  "dist", "pdist", "renorm", "cosinesimilarity", "normalize"})
+                  "dist", "pdist", "renorm", "cosinesimilarity", "normalize", "std", "stdmean"})  # std = sqrt(var)
 DOMAIN = frozenset({"acos", "asin", "atan2", "acosh", "atanh", "arccos", "arcsin", "arctanh", "arccosh", "erfinv"})
 STATS = frozenset({"std", "var", "stdmean", "varmean"}) | DIV | ROOT
 EXP = frozenset({"exp", "exp2", "expm1", "pow", "cosh", "sinh", "softplus", "logsumexp", "softmax", "sigmoid",
