@@ -21,7 +21,7 @@ def _site(result, path, text):
 @pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual optimization"])
 def test_lightning_training_step_is_watched_and_its_nan_confirms_the_rule(manual):
     result = trace(LIGHTNING, args=["--sharpen", *(["--manual"] if manual else [])])
-    assert result.error is None, result.traceback
+    assert result.error is None, result.script_traceback
     assert result.stop_reason == "1 optimizer step" and result.exit_code == 1
     site = _site(result, LIGHTNING, "torch.log(torch.softmax")
     assert (site.code, site.verdict) == ("NAN101", "CONFIRMED")
@@ -38,7 +38,7 @@ def test_a_clean_lightning_run_is_watched_not_skipped():
 def test_hf_trainer_step_is_watched_and_leaves_no_output_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = trace(HF_TRAINER, args=["--sharpen"])
-    assert result.error is None, result.traceback
+    assert result.error is None, result.script_traceback
     assert result.stop_reason == "1 optimizer step" and result.exit_code == 1
     site = _site(result, HF_TRAINER, "torch.log(torch.softmax")
     assert site.verdict == "CONFIRMED" and origins(result)[0][1:3] == (site.line, "log")

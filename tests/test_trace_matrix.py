@@ -34,7 +34,7 @@ def _ids(configuration):
 
 
 def _assert_watched_cleanly(result):
-    assert result.error is None, result.traceback
+    assert result.error is None, result.script_traceback
     assert not [n for n in result.notes if "internal error" in n], result.notes
     assert result.status == "stopped" and result.ops_watched > 0
 

@@ -130,3 +130,17 @@ def test_the_std_of_one_element_confirms_the_rule_at_its_line(tmp_path):
     result = trace(path)
     sites = {v.code: v for v in result.verdicts if v.line == 5}
     assert sites and all(v.verdict != "SAFE" for v in sites.values()), sites
+
+
+def test_a_crash_after_the_first_batch_is_not_a_clean_run(tmp_path):
+    path = _script(tmp_path, "wrong_size.py",
+                   "import torch\n"
+                   "from torch.utils.data import DataLoader, TensorDataset\n"
+                   "model = torch.nn.Linear(4, 1)\n"
+                   "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+                   "for (x,) in DataLoader(TensorDataset(torch.randn(16, 5)), batch_size=4):\n"
+                   "    loss = model(x).mean()  # 5 features into a 4-feature layer\n"
+                   "    opt.zero_grad(); loss.backward(); opt.step()\n")
+    result = trace(path)
+    assert result.batches == 1 and result.status == "crashed"
+    assert result.exit_code == 2 and "mat1 and mat2 shapes cannot be multiplied" in result.script_traceback

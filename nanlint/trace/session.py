@@ -233,8 +233,10 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     has_bug = any(e.is_bug for e in events) or persistent
     crashed = outcome.status == "crashed" or (outcome.status == "exited" and outcome.exit_code)
     timed_out = outcome.status == "stopped" and outcome.reason == "timeout"
-    unwatched = not stopper.progressed and (crashed or timed_out or not monitor.ops_seen)
-    exit_code = 1 if has_bug else 2 if unwatched else 0  # a run in which nothing was watched is not clean
+    # a crash (even after a batch: a shape error in the first forward) and a run in which nothing was watched
+    # are never reported as clean
+    unwatched = not stopper.progressed and (timed_out or not monitor.ops_seen)
+    exit_code = 1 if has_bug else 2 if crashed or unwatched else 0
     return TraceResult(
         target=label, args=list(options.args), project_root=root, device=options.device, dtype=options.dtype,
         steps_requested=options.steps, status=outcome.status, stop_reason=outcome.reason,
