@@ -6,7 +6,9 @@ EXAMPLES_DIR is a local checkout of https://github.com/pytorch/examples (nothing
 datasets are replaced by small synthetic ones through a `sitecustomize` shim). Each program is copied to a
 temporary folder, run once plainly until its first optimizer step (the shim ends the process there) and once
 under `nanlint trace --output-format json`. Prints per program: exit code, steps, verdicts, trace and plain
-wall times (whole process: imports, model building, first step) and their ratio. Needs torchvision.
+wall times (whole process: imports, model building, first step) and their ratio. Needs torchvision and
+matplotlib (time_sequence_prediction). The plain run keeps the script's DataLoader workers, which the trace
+runs in-process: where a script starts workers, its plain time includes their start-up.
 """
 from __future__ import annotations
 
@@ -77,6 +79,10 @@ def _patch_datasets():
                 target = self.target_transform(target)
             return img, target
 
+    # picklable for spawned children (Hogwild), which import this shim too
+    SyntheticMNIST.__qualname__ = SyntheticMNIST.__name__
+    SyntheticMNIST.__module__ = __name__
+    globals()["SyntheticMNIST"] = SyntheticMNIST
     d.MNIST = d.FashionMNIST = SyntheticMNIST
     original_fake = d.FakeData
 
@@ -156,7 +162,9 @@ def main() -> int:
             try:
                 shutil.copytree(opts.examples / folder, work / folder)
                 cwd = work / folder
-                env = {**os.environ, "PYTHONPATH": str(shim_dir), "CUDA_VISIBLE_DEVICES": ""}
+                # time_sequence_prediction saves numpy arrays with torch.save, which torch.load refuses by default since 2.6
+                env = {**os.environ, "PYTHONPATH": str(shim_dir), "CUDA_VISIBLE_DEVICES": "",
+                       "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
                 if setup:
                     run([sys.executable, setup], cwd, env, opts.timeout)
                 plain = run([sys.executable, script, *args], cwd, {**env, "NANLINT_BENCH_PLAIN": "1"}, opts.timeout)

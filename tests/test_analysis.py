@@ -290,3 +290,75 @@ def test_raising_when_all_weights_are_zero_guards_their_sum():
                 probe(weights.sum())
     """)
     assert reaches_zero(before) and not reaches_zero(after)
+
+
+# ---- facts learned from unseen metric code (torchmetrics 1.9.0) ----
+
+def test_the_last_entry_of_a_concatenation_comes_from_its_last_part():
+    last, first = probed("""
+        import torch
+        def roc(fps):
+            fps = torch.cat([torch.zeros(1), fps])
+            probe(fps[-1])
+            probe(fps[0])
+    """)
+    assert not reaches_zero(last)  # the cumulative count, not the prepended zero
+    assert first.const == 0.0
+
+
+def test_a_guard_on_one_entry_holds_for_that_entry():
+    (guarded,) = probed("""
+        import torch
+        def roc(fps):
+            total = torch.cumsum(fps, 0)
+            if total[-1] <= 0:
+                return None
+            probe(total[-1])
+    """)
+    assert guarded.positive
+
+
+def test_unique_counts_are_at_least_one():
+    counts, inverse = probed("""
+        import torch
+        def ranks(data):
+            values, inverse, counts = torch.unique(data, return_inverse=True, return_counts=True)
+            probe(counts)
+            probe(inverse)
+    """)
+    assert counts.lo == 1.0 and not reaches_zero(counts)
+    assert inverse.lo == 0.0
+
+
+def test_a_buffer_handed_to_a_helper_called_for_its_effect_is_filled():
+    filled, kept = probed("""
+        import torch
+        def bleu(preds, target):
+            numerator = torch.zeros(4)
+            denominator = torch.zeros(4)
+            _bleu_update(preds, target, numerator)
+            print(denominator)
+            probe(numerator)
+            probe(denominator)
+    """)
+    assert not reaches_zero(filled)
+    assert reaches_zero(kept)  # print does not write its argument
+
+
+def test_an_early_exit_on_a_zero_difference_guards_the_difference():
+    (spread,) = probed("""
+        def rescale(img):
+            mina, maxa = img.min(), img.max()
+            if maxa - mina == 0:
+                return img * 0
+            probe(maxa - mina)
+    """)
+    assert not reaches_zero(spread)
+
+
+def test_a_gaussian_exponent_is_never_positive():
+    (exponent,) = probed("""
+        def kernel(x, sigma):
+            probe(-(x ** 2) / (2 * sigma ** 2))
+    """)
+    assert exponent.hi <= 0  # exp of it is at most 1: it cannot overflow

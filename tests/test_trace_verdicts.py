@@ -94,8 +94,8 @@ def test_a_timeout_before_any_step_is_not_a_clean_run(tmp_path):
     path = _script(tmp_path, "slow.py",
                    "import time, torch\n"
                    "model = torch.nn.Linear(4, 1)\n"
-                   "time.sleep(30)  # loading a dataset that never arrives\n")
-    result = trace(path, timeout=1)
+                   "time.sleep(60)  # loading a dataset that never arrives\n")
+    result = trace(path, timeout=2)
     assert result.stop_reason == "timeout" and result.exit_code == 2
 
 

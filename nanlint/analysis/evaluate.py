@@ -158,6 +158,13 @@ class Evaluator:
         """The key a guard constrains: a name, ``self.x``, or a dotted chain (``x.data`` is ``x``)."""
         while isinstance(expr, cst.Attribute) and expr.attr.value in ("data", "T", "mT"):
             expr = expr.value
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract):  # `maxa - mina`
+            left, right = self.key(expr.left), self.key(expr.right)
+            return f"{left} - {right}" if left and right else None
+        if isinstance(expr, cst.Subscript):  # one entry at a literal index: `fps[-1]`, `bounds[0]`
+            base = dotted(expr.value) if isinstance(expr.value, (cst.Name, cst.Attribute)) else None
+            index = literal_value(expr.slice[0].slice.value) if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
+            return f"{base}[{int(index)}]" if base and index is not None and float(index).is_integer() else None
         return dotted(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
 
     def number(self, expr: cst.BaseExpression | None, frame: Frame | None = None) -> float | None:
@@ -740,7 +747,32 @@ class Evaluator:
         site = self.opcall(node, frame)
         if site is None:
             return UNKNOWN
-        return transfer(site)
+        value = transfer(site)
+        if isinstance(op, cst.Subtract):
+            key = self.key(node)
+            if key is not None:  # `if maxa - mina == 0: return` guards the difference itself
+                value = self.expression_guards(node, key, value, frame)
+        return value
+
+    def expression_guards(self, node: cst.BaseExpression, key: str, value: Value, frame: Frame) -> Value:
+        """``value`` of a keyed expression (``fps[-1]``, ``maxa - mina``) under the guards on the path to it:
+        those that reach its first name."""
+        first = node
+        while not isinstance(first, cst.Name):
+            if isinstance(first, cst.BinaryOperation):
+                first = first.left
+            elif isinstance(first, (cst.Subscript, cst.Attribute)):
+                first = first.value
+            else:
+                return value
+        reaches = frame.flow.uses.get(id(first))
+        if not reaches:
+            return value
+        out = None
+        for _, guards in reaches:
+            v = guard_mod.apply_guards(self, frame, value, key, guards) if guards else value
+            out = v if out is None else d.join(out, v)
+        return out if out is not None else value
 
     def _unary(self, node: cst.UnaryOperation, frame: Frame) -> Value:
         op = node.operator

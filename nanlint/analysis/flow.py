@@ -26,6 +26,11 @@ NO_GRAD_CALLS = ("no_grad", "inference_mode")
 WHERE_OPS = frozenset({"where"})
 
 
+NON_WRITING_BUILTINS = frozenset({"print", "len", "isinstance", "assert_", "setattr", "getattr", "hasattr", "id",
+                                  "repr", "str", "format", "type", "vars", "dir", "sorted", "list", "tuple", "set",
+                                  "dict", "iter", "next", "callable", "super", "warn"})
+
+
 @dataclass(frozen=True, eq=False)
 class Guard:
     test: cst.BaseExpression
@@ -189,6 +194,8 @@ class FlowBuilder:
         if isinstance(s, cst.Assign):
             self._expr(s.value, env)
             out = dict(env)
+            for name in self._filled_by_call(s.value, env):
+                out[name] = ((self._define(name, "unknown", None, s), ()),)
             for target in s.targets:
                 self._target(target.target, s.value, s, (), out, env)
             return out
@@ -216,6 +223,11 @@ class FlowBuilder:
                 out = dict(env)
                 out[mutated] = ((self._define(mutated, "mutate", s.value, s), ()),)
                 env = out
+            filled = self._filled_by_call(s.value, env)
+            if filled:
+                env = dict(env)
+                for name in filled:
+                    env[name] = ((self._define(name, "unknown", None, s), ()),)
             if isinstance(s.value, cst.Call) and _is_check_call(s.value) and s.value.args:
                 return _guarded(env, self._g(s.value.args[0].value, True, "assert"))
             return env
@@ -248,6 +260,18 @@ class FlowBuilder:
         if isinstance(s, (cst.Global, cst.Nonlocal)):
             return env
         return env
+
+    def _filled_by_call(self, expr, env: Env) -> list[str]:
+        """``update(preds, numerator, denominator)``: a function of the project handed a fresh buffer fills it
+        (torchmetrics' ``_update`` helpers), so it is not the zeros it was built as. Builtins and torch, numpy or
+        math functions are not taken to write their arguments."""
+        if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name):
+            return []
+        qualified = self.resolver.qualify(expr.func) or ""
+        if expr.func.value in NON_WRITING_BUILTINS or qualified.split(".")[0] in ("torch", "numpy", "math", "jax"):
+            return []
+        return [a.value.value for a in expr.args if isinstance(a.value, cst.Name) and not a.star
+                and _is_buffer(env.get(a.value.value, ()))]
 
     def _mutation(self, expr) -> str | None:
         """``x.clamp_(min=eps)`` / ``x.add_(eps)`` / ``x.zero_()``: an in-place method on a name."""
@@ -460,6 +484,23 @@ class FlowBuilder:
 
 _PLAN = Plan({"Name", "Attribute", "Call", "IfExp", "BooleanOperation", "Lambda", "ListComp", "SetComp",
               "GeneratorExp", "DictComp", "NamedExpr"})
+
+
+BUFFER_CONSTRUCTORS = frozenset({"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "full",
+                                 "full_like", "tensor", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"})
+
+
+def _is_buffer(reaches) -> bool:
+    """Every definition reaching here builds a fresh buffer (``torch.zeros(n)``), the kind a helper fills."""
+    if not reaches:
+        return False
+    for definition, _ in reaches:
+        call = definition.value if definition.kind == "assign" and not definition.path else None
+        func = call.func if isinstance(call, cst.Call) else None
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name not in BUFFER_CONSTRUCTORS:
+            return False
+    return True
 
 
 def _children(node):

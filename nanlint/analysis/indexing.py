@@ -29,6 +29,41 @@ def _index(node: cst.Subscript) -> cst.BaseExpression | None:
 
 
 def subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
+    value = _subscript(ev, node, frame)
+    key = ev.key(node)
+    if key is not None:  # `if fps[-1] <= 0: ... else: x / fps[-1]`: guards on this very entry
+        value = ev.expression_guards(node, key, value, frame)
+    return value
+
+
+def _end_of_concatenation(ev, node: cst.Subscript, frame, number: int) -> Value | None:
+    """``torch.cat([zeros(1), fps])[-1]`` is the last entry of ``fps``, ``[0]`` the first of ``zeros(1)``:
+    the ends of a concatenation along its first dimension come from its first and last parts."""
+    base = node.value
+    if number not in (0, -1) or not isinstance(base, cst.Name):
+        return None
+    reaches = frame.flow.uses.get(id(base))
+    if not reaches:
+        return None
+    out = None
+    for definition, _ in reaches:
+        call = definition.value if definition.kind == "assign" and not definition.path else None
+        site = ev.opcall(call) if isinstance(call, cst.Call) else None
+        if site is None or site.name not in ("cat", "concatenate", "concat", "hstack", "vstack"):
+            return None
+        parts = call.args[0].value if call.args else None
+        dim = site.dim
+        if not isinstance(parts, (cst.List, cst.Tuple)) or not parts.elements or (dim is not None and ev.number(dim, frame) != 0):
+            return None
+        part = parts.elements[number].value
+        if isinstance(parts.elements[number], cst.StarredElement):
+            return None
+        v = replace(ev.value(part, frame), items=None, entries=None, module=None)
+        out = v if out is None else d.join(out, v)
+    return out
+
+
+def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
     base = ev.value(node.value, frame)
     index = _index(node)
     if base.role == d.SIZE:
@@ -49,6 +84,11 @@ def subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
             return base
         return d.join_all(base.items) if base.items else UNKNOWN
     if index is not None:
+        number = ev.number(index, frame)
+        if number is not None and float(number).is_integer():
+            end = _end_of_concatenation(ev, node, frame, int(number))
+            if end is not None:
+                return end
         selection = _selection(ev, node, index, base, frame)
         if selection is not None:
             return selection

@@ -68,8 +68,9 @@ def mul(a: tuple, b: tuple) -> tuple[float, float, bool, bool]:
 
 
 def reciprocal(lo, hi, lo_open, hi_open) -> tuple[float, float, bool, bool]:
-    """1 / [lo, hi] for an interval that excludes 0 (else unbounded)."""
-    positive = lo > 0 or (lo == 0 and lo_open)
+    """1 / [lo, hi] for an interval that excludes 0 (else unbounded). A nonnegative interval's 0 is +0.0 (a square,
+    a norm, a count), whose reciprocal is +inf: 1 / [0, hi] = [1/hi, inf], so the sign survives the division."""
+    positive = lo >= 0
     negative = hi < 0 or (hi == 0 and hi_open)
     if not (positive or negative):
         return -INF, INF, False, False

@@ -234,7 +234,23 @@ def select(call: OpCall) -> Value:
             values = replace(values, lo=0.0, lo_open=True, points=())
         index = Value(lo=0.0, integer=True, role=d.INDEX, grad=False, node=node)
         return replace(values, items=(values, index))
+    if fn == "unique":
+        return _unique(call, x)
     return replace(x, node=node)
+
+
+def _unique(call: OpCall, x: Value) -> Value:
+    """``unique(x, return_inverse=, return_counts=)``: the values, then the inverse indices, then the counts,
+    each of which is >= 1 (a value that occurs is counted at least once; ``bincount`` is the one with 0s)."""
+    node, text = call.node, call.text()
+    values = replace(x, node=node, desc=f"the distinct values of `{text}`", vanish=None)
+    parts = [values]
+    if call.keyword_true("return_inverse"):
+        parts.append(Value(lo=0.0, integer=True, role=d.INDEX, grad=False, node=node, desc=f"inverse indices (`{text}`)"))
+    if call.keyword_true("return_counts"):
+        parts.append(Value(lo=1.0, integer=True, role=d.COUNT, grad=False, node=node,
+                           desc=f"counts of `{text}` (each >= 1: only values that occur are counted)"))
+    return replace(values, items=tuple(parts)) if len(parts) > 1 else values
 
 
 def index(call: OpCall) -> Value:
