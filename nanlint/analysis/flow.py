@@ -194,8 +194,7 @@ class FlowBuilder:
         if isinstance(s, cst.Assign):
             self._expr(s.value, env)
             out = dict(env)
-            for name in self._filled_by_call(s.value, env):
-                out[name] = ((self._define(name, "unknown", None, s), ()),)
+            out.update(self._filled_by_call(s.value, s, env))
             for target in s.targets:
                 self._target(target.target, s.value, s, (), out, env)
             return out
@@ -223,11 +222,9 @@ class FlowBuilder:
                 out = dict(env)
                 out[mutated] = ((self._define(mutated, "mutate", s.value, s), ()),)
                 env = out
-            filled = self._filled_by_call(s.value, env)
+            filled = self._filled_by_call(s.value, s, env)
             if filled:
-                env = dict(env)
-                for name in filled:
-                    env[name] = ((self._define(name, "unknown", None, s), ()),)
+                env = {**env, **filled}
             if isinstance(s.value, cst.Call) and _is_check_call(s.value) and s.value.args:
                 return _guarded(env, self._g(s.value.args[0].value, True, "assert"))
             return env
@@ -261,17 +258,20 @@ class FlowBuilder:
             return env
         return env
 
-    def _filled_by_call(self, expr, env: Env) -> list[str]:
+    def _filled_by_call(self, expr, statement, env: Env) -> Env:  # the new definitions only
         """``update(preds, numerator, denominator)``: a function of the project handed a fresh buffer fills it
         (torchmetrics' ``_update`` helpers), so it is not the zeros it was built as. Builtins and torch, numpy or
         math functions are not taken to write their arguments."""
         if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name):
-            return []
+            return {}
         qualified = self.resolver.qualify(expr.func) or ""
         if expr.func.value in NON_WRITING_BUILTINS or qualified.split(".")[0] in ("torch", "numpy", "math", "jax"):
-            return []
-        return [a.value.value for a in expr.args if isinstance(a.value, cst.Name) and not a.star
-                and _is_buffer(env.get(a.value.value, ()))]
+            return {}
+        out = {}
+        for a in expr.args:
+            if isinstance(a.value, cst.Name) and not a.star and _is_buffer(env.get(a.value.value, ())):
+                out[a.value.value] = ((self._define(a.value.value, "unknown", None, statement), ()),)
+        return out
 
     def _mutation(self, expr) -> str | None:
         """``x.clamp_(min=eps)`` / ``x.add_(eps)`` / ``x.zero_()``: an in-place method on a name."""

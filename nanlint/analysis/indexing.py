@@ -49,7 +49,7 @@ def _end_of_concatenation(ev, node: cst.Subscript, frame, number: int) -> Value 
     for definition, _ in reaches:
         call = definition.value if definition.kind == "assign" and not definition.path else None
         site = ev.opcall(call) if isinstance(call, cst.Call) else None
-        if site is None or site.name not in ("cat", "concatenate", "concat", "hstack", "vstack"):
+        if site is None or site.name not in ("cat", "concatenate", "concat", "vstack"):
             return None
         parts = call.args[0].value if call.args else None
         dim = site.dim

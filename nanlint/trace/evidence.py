@@ -80,6 +80,12 @@ def _tensors(value, depth=0):
 _norms = tensors.norms
 
 
+def _grads_finite(optimizer) -> bool:
+    """Every gradient the optimizer is about to apply is finite (the step's fast path: only updates are scanned)."""
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    return all(math.isfinite(n) for n in _norms(grads))
+
+
 class HealthWatch:
     """Global module hooks and optimizer hooks that fill a ``Health`` record.
 
@@ -130,40 +136,39 @@ class HealthWatch:
             self._autocast = None
 
     # ---- modules ---------------------------------------------------------------------------------
+    def _user_frames(self, depth: int):
+        """The frames of the user's code calling into the hook, innermost first."""
+        locator = self.monitor.locator
+        frame = sys._getframe(depth + 1)
+        while frame is not None:
+            if locator.user_file(frame.f_code.co_filename) is not None:
+                yield frame
+            frame = frame.f_back
+
     def _owner(self, module: torch.nn.Module) -> torch.nn.Module | None:
         """The user's module whose method (Lightning's ``training_step``) calls ``module`` outside any forward:
         adopting it keeps the user's names (``encoder.0``, not ``0``)."""
-        locator = self.monitor.locator
-        frame = sys._getframe(3)
-        while frame is not None:
-            if locator.user_file(frame.f_code.co_filename) is not None:
-                owner = frame.f_locals.get("self")
-                if isinstance(owner, torch.nn.Module) and owner is not module and id(owner) not in self.names:
-                    if any(m is module for m in owner.modules()):
-                        return owner
-            frame = frame.f_back
+        for frame in self._user_frames(3):
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, torch.nn.Module) and owner is not module and id(owner) not in self.names:
+                if any(m is module for m in owner.modules()):
+                    return owner
         return None
 
     def _user_name(self, root: torch.nn.Module) -> str | None:
         """The name the user's code gives ``root`` (``netD``, ``self.generator``), from the calling frames."""
-        locator = self.monitor.locator
-        frame = sys._getframe(2)
-        while frame is not None:
-            if locator.user_file(frame.f_code.co_filename) is not None:
-                for name, value in list(frame.f_locals.items()):
-                    if value is root and not name.startswith("_"):
-                        return name
-                    if name == "self" and isinstance(value, object):
-                        for attr, held in list(getattr(value, "__dict__", {}).items()):
-                            if held is root:
-                                return attr
-                        for attr, held in list(getattr(value, "_modules", {}).items()):
-                            if held is root:
-                                return attr
-                for name, value in list(frame.f_globals.items()):
-                    if value is root and not name.startswith("_"):
-                        return name
-            frame = frame.f_back
+        for frame in self._user_frames(3):
+            for name, value in list(frame.f_locals.items()):
+                if value is root and not name.startswith("_"):
+                    return name
+                if name == "self":  # an attribute of the object whose method calls the model
+                    held = {**getattr(value, "__dict__", {}), **getattr(value, "_modules", {})}
+                    found = next((attr for attr, v in held.items() if v is root), None)
+                    if found is not None:
+                        return found
+            for name, value in list(frame.f_globals.items()):
+                if value is root and not name.startswith("_"):
+                    return name
         return None
 
     def _adopt(self, root: torch.nn.Module) -> None:
@@ -285,11 +290,9 @@ class HealthWatch:
             flat = [p for ps in groups for p in ps]
             values = _norms(flat)  # one host sync for all of them
             self._weight_norms[id(optimizer)] = [[values.pop(0) for _ in ps] for ps in groups]
-            grads = [p.grad.detach() for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            # a sum overflowing on huge finite gradients only costs the fast path, never a wrong verdict
-            self.monitor.step_clean = all(math.isfinite(n) for n in _norms(grads))
+            self.monitor.step_clean = _grads_finite(optimizer)
         self.monitor.in_step = True
-        self.monitor.step_site = self.monitor.locator.site(__import__("sys")._getframe(1))
+        self.monitor.step_site = self.monitor.locator.site(sys._getframe(1))
         return self._watch_closure(optimizer, args, kwargs)
 
     def _watch_closure(self, optimizer, args, kwargs):
@@ -315,8 +318,7 @@ class HealthWatch:
                 monitor.in_step = True
                 try:
                     with self._quiet():
-                        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-                        monitor.step_clean = all(math.isfinite(n) for n in _norms(grads))
+                        monitor.step_clean = _grads_finite(optimizer)
                 except Exception as exc:
                     monitor.internal_error(exc)
         return closure_outside_step

@@ -22,6 +22,11 @@ MAX_SPAN_LINES = 12  # a multi-line finding claims what happens on its lines, up
 VERDICTS = ("CONFIRMED", "NEAR-MISS", "AT-RISK", "SAFE", "NOT EXECUTED")
 
 
+def _lines(f: Finding) -> range:
+    """The lines a finding spans (a multi-line call claims what happens on each), at most MAX_SPAN_LINES."""
+    return range(f.span.line, min(f.span.end_line, f.span.line + MAX_SPAN_LINES) + 1)
+
+
 def _claimants(findings: list[Finding], op: str) -> list[Finding]:
     specific = [f for f in findings if opkinds.matches(f.code, op) is True]
     if specific:
@@ -111,7 +116,7 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
     for f in findings:
         path = os.path.realpath(f.filename)
         by_line[(path, f.span.line)].append(f)
-        for line in range(f.span.line + 1, min(f.span.end_line, f.span.line + MAX_SPAN_LINES) + 1):
+        for line in _lines(f)[1:]:
             covering[(path, line)].append(f)
 
     def at(key):
@@ -121,7 +126,8 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
     follow = consequences(events)
     confirmed: dict[int, list[Event]] = defaultdict(list)  # id(finding) -> events
     missed: list[Event] = []
-    elsewhere: dict[int, list[Event]] = defaultdict(list)  # id(finding) -> unclaimed events at its lines
+    # id(finding) -> (event, the findings that took it) for the events born on its lines that it did not take
+    elsewhere: dict[int, list[tuple[Event, list[Finding]]]] = defaultdict(list)
     for e in events:
         if not e.is_bug or e.index in follow:
             continue
@@ -146,7 +152,7 @@ def join(findings: list[Finding], events: list[Event], evidence: dict, sites_run
     verdicts = []
     for key, line_findings in sorted(by_line.items()):
         for f in line_findings:
-            lines = range(f.span.line, min(f.span.end_line, f.span.line + MAX_SPAN_LINES) + 1)
+            lines = _lines(f)
             evs = [ev for line in lines for ev in ev_by_line.get((key[0], line), [])
                    if f in _claimants(at((key[0], line)), ev.op)]
             near, risk, plain = [], [], []

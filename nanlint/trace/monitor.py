@@ -452,8 +452,8 @@ class Monitor:
 
 
 def _figures(norm: str, args) -> dict:
-    tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    x = tensors[0].detach() if tensors else None
+    given = [a for a in args if isinstance(a, torch.Tensor)]
+    x = given[0].detach() if given else None
     figures: dict = {}
     if x is None:
         return figures

@@ -42,8 +42,8 @@ from __future__ import annotations
 import json
 import linecache
 import math
-import re
 import os
+import re
 
 from nanlint.trace import opkinds
 from nanlint.trace.records import Event

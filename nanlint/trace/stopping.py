@@ -304,6 +304,8 @@ class Stopper:
     def _check_loss(self, roots) -> None:
         """Whether the values a backward pass starts from (the losses) are finite: an inf in the forward pass
         is only harmless when it never reached them."""
+        if not self.losses_finite:  # known already: no more host syncs
+            return
         tensors = [roots] if isinstance(roots, torch.Tensor) else [t for t in roots or () if isinstance(t, torch.Tensor)]
         self.monitor.paused += 1
         try:
