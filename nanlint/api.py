@@ -28,6 +28,7 @@ def analysis_options(config: Config, filename: str) -> AnalysisOptions:
         codes=config.codes_for(filename),
         rule_options=config.rule_options,
         target_precision=config.target_precision,
+        max_file_tokens=config.max_file_tokens,
     )
 
 

@@ -1,6 +1,6 @@
 """The command line: ``nanlint check``, ``rule``, ``rules``, ``show-settings`` and ``trace``.
 
-Exit codes follow ruff: 0 clean, 1 findings, 2 usage, configuration or internal error. Nothing here prints a
+Exit codes follow ruff: 0 clean, 1 findings, 2 usage, configuration or internal error; 130 interrupted. Nothing here prints a
 traceback: every failure is one ``nanlint: error: ...`` line.
 """
 from __future__ import annotations
@@ -20,6 +20,10 @@ from nanlint.findings import Applicability, Finding
 from nanlint.report import FORMATS, HUMAN
 
 
+#: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it); never 1, which means findings
+INTERRUPTED = 130
+
+
 def fail(message: str) -> NoReturn:
     click.echo(f"nanlint: error: {message}", err=True)
     sys.exit(2)
@@ -32,8 +36,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("nanlint: interrupted", err=True)
+            sys.exit(INTERRUPTED)
         except BrokenPipeError:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -109,13 +116,15 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     from nanlint import api
 
     config = _load_config(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
+    if output_file:
+        _check_writable(output_file)  # before a check of minutes, not after
     paths = list(paths) or (["-"] if stdin_filename else ["."])
     result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
     findings = result.findings
     texts = _texts(findings, result)
     color = _use_color(output_file)
 
-    fixed = 0
+    fixed, written = 0, True
     if fix or diff:
         stdin_name = result.stdin.filename if result.stdin is not None else None
         outcome = _apply_fixes(findings, texts, config, unsafe_fixes, stdin_name)
@@ -127,9 +136,9 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
                 click.echo(f"Would fix {n} problem{'s' if n != 1 else ''}." if n else "No fixes available.", err=True)
             _report_errors(result.errors)
             sys.exit(2 if result.errors else 1 if outcome.count and not exit_zero else 0)
-        _write_fixed(outcome.fixed_texts)
+        written = _write_fixed(outcome)
         findings, fixed = outcome.remaining, outcome.count
-        texts.update({name: fixed_text for name, (_, fixed_text) in outcome.fixed_texts.items()})
+        texts.update({name: fixed_text for name, (_, fixed_text) in outcome.fixed_texts.items() if name in outcome.per_file})
         if result.stdin is not None and result.stdin.text is not None:
             # as ruff does: with `-`, the (fixed) source goes to stdout and the report to stderr
             _echo(outcome.stdin_text if outcome.stdin_text is not None else result.stdin.text)
@@ -138,7 +147,7 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
             text = _render(findings, texts, output_format, statistics, quiet, fixed, color=False)
             click.echo(text, nl=False, err=True)
             _report_errors(result.errors)
-            _exit(findings, result.errors, exit_zero)
+            _exit(findings, result.errors, exit_zero, written)
 
     text = _render(findings, texts, output_format, statistics, quiet, fixed, color)
     if result.files == 0 and not quiet:
@@ -152,15 +161,31 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     else:
         _echo(text, color=color)
     _report_errors(result.errors)
-    _exit(findings, result.errors, exit_zero)
+    _exit(findings, result.errors, exit_zero, written)
+
+
+def _check_writable(output_file: str) -> None:
+    """Fail now if ``output_file`` cannot be written: a folder, a missing or unwritable folder, a read-only
+    file. The file itself is not touched until the report is ready."""
+    path = os.path.abspath(output_file)
+    folder = os.path.dirname(path)
+    if os.path.isdir(path):
+        fail(f"cannot write {output_file}: it is a directory")
+    if not os.path.isdir(folder):
+        fail(f"cannot write {output_file}: its folder does not exist")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            fail(f"cannot write {output_file}: permission denied")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        fail(f"cannot write {output_file}: its folder is not writable")
 
 
 def _echo(text: str, color: bool = False) -> None:
     click.echo(text, nl=False, color=color)
 
 
-def _exit(findings: list[Finding], errors: list, exit_zero: bool) -> NoReturn:
-    if errors:
+def _exit(findings: list[Finding], errors: list, exit_zero: bool, written: bool = True) -> NoReturn:
+    if errors or not written:
         sys.exit(2)
     sys.exit(1 if findings and not exit_zero else 0)
 
@@ -251,6 +276,14 @@ class _FixOutcome:
         self.fixed_texts: dict = {}  # filename -> (SourceText as read, fixed text)
         self.stdin_text: str | None = None  # the fixed standard input, if it changed
         self.errors: list = []
+        self.per_file: dict = {}  # filename -> (fixes applied, findings before, findings after)
+
+    def unfixed(self, filename: str) -> None:
+        """``filename`` could not be written: its findings are those before the fixes, none counted."""
+        applied, before, after = self.per_file.pop(filename)
+        self.count -= applied
+        gone = {id(f) for f in after}
+        self.remaining = sorted([f for f in self.remaining if id(f) not in gone] + before, key=Finding.sort_key)
 
 
 def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config, unsafe: bool, stdin_name: str | None) -> _FixOutcome:
@@ -268,12 +301,13 @@ def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config,
         if original_text is None:
             outcome.remaining.extend(file_findings)
             continue
-        text, current = original_text, file_findings
+        text, current, applied_here = original_text, file_findings, 0
         for _ in range(10):  # stop when stable
             new_text, applied = apply_edits(text, current, unsafe)
             if not applied or new_text == text:
                 break
             outcome.count += applied
+            applied_here += applied
             text = new_text
             checked = api.analyze_text(text, filename, config)
             outcome.errors.extend(checked.errors)
@@ -282,6 +316,7 @@ def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config,
         if text == original_text:
             continue
         outcome.diffs.append(unified_diff(filename, original_text, text))
+        outcome.per_file[filename] = (applied_here, file_findings, current)
         if filename == stdin_name:
             outcome.stdin_text = text
         else:
@@ -290,14 +325,25 @@ def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config,
     return outcome
 
 
-def _write_fixed(fixed_texts: dict) -> None:
+def _write_fixed(outcome: _FixOutcome) -> bool:
+    """Write every fixed file; one that cannot be written is reported, keeps its findings, and does not stop
+    the others. Whether all were written."""
+    import signal
+
     from nanlint.source import write
 
-    for filename, (original, text) in fixed_texts.items():
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    ok = True
+    for filename, (original, text) in outcome.fixed_texts.items():
         try:
             write(filename, original, text)
         except (OSError, UnicodeEncodeError) as exc:
-            fail(f"cannot write {filename}: {getattr(exc, 'strerror', None) or exc}")
+            ok = False
+            message = str(exc) if isinstance(exc, OSError) and exc.args else f"cannot write {filename}: {exc}; the file is unchanged"
+            click.echo(f"nanlint: error: {message}", err=True)
+            outcome.unfixed(filename)
+    return ok
 
 
 @main.command("rule")

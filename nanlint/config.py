@@ -22,6 +22,9 @@ DEFAULT_EXCLUDE = (
     ".eggs", "*.egg-info", ".ipynb_checkpoints",
 )
 PRECISIONS = ("float32", "float16", "bfloat16")
+#: files with more tokens are reported (NAN001) instead of analysed: libcst's tree and the analysis take about
+#: 4 KB of memory per token, so this stays under 1 GB (torch's largest hand-written file has 203,000)
+DEFAULT_MAX_FILE_TOKENS = 250_000
 
 
 class ConfigError(Exception):
@@ -41,6 +44,7 @@ class Config:
     target_precision: str | None = None
     respect_gitignore: bool = True
     cache: bool = True
+    max_file_tokens: int = DEFAULT_MAX_FILE_TOKENS
     source: str | None = None  # the file this came from, None for defaults
     root: str = "."  # the folder per-file-ignores and excludes are relative to
     # selection layers applied after the file's own (the command line's --select/--extend-select/--ignore)
@@ -67,6 +71,7 @@ class Config:
             "enabled": sorted(self.enabled_codes),
             "per_file_ignores": self.per_file_ignores, "rule_options": self.rule_options,
             "preview": self.preview, "target_precision": self.target_precision, "root": self.root,
+            "max_file_tokens": self.max_file_tokens,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -89,6 +94,7 @@ class Config:
             "target-precision": self.target_precision or "(auto: from the file)",
             "respect-gitignore": self.respect_gitignore,
             "cache": self.cache,
+            "max-file-tokens": self.max_file_tokens,
             "rules": self.rule_options,
             "enabled-rules": sorted(self.enabled_codes),
         }
@@ -122,13 +128,14 @@ KEYS = {
     "target-precision": lambda v: v in PRECISIONS,
     "respect-gitignore": lambda v: isinstance(v, bool),
     "cache": lambda v: isinstance(v, bool),
+    "max-file-tokens": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
 }
 TYPES = {
     "select": "a list of rule codes", "extend-select": "a list of rule codes", "ignore": "a list of rule codes",
     "exclude": "a list of glob patterns", "extend-exclude": "a list of glob patterns",
     "per-file-ignores": "a table of glob = [codes]", "rules": "a table of rule tables", "preview": "true or false",
     "target-precision": "one of " + ", ".join(PRECISIONS), "respect-gitignore": "true or false",
-    "cache": "true or false",
+    "cache": "true or false", "max-file-tokens": "a positive integer",
 }
 
 
@@ -207,6 +214,7 @@ def from_table(table: dict, path: Path | None) -> Config:
         target_precision=table.get("target-precision"),
         respect_gitignore=table.get("respect-gitignore", True),
         cache=table.get("cache", True),
+        max_file_tokens=table.get("max-file-tokens", DEFAULT_MAX_FILE_TOKENS),
         source=str(path) if path else None,
         root=str(path.parent.resolve()) if path else str(Path.cwd()),
     )

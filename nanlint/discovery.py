@@ -151,6 +151,7 @@ def _walk(top: Path, patterns: tuple[str, ...], root: Path, gitignores: _GitIgno
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
+            yield str(folder)  # reading it reports why the folder cannot be checked (NAN001)
             continue
         subfolders = []
         for entry in entries:

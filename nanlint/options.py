@@ -22,3 +22,4 @@ class AnalysisOptions:
     rule_options: dict = field(default_factory=dict, hash=False, compare=False)
     target_precision: str | None = None
     strict: bool = False  # also report hazards reached only on degenerate inputs
+    max_file_tokens: int | None = None  # larger files are reported (NAN001), not analysed; None: no limit

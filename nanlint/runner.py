@@ -31,6 +31,7 @@ def options_for(config: Config, filename: str) -> AnalysisOptions:
         codes=config.codes_for(filename),
         rule_options=config.rule_options,
         target_precision=config.target_precision,
+        max_file_tokens=config.max_file_tokens,
     )
 
 
@@ -141,10 +142,53 @@ def _in_pool(todo: list[_Job], jobs: int) -> Iterable[tuple[int, str | None, Fil
                 done.add(item[0])
                 yield item
     except BrokenProcessPool:
-        # a worker died (out of memory, a crash in native code): finish in this process, file by file
-        for job in todo:
-            if job.index not in done:
-                yield _work(job)
+        # a worker died (out of memory, a crash in native code) and took its chunk's results with it: finish
+        # the rest one process per file, so that the file that kills its process is reported alone
+        yield from _isolated([job for job in todo if job.index not in done], workers, context)
+
+
+def _isolated(todo: list[_Job], jobs: int, context) -> Iterable[tuple[int, str | None, FileResult]]:
+    """Each job in a forked process of its own, ``jobs`` at a time; a process that dies without an answer is
+    an engine error for its file only."""
+    from multiprocessing.connection import wait
+
+    pending = list(reversed(todo))
+    running: dict = {}  # reading end -> (process, job)
+    while pending or running:
+        while pending and len(running) < jobs:
+            job = pending.pop()
+            reader, writer = context.Pipe(duplex=False)
+            process = context.Process(target=_answer, args=(job, writer), daemon=True)
+            process.start()
+            writer.close()
+            running[reader] = (process, job)
+        for reader in wait(list(running)):
+            process, job = running.pop(reader)
+            try:
+                item = reader.recv()
+            except (EOFError, OSError):
+                item = None
+            reader.close()
+            process.join()
+            yield item if item is not None else (job.index, None, _died(job.filename, process.exitcode))
+
+
+def _answer(job: _Job, writer) -> None:
+    writer.send(_work(job))
+    writer.close()
+
+
+def _died(filename: str, exitcode: int | None) -> FileResult:
+    import signal
+
+    how = f"exit code {exitcode}"
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = signal.Signals(-exitcode).name
+        except ValueError:
+            how = f"signal {-exitcode}"
+    message = f"the process analysing this file died ({how}); the other files were checked"
+    return FileResult(filename, [], [InternalError(filename, "engine", message)])
 
 
 @dataclass

@@ -4,15 +4,16 @@ encoding, same BOM, same line endings) and how to phrase a syntax error the way 
 from __future__ import annotations
 
 import ast
+import contextlib
 import errno
 import io
 import os
 import re
 import stat
+import tempfile
 import tokenize
 import warnings
 from dataclasses import dataclass
-from itertools import accumulate
 
 from nanlint.findings import Finding, Severity, Span
 
@@ -90,6 +91,10 @@ def read_bytes(filename: str) -> tuple[bytes | None, Finding | None]:
     except OSError as exc:
         return None, _problem(filename, f"cannot read: {_os_reason(filename, exc)}")
     if stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(filename).close()
+        except OSError as exc:
+            return None, _problem(filename, f"cannot read folder: {_os_reason(filename, exc)}")
         return None, _problem(filename, "is a directory, not a file")
     if not stat.S_ISREG(info.st_mode):
         return None, _problem(filename, "not a regular file (FIFO, socket or device)")
@@ -110,52 +115,105 @@ def read(filename: str) -> SourceText:
 
 def write(filename: str, original: SourceText, text: str) -> None:
     """Write a fixed ``text`` back with the encoding and BOM the file had; line endings are kept as they
-    are in ``text`` (it was read without newline translation)."""
+    are in ``text`` (it was read without newline translation).
+
+    Atomic: the bytes go to a temporary file beside the target (through a symbolic link, beside the file it
+    points to), are flushed to disk, and replace the file in one rename, with the file's permission bits.
+    Any failure (a full disk, a file-size limit, a read-only folder) leaves the original as it was and raises
+    :class:`WriteError` saying so."""
     data = text.encode(original.encoding)
     if original.bom:
         data = b"\xef\xbb\xbf" + data
-    with open(filename, "wb") as handle:
-        handle.write(data)
-
-
-# Python refuses more than 200 nested brackets ("too many nested parentheses"); libcst's native parser
-# overflows its stack (a segfault, measured at 1,500 levels) before it can say so.
-MAX_NESTING = 200
-_BRACKET = re.compile(r"[][(){}]")
-_STEP = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
-
-
-def nesting_error(source: str, filename: str) -> Finding | None:
-    """A NAN000 finding for a file that nests brackets deeper than Python allows, found without handing
-    it to libcst; None for every other file. Brackets in strings and comments are counted too, so a deep
-    count is only a reason to ask ``compile``, which decides."""
-    if source.count("(") + source.count("[") + source.count("{") <= MAX_NESTING:
-        return None
-    if max(accumulate(map(_STEP.__getitem__, _BRACKET.findall(source))), default=0) <= MAX_NESTING:
-        return None
+    target = os.path.realpath(filename)
+    folder = os.path.dirname(target) or "."
     try:
-        return python_syntax_error(source, filename)
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError as exc:
+        raise WriteError(filename, exc) from None
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".nanlint-tmp", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+        temp = None
+    except OSError as exc:
+        raise WriteError(filename, exc) from None
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+class WriteError(OSError):
+    """A fixed file could not be written; the original is unchanged."""
+
+    def __init__(self, filename: str, cause: OSError):
+        reason = cause.strerror or str(cause)
+        super().__init__(f"cannot write {filename}: {reason}; the file is unchanged")
+        self.path = filename
+
+
+def too_large(source: str, filename: str, limit: int | None) -> Finding | None:
+    """A NAN001 finding for a file of more than ``limit`` tokens (None: no limit), else None. Cost is in
+    tokens, not bytes: a megabyte string literal is one token, a megabyte of generated code 300,000."""
+    if limit is None or len(source) <= limit:  # every token takes at least one character
+        return None
+    tokens = count_tokens(source)
+    if tokens <= limit:
+        return None
+    return _problem(filename, f"too large to analyse: {tokens:,} tokens, over the limit of {limit:,} "
+                              f"(`max-file-tokens`; about 4 KB of memory per token)")
+
+
+# strings and comments are one token each; names and numbers one; any other character one
+_TOKEN = re.compile(r"""[rRbBuUfF]{0,2}(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')"""
+                    r"|#[^\n]*|\w+|[^\s\w]")
+
+
+def count_tokens(source: str) -> int:
+    """About the number of Python tokens in ``source`` (a regular expression, 10 MB per second)."""
+    return sum(1 for _ in _TOKEN.finditer(source))
+
+
+def compile_error(source: str, filename: str) -> Finding | None:
+    """What CPython's ``compile`` says against ``source`` as a NAN000 finding in Python's words (syntax errors
+    at Python's position; ``RecursionError``/``MemoryError`` for nesting too deep), or None if it compiles."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes etc. must not print SyntaxWarnings
+            warnings.simplefilter("ignore")
+            compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return _syntax_finding(exc, filename)
     except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        message = f"SyntaxError: the file nests too deeply to parse ({type(exc).__name__})"
-        return Finding("NAN000", "syntax-error", message, filename, Span(1, 1, 1, 1), Severity.ERROR)
+        message = str(exc) or "the file nests too deeply to compile"
+        return Finding("NAN000", "syntax-error", f"{type(exc).__name__}: {message}", filename, Span(1, 1, 1, 1), Severity.ERROR)
+    return None
+
+
+def _syntax_finding(exc: SyntaxError, filename: str) -> Finding:
+    line = exc.lineno or 1
+    column = max(exc.offset or 1, 1)
+    end_line = exc.end_lineno or line
+    end_column = max(exc.end_offset or column, 1)
+    if (end_line, end_column) < (line, column):
+        end_line, end_column = line, column
+    span = Span(line, column, end_line, end_column)
+    return Finding("NAN000", "syntax-error", f"{type(exc).__name__}: {exc.msg}", filename, span, Severity.ERROR)
 
 
 def python_syntax_error(source: str, filename: str) -> Finding | None:
-    """What ``compile`` says about ``source``: a NAN000 finding at Python's position, or None if Python
-    accepts it. Raises what ``compile`` raises besides ``SyntaxError``."""
+    """What ``compile`` says about ``source``'s syntax: a NAN000 finding at Python's position, or None if
+    Python parses it. Raises what ``compile`` raises besides ``SyntaxError``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compile(source, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
-        line = exc.lineno or 1
-        column = max(exc.offset or 1, 1)
-        end_line = exc.end_lineno or line
-        end_column = max(exc.end_offset or column, 1)
-        if (end_line, end_column) < (line, column):
-            end_line, end_column = line, column
-        span = Span(line, column, end_line, end_column)
-        return Finding("NAN000", "syntax-error", f"{type(exc).__name__}: {exc.msg}", filename, span, Severity.ERROR)
+        return _syntax_finding(exc, filename)
     return None
 
 

@@ -4,6 +4,10 @@
   or on the first line of the statement that contains it (for calls spread over several lines);
 - file level: ``# nanlint: noqa`` (everything) or ``# nanlint: noqa: NAN101`` anywhere in the file.
 
+A list holds codes (any tool's) and nanlint rule names (``log-of-probability``), exactly; text after it is an
+explanation. A list that cannot be read (``# noqa:``, ``# noqa: type-ignore``, ``# noqa: NAN1O1``) suppresses
+nothing and is reported (NAN003): it is never taken for a blanket ``noqa`` or a prefix.
+
 Comments are found with ``tokenize``, so a ``# noqa`` inside a string does not count. Codes that are not
 nanlint's (``E501``, ``F401``) are kept for other tools and never reported; with NAN002 enabled, directives
 that suppressed nothing, and nanlint codes that no rule has, are reported.
@@ -23,10 +27,10 @@ if TYPE_CHECKING:
 
     from nanlint.engine import FileContext
 
-_CODES = r"(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+|\s+[A-Z]+[0-9]+)*)"
-NOQA = re.compile(r"#\s*noqa(?::\s*" + _CODES + r")?", re.I)
-FILE_NOQA = re.compile(r"#\s*nanlint\s*:\s*noqa(?::\s*" + _CODES + r")?", re.I)
-CODE_SPLIT = re.compile(r"[\s,]+")
+NOQA = re.compile(r"#\s*noqa(?![\w-])", re.I)
+FILE_NOQA = re.compile(r"#\s*nanlint\s*:\s*noqa(?![\w-])", re.I)
+CODE = re.compile(r"[A-Za-z]+[0-9]+")
+ITEM = re.compile(r"[^\s,#]+")
 MENTIONS_NOQA = re.compile(r"noqa", re.I)
 OWN_PREFIX = "NAN"
 
@@ -38,6 +42,7 @@ class Directive:
     end_column: int
     codes: tuple[str, ...] | None  # None: blanket, suppresses everything
     used: set[str] = field(default_factory=set)  # the codes (or "*") that suppressed something
+    malformed: str | None = None  # why the list cannot be read (then ``codes`` is empty)
 
 
 @dataclass
@@ -53,10 +58,30 @@ class Directives:
         return None
 
 
-def _codes(text: str | None) -> tuple[str, ...] | None:
-    if not text:
-        return None
-    return tuple(c.upper() for c in CODE_SPLIT.split(text.strip()) if c)
+def _read_list(tail: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """(codes, why malformed) of what follows ``noqa`` in a comment: None codes for a blanket directive."""
+    stripped = tail.lstrip()
+    if not stripped.startswith(":"):
+        return None, None
+    from nanlint.catalog import load_catalog
+
+    names = {doc.name: code for code, doc in load_catalog().items()}
+    codes: list[str] = []
+    for match in ITEM.finditer(stripped[1:].split("#", 1)[0]):
+        item = match.group()
+        if CODE.fullmatch(item):
+            codes.append(item.upper())
+        elif item in names:
+            codes.append(names[item])
+        elif not codes:
+            return (), f"`{item}` is neither a rule code nor a nanlint rule name"
+        elif item.upper().startswith(OWN_PREFIX):
+            return (), f"`{item}` is not a nanlint rule code"
+        else:
+            break  # an explanation follows the list
+    if not codes:
+        return (), "the list of codes after `noqa:` is empty"
+    return tuple(codes), None
 
 
 def _comments(source: str):
@@ -74,13 +99,17 @@ def parse(source: str) -> Directives:
     if not MENTIONS_NOQA.search(source):
         return out
     for line, col, text in _comments(source):
-        match = FILE_NOQA.search(text)
-        if match:
-            out.files.append(Directive(line, col + match.start() + 1, col + match.end() + 1, _codes(match.group("codes"))))
-            continue
-        match = NOQA.search(text)
-        if match:
-            out.lines[line] = Directive(line, col + match.start() + 1, col + match.end() + 1, _codes(match.group("codes")))
+        for pattern, file_level in ((FILE_NOQA, True), (NOQA, False)):
+            match = pattern.search(text)
+            if match:
+                codes, malformed = _read_list(text[match.end():])
+                end = match.end() if codes is None else len(text.rstrip())
+                directive = Directive(line, col + match.start() + 1, col + end + 1, codes, malformed=malformed)
+                if file_level:
+                    out.files.append(directive)
+                else:
+                    out.lines[line] = directive
+                break
     return out
 
 
@@ -122,7 +151,22 @@ def apply(source: str, ctx: "FileContext", reported: list[tuple[Finding, "cst.CS
             kept.append(finding)
     if "NAN002" in enabled and directives.file_directive_for("NAN002") is None:
         kept.extend(unused(directives, ctx.filename, enabled))
+    if "NAN003" in enabled:
+        kept.extend(invalid(directives, ctx.filename))
     return kept
+
+
+def invalid(directives: Directives, filename: str) -> list[Finding]:
+    """NAN003 findings: one per directive whose list cannot be read."""
+    out = []
+    for directive in [*directives.lines.values(), *directives.files]:
+        if directive.malformed:
+            kind = "file-level `# nanlint: noqa`" if directive in directives.files else "`noqa`"
+            span = Span(directive.line, directive.column, directive.line, directive.end_column)
+            out.append(Finding("NAN003", "invalid-noqa", f"Invalid {kind} directive, it suppresses nothing: {directive.malformed}",
+                               filename, span, Severity.WARNING,
+                               hint="list codes or rule names: `# noqa: NAN101` or `# noqa: log-of-probability`"))
+    return out
 
 
 def unused(directives: Directives, filename: str, enabled: frozenset[str]) -> list[Finding]:

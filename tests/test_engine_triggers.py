@@ -61,11 +61,17 @@ def test_syntax_errors_are_reported_as_without_the_prescreen(source, parses, mon
     assert check_source(source, "a.py") == full
 
 
-def test_compiler_only_errors_go_to_libcst(parses, log_triggers):
-    """CPython's compiler rejects ``return`` outside a function, libcst's grammar does not: the file is
-    parsed by libcst and, as in the full analysis, nothing is reported."""
-    assert check_source("return 1\n", "a.py") == []
-    assert parses == [1]
+@pytest.mark.parametrize("source, message", [
+    ("return 1\n", "SyntaxError: 'return' outside function"),
+    ("def f():\n    yield 1\n    return 2\nawait g()\n", "SyntaxError: 'await' outside function"),
+    ("nonlocal x\n", "SyntaxError: nonlocal declaration not allowed at module level"),
+])
+def test_compiler_only_errors_are_python_errors(source, message, parses, log_triggers):
+    """CPython's compiler rejects ``return`` outside a function, libcst's grammar does not: the file does not
+    run, so it is a NAN000 in Python's words, and libcst never parses it."""
+    found = check_source(source, "a.py")
+    assert [(f.code, f.message) for f in found] == [("NAN000", message)]
+    assert parses == []
 
 
 def test_unused_noqa_without_a_parse(parses, log_triggers):

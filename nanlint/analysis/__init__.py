@@ -5,10 +5,10 @@ and the walk that runs the rules (:mod:`walker`, :mod:`run`). Read a module at a
 from __future__ import annotations
 
 
-def analyze(source, filename, options):
+def analyze(source, filename, options, compiles=False):
     from nanlint.analysis.run import analyze as _analyze
 
-    return _analyze(source, filename, options)
+    return _analyze(source, filename, options, compiles)
 
 
 def __getattr__(name: str):

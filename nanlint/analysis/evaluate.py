@@ -144,6 +144,8 @@ class Evaluator:
             name = dotted(node) if isinstance(node, cst.BaseExpression) else None
             if name is not None:
                 found = name
+            elif _long_chain(node):
+                found = self._chain_text(node)
             else:
                 try:
                     found = " ".join(self.code_for(node).split())
@@ -153,6 +155,17 @@ class Evaluator:
                     found = found[1:-1].strip()
             self._texts[id(node)] = found
         return found
+
+    def _chain_text(self, node: cst.CSTNode) -> str:
+        """``a + b + … + z`` for an operator chain too long to print: the chain's ends, so that texts stay
+        linear in the chain's length (every link asks for its own text)."""
+        first = last = node
+        while isinstance(first, _CHAINS):
+            first = first.left
+        while isinstance(last, _CHAINS):
+            last = last.right
+        op = self.code_for(node.operator).strip() if hasattr(node, "operator") else "…"
+        return f"{self.text(first)} {op} … {op} {self.text(last)}"
 
     def key(self, expr: cst.BaseExpression) -> str | None:
         """The key a guard constrains: a name, ``self.x``, or a dotted chain (``x.data`` is ``x``)."""
@@ -927,3 +940,20 @@ def _balanced(text: str) -> bool:
             if depth < 0:
                 return False
     return depth == 0
+
+
+_CHAINS = (cst.BinaryOperation, cst.BooleanOperation)
+#: operator chains longer than this print as their ends (generated sums of thousands of terms)
+_MAX_CHAIN = 64
+
+
+def _long_chain(node: cst.CSTNode) -> bool:
+    n = 0
+    for side in ("left", "right"):
+        part = node
+        while isinstance(part, _CHAINS):
+            part = getattr(part, side)
+            n += 1
+            if n > _MAX_CHAIN:
+                return True
+    return False

@@ -68,17 +68,18 @@ def parse_without_validation(source: str) -> cst.Module:
             cst.CSTNode.__post_init__ = original  # type: ignore[method-assign]
 
 
-def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
+def analyze(source: str, filename: str, options: AnalysisOptions, compiles: bool = False) -> FileResult:
     """Check one file's source. Never raises for any input: parse failures become NAN000 findings and
     exceptions inside rules become :class:`InternalError` entries.
 
     Rules whose ``triggers`` do not occur in the text cannot fire and are not run; when no enabled rule
-    can fire, the libcst parse is skipped and CPython's parser checks the syntax (see :func:`_syntax_ok`)."""
+    can fire, the libcst parse is skipped and CPython's parser checks the syntax (see :func:`_syntax_ok`);
+    ``compiles``: the caller knows CPython compiles ``source``."""
     result = FileResult(filename)
     rule_classes = all_rules()
     enabled = [(code, cls) for code, cls in rule_classes.items() if code in options.codes]
     active = [(code, cls) for code, cls in enabled if may_fire(cls, source)]
-    if not active and _syntax_ok(source, filename):
+    if not active and (compiles or _syntax_ok(source, filename)):
         result.findings.extend(_unsuppressed(source, _NoTree(filename), [], options.codes))
         return result
     try:
@@ -107,9 +108,9 @@ def analyze(source: str, filename: str, options: AnalysisOptions) -> FileResult:
 
 def _unsuppressed(source: str, ctx, reported: list, codes: frozenset[str]) -> list[Finding]:
     """The findings ``# noqa`` leaves, sorted. Reading the directives tokenizes the whole file (a fifth of
-    the parse time on torch's sources), so it is skipped when there is nothing to suppress and NAN002
-    (unused ``noqa``) is off: the answer is empty then anyway."""
-    if not reported and "NAN002" not in codes:
+    the parse time on torch's sources), so it is skipped when there is nothing to suppress, NAN002 (unused
+    ``noqa``) is off and no comment can be an invalid ``noqa`` (NAN003): the answer is empty then anyway."""
+    if not reported and "NAN002" not in codes and ("NAN003" not in codes or not suppression.MENTIONS_NOQA.search(source)):
         return []
     return sorted(suppression.apply(source, ctx, reported, codes), key=Finding.sort_key)
 

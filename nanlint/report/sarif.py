@@ -26,7 +26,7 @@ def _artifact(filename: str) -> dict:
         relative = absolute.relative_to(cwd)
     except ValueError:
         return {"uri": absolute.as_uri()}
-    return {"uri": quote(relative.as_posix()), "uriBaseId": ROOT}
+    return {"uri": quote(os.fsencode(relative.as_posix())), "uriBaseId": ROOT}  # any bytes the file system allows
 
 
 def _region(line: int, column: int, end_line: int, end_column: int) -> dict:

@@ -9,7 +9,7 @@ from nanlint.catalog import RuleDoc, load_catalog
 from nanlint.rules.base import Rule
 
 # Codes the engine itself emits (no AST logic of their own).
-ENGINE_CODES = frozenset({"NAN000", "NAN001", "NAN002"})
+ENGINE_CODES = frozenset({"NAN000", "NAN001", "NAN002", "NAN003"})
 
 
 @functools.lru_cache(maxsize=None)
