@@ -127,10 +127,10 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     fixed, written = 0, True
     if fix or diff:
         stdin_name = result.stdin.filename if result.stdin is not None else None
-        outcome = _apply_fixes(findings, texts, config, unsafe_fixes, stdin_name)
+        outcome = _apply_fixes(findings, texts, config, unsafe_fixes, stdin_name, result.stdin)
         result.errors.extend(outcome.errors)
         if diff:
-            _echo("".join(outcome.diffs))
+            click.echo(b"".join(outcome.diffs), nl=False)  # bytes, in each file's own encoding
             if not quiet:
                 n = outcome.count
                 click.echo(f"Would fix {n} problem{'s' if n != 1 else ''}." if n else "No fixes available.", err=True)
@@ -141,7 +141,7 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
         texts.update({name: fixed_text for name, (_, fixed_text) in outcome.fixed_texts.items() if name in outcome.per_file})
         if result.stdin is not None and result.stdin.text is not None:
             # as ruff does: with `-`, the (fixed) source goes to stdout and the report to stderr
-            _echo(outcome.stdin_text if outcome.stdin_text is not None else result.stdin.text)
+            _echo(_stdin_output(result.stdin, outcome.stdin_text))
             if outcome.stdin_text is not None:
                 texts[stdin_name] = outcome.stdin_text
             text = _render(findings, texts, output_format, statistics, quiet, fixed, color=False)
@@ -178,6 +178,16 @@ def _check_writable(output_file: str) -> None:
             fail(f"cannot write {output_file}: permission denied")
     elif not os.access(folder, os.W_OK | os.X_OK):
         fail(f"cannot write {output_file}: its folder is not writable")
+
+
+def _stdin_output(stdin, fixed: str | None) -> str:
+    """What ``--fix -`` writes to standard output: the fixed source, or for a notebook its fixed JSON."""
+    if stdin.notebook is None:
+        return fixed if fixed is not None else stdin.text
+    from nanlint import notebook
+
+    data = notebook.write_back(stdin.notebook, fixed) if fixed is not None else stdin.notebook
+    return data.decode("utf-8")
 
 
 def _echo(text: str, color: bool = False) -> None:
@@ -272,7 +282,7 @@ class _FixOutcome:
     def __init__(self) -> None:
         self.remaining: list[Finding] = []
         self.count = 0
-        self.diffs: list[str] = []
+        self.diffs: list[bytes] = []
         self.fixed_texts: dict = {}  # filename -> (SourceText as read, fixed text)
         self.stdin_text: str | None = None  # the fixed standard input, if it changed
         self.errors: list = []
@@ -286,10 +296,11 @@ class _FixOutcome:
         self.remaining = sorted([f for f in self.remaining if id(f) not in gone] + before, key=Finding.sort_key)
 
 
-def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config, unsafe: bool, stdin_name: str | None) -> _FixOutcome:
+def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config, unsafe: bool, stdin_name: str | None,
+                 stdin_source=None) -> _FixOutcome:
     """Apply fixes file by file, re-checking after each round (a fix can uncover or move others)."""
     from nanlint import api
-    from nanlint.fixes import apply_edits, unified_diff
+    from nanlint.fixes import apply_edits, fix_diff
     from nanlint.source import read
 
     outcome = _FixOutcome()
@@ -315,12 +326,18 @@ def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config,
         outcome.remaining.extend(current)
         if text == original_text:
             continue
-        outcome.diffs.append(unified_diff(filename, original_text, text))
+        source = stdin_source if filename == stdin_name else read(filename)
+        if source is not None and source.notebook is not None:
+            from nanlint import notebook
+
+            outcome.diffs.append(notebook.diff(filename, source.notebook, text).encode("utf-8"))
+        else:
+            outcome.diffs.append(fix_diff(filename, source, original_text, text))
         outcome.per_file[filename] = (applied_here, file_findings, current)
         if filename == stdin_name:
             outcome.stdin_text = text
         else:
-            outcome.fixed_texts[filename] = (read(filename), text)
+            outcome.fixed_texts[filename] = (source, text)
     outcome.remaining.sort(key=Finding.sort_key)
     return outcome
 

@@ -13,7 +13,7 @@ import pathspec
 
 from nanlint.config import Config
 
-SUFFIXES = (".py", ".pyi")
+SUFFIXES = (".py", ".pyi", ".ipynb")
 STDIN = "-"
 
 

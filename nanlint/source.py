@@ -29,6 +29,7 @@ class SourceText:
     problem: Finding | None = None
     encoding: str = "utf-8"
     bom: bool = False
+    notebook: bytes | None = None  # a notebook's JSON as read (``text`` is its code cells joined)
 
 
 def _problem(filename: str, message: str) -> Finding:
@@ -51,6 +52,13 @@ def line_starts(text: str) -> list[int]:
 
 
 def decode(data: bytes, filename: str) -> SourceText:
+    from nanlint import notebook
+
+    if notebook.is_notebook(filename):
+        try:
+            return SourceText(filename, notebook.to_source(data), notebook=data)
+        except notebook.NotebookError as exc:
+            return SourceText(filename, None, _problem(filename, str(exc)))
     if b"\x00" in data:
         return SourceText(filename, None, _problem(filename, "binary file (contains NUL bytes), not Python source"))
     try:
@@ -121,9 +129,14 @@ def write(filename: str, original: SourceText, text: str) -> None:
     points to), are flushed to disk, and replace the file in one rename, with the file's permission bits.
     Any failure (a full disk, a file-size limit, a read-only folder) leaves the original as it was and raises
     :class:`WriteError` saying so."""
-    data = text.encode(original.encoding)
-    if original.bom:
-        data = b"\xef\xbb\xbf" + data
+    if original.notebook is not None:
+        from nanlint import notebook
+
+        data = notebook.write_back(original.notebook, text)
+    else:
+        data = text.encode(original.encoding)
+        if original.bom:
+            data = b"\xef\xbb\xbf" + data
     target = os.path.realpath(filename)
     folder = os.path.dirname(target) or "."
     try:

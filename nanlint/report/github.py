@@ -4,6 +4,7 @@ command: error -> ``error``, warning -> ``warning``, info -> ``notice``."""
 from __future__ import annotations
 
 from nanlint.findings import Finding
+from nanlint.report.locations import Locations
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -18,15 +19,17 @@ def _escape_property(text: str) -> str:
 
 def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
     out = []
+    where = Locations(sources)
     for f in findings:
+        line, column, end_line, end_column = where.region(f.filename, f.span.line, f.span.column, f.span.end_line, f.span.end_column)
         props = [
             f"file={_escape_property(f.filename)}",
-            f"line={f.span.line}",
-            f"col={f.span.column}",
-            f"endLine={f.span.end_line}",
-            f"endColumn={f.span.end_column}",
+            f"line={line}",
+            f"col={column}",
+            f"endLine={end_line}",
+            f"endColumn={end_column}",
             f"title={_escape_property(f'nanlint ({f.code})')}",
         ]
-        message = _escape_data(f"{f.filename}:{f.line}:{f.column}: {f.code} {f.message}")
+        message = _escape_data(f"{where.prefix(f)} {f.code} {where.message(f)}")
         out.append(f"::{COMMANDS[f.severity.value]} {','.join(props)}::{message}\n")
     return "".join(out)

@@ -4,20 +4,27 @@
     code, name, message, severity ("error" | "warning" | "info"), confidence ("high" | "medium" | "low"),
     filename, location {row, column}, end_location {row, column} (1-based; the end column is exclusive),
     fix (null or {message, applicability ("safe" | "unsafe"), edits [{content, location, end_location}]}),
-    hint (null or text), docs (the command that prints the rule's documentation)
+    hint (null or text), docs (the command that prints the rule's documentation);
+    in a notebook also cell (the cell's number, counting every cell from 1), and rows are within that cell
 """
 from __future__ import annotations
 
 import json
 
 from nanlint.findings import Finding
+from nanlint.report.locations import Locations
 
 
 def _point(line: int, column: int) -> dict:
     return {"row": line, "column": column}
 
 
-def finding_to_json(f: Finding) -> dict:
+def finding_to_json(f: Finding, where: Locations | None = None) -> dict:
+    where = where or Locations({})
+
+    def point(line: int, column: int) -> dict:
+        return _point(where.point(f.filename, line)[1], column)
+
     fix = None
     if f.fix is not None:
         fix = {
@@ -26,26 +33,31 @@ def finding_to_json(f: Finding) -> dict:
             "edits": [
                 {
                     "content": e.content,
-                    "location": _point(e.span.line, e.span.column),
-                    "end_location": _point(e.span.end_line, e.span.end_column),
+                    "location": point(e.span.line, e.span.column),
+                    "end_location": point(e.span.end_line, e.span.end_column),
                 }
                 for e in f.fix.edits
             ],
         }
-    return {
+    data = {
         "code": f.code,
         "name": f.name,
-        "message": f.message,
+        "message": where.message(f),
         "severity": f.severity.value,
         "confidence": f.confidence.value,
         "filename": f.filename,
-        "location": _point(f.span.line, f.span.column),
-        "end_location": _point(f.span.end_line, f.span.end_column),
+        "location": point(f.span.line, f.span.column),
+        "end_location": point(f.span.end_line, f.span.end_column),
         "fix": fix,
         "hint": f.hint,
         "docs": f"nanlint rule {f.code}",
     }
+    cell = where.cell(f)
+    if cell is not None:
+        data["cell"] = cell
+    return data
 
 
 def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
-    return json.dumps([finding_to_json(f) for f in findings], indent=2) + "\n"
+    where = Locations(sources)
+    return json.dumps([finding_to_json(f, where) for f in findings], indent=2) + "\n"

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from nanlint import __version__
 from nanlint.catalog import load_catalog
 from nanlint.findings import Finding
+from nanlint.report.locations import Locations
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -52,18 +53,24 @@ def _rules() -> tuple[list[dict], dict[str, int]]:
     return rules, index
 
 
-def _result(f: Finding, index: dict[str, int]) -> dict:
+def _result(f: Finding, index: dict[str, int], where: Locations) -> dict:
+    def region(span) -> dict:
+        return _region(*where.region(f.filename, span.line, span.column, span.end_line, span.end_column))
+
     location = {"physicalLocation": {
         "artifactLocation": _artifact(f.filename),
-        "region": _region(f.span.line, f.span.column, f.span.end_line, f.span.end_column),
+        "region": region(f.span),
     }}
     result = {
         "ruleId": f.code,
         "level": LEVELS[f.severity.value],
-        "message": {"text": f.message + (f" (help: {f.hint})" if f.hint else "")},
+        "message": {"text": where.message(f) + (f" (help: {f.hint})" if f.hint else "")},
         "locations": [location],
         "properties": {"confidence": f.confidence.value},
     }
+    cell = where.cell(f)
+    if cell is not None:  # rows are within the notebook's cell
+        result["properties"]["cell"] = cell
     if f.code in index:
         result["ruleIndex"] = index[f.code]
     if f.fix is not None:
@@ -73,7 +80,7 @@ def _result(f: Finding, index: dict[str, int]) -> dict:
                 "artifactLocation": _artifact(f.filename),
                 "replacements": [
                     {
-                        "deletedRegion": _region(e.span.line, e.span.column, e.span.end_line, e.span.end_column),
+                        "deletedRegion": region(e.span),
                         "insertedContent": {"text": e.content},
                     }
                     for e in f.fix.edits
@@ -86,6 +93,7 @@ def _result(f: Finding, index: dict[str, int]) -> dict:
 
 def render(findings: list[Finding], sources: dict[str, str], color: bool = False) -> str:
     rules, index = _rules()
+    where = Locations(sources)
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -99,7 +107,7 @@ def render(findings: list[Finding], sources: dict[str, str], color: bool = False
             }},
             "originalUriBaseIds": {ROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
             "columnKind": "unicodeCodePoints",
-            "results": [_result(f, index) for f in findings],
+            "results": [_result(f, index, where) for f in findings],
         }],
     }
     return json.dumps(log, indent=2) + "\n"

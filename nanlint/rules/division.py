@@ -10,8 +10,9 @@ from nanlint.analysis import shapes
 from nanlint.analysis.context import confidence_of
 from nanlint.analysis.domain import Evidence, Tier
 from nanlint.analysis.names import EPS_NAME, opaque
-from nanlint.analysis.syntax import arg
+from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Applicability, Confidence
+from nanlint.rules._fixes import functional_name
 from nanlint.rules.base import Rule
 
 NORM_OPS = frozenset({"norm", "vector_norm"})
@@ -200,25 +201,47 @@ class DivisionByOwnNorm(_Division):
         )
 
     def _fix(self, node: cst.BinaryOperation, x: cst.BaseExpression, norm: cst.Call):
+        """``x / x.norm(dim=d, keepdim=True)`` -> ``F.normalize(x, dim=d)``: only for the 2-norm of vectors
+        (no order, or a literal 2), with ``keepdim=True`` and nothing else passed (no ``dtype=``, ``out=``)."""
         site = self.op(norm)
-        p = site.arg("p") if site.arg("p") is not None else site.keyword("ord")
-        if site.name == "norm" and p is None and site.extra_positional:
-            p = site.extra_positional[0] if not site.is_method or len(site.extra_positional) > 1 else None
-        dim = site.keyword("dim")
-        keepdim = site.keyword("keepdim")
+        if site is None or site.namespace not in ("torch", "method") or any(a.star for a in norm.args):
+            return None
+        if site.is_method:
+            if not isinstance(norm.func, cst.Attribute) or norm.func.attr.value != "norm":
+                return None
+            order_name, given = "p", list(norm.args)
+        else:
+            qualname = self.target(norm).qualname
+            order_name = {"torch.norm": "p", "torch.functional.norm": "p", "torch.linalg.norm": "ord",
+                          "torch.linalg.vector_norm": "ord"}.get(qualname or "")
+            if order_name is None or not norm.args or norm.args[0].keyword is not None:
+                return None
+            given = list(norm.args[1:])
+        bound: dict[str, cst.BaseExpression] = {}
+        names = [order_name, "dim", "keepdim"]
+        for a in given:
+            if a.keyword is None:
+                if not names:
+                    return None
+                bound[names.pop(0)] = a.value
+            elif a.keyword.value in (order_name, "dim", "keepdim") and a.keyword.value not in bound:
+                bound[a.keyword.value] = a.value
+                if a.keyword.value in names:
+                    names.remove(a.keyword.value)
+            else:
+                return None  # dtype=, out=, or the order under the other library's name
+        order, dim, keepdim = bound.get(order_name), bound.get("dim"), bound.get("keepdim")
         if dim is None or keepdim is None or self.text(keepdim) != "True":
             return None
-        if p is not None and self.text(p) not in ("2", "2.0"):
-            return None
-        if any(a.keyword is None for a in norm.args):
-            return None  # positional p/dim: leave it to the user
-        functional = self.ctx.resolver.local_name_for("torch.nn.functional")
+        if order is not None:
+            if literal_value(order) != 2 or isinstance(order, cst.SimpleString):
+                return None  # an L1, max or Frobenius norm is not what F.normalize divides by
+            if order_name == "ord" and self.target(norm).qualname == "torch.linalg.norm" and literal_value(dim) is None:
+                return None  # ord=2 over two dims is the spectral norm of a matrix
+        functional = functional_name(self, node)
         if functional is None:
-            torch = self.ctx.resolver.local_name_for("torch")
-            if torch is None:
-                return None
-            functional = f"{torch}.nn.functional"
-        text = f"{functional}.normalize({self.ctx.code_for(x).strip()}, dim={self.ctx.code_for(dim).strip()})"
+            return None
+        text = f"{functional}.normalize({self.ctx.fix_text(x).strip()}, dim={self.ctx.fix_text(dim).strip()})"
         return self.replace(node, text, "Replace `x / x.norm(...)` with `F.normalize(x, ...)`", Applicability.UNSAFE)
 
 

@@ -8,8 +8,9 @@ import libcst as cst
 
 from nanlint.analysis import domain as d
 from nanlint.analysis.context import confidence_of
-from nanlint.analysis.syntax import constant_value
+from nanlint.analysis.syntax import constant_value, literal_value
 from nanlint.findings import Applicability, Confidence
+from nanlint.rules._fixes import functional_name, may_be_complex_or_integer, only_arguments
 from nanlint.rules._hazards import LOG_OPS, in_integer_cast
 from nanlint.rules.base import Rule
 
@@ -23,13 +24,10 @@ def log_site(rule: Rule, node: cst.Call, ops=LOG_OPS):
     return site
 
 
-def functional(rule: Rule) -> str | None:
-    """How this file can spell ``torch.nn.functional``: ``F``, or the full path when torch is imported."""
-    alias = rule.ctx.resolver.local_name_for("torch.nn.functional")
-    if alias is not None:
-        return alias
-    torch = rule.ctx.resolver.local_name_for("torch")
-    return f"{torch}.nn.functional" if torch is not None else None
+def functional(rule: Rule, at: cst.CSTNode) -> str | None:
+    """How the code at ``at`` can spell ``torch.nn.functional``: ``F``, or the full path when torch is
+    imported; only through module-level imports that nothing shadows at ``at``."""
+    return functional_name(rule, at)
 
 
 def _zero_of_log(rule: Rule, site):
@@ -67,10 +65,13 @@ class LogOfProbability(Rule):
 
     def _fix(self, log_call: cst.Call, operand: cst.BaseExpression):
         """``log(softmax(x, dim))`` -> ``log_softmax(x, dim)``; ``log(sigmoid(x))`` -> ``logsigmoid(x)``;
-        ``log(1 - sigmoid(x))`` -> ``logsigmoid(-x)``."""
+        ``log(1 - sigmoid(x))`` -> ``logsigmoid(-x)``. Only where the whole expression is written inline, the
+        ``log`` takes nothing but its input (no ``out=``), and nothing the rewrite cannot carry is passed."""
         site = self.op(log_call)
-        if site is None or site.name != "log" or site.keyword("out") is not None:
+        if site is None or site.name != "log" or site.namespace not in ("torch", "method"):
             return None
+        if not only_arguments(log_call, 0 if site.is_method else 1):
+            return None  # `out=` (or anything else) would be lost
         negate = False
         if isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Subtract) and constant_value(operand.left) == 1:
             operand, negate = operand.right, True
@@ -81,18 +82,22 @@ class LogOfProbability(Rule):
             return None
         if negate and inner.name != "sigmoid":
             return None
-        if _has_comments(operand):
-            return None
         if inner.name == "softmax":
-            if isinstance(operand.func, cst.Attribute):
-                new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
-                return self.replace(log_call, new, "Replace `log(softmax(...))` with `log_softmax(...)`")
-            return None
-        functional_name = functional(self)
+            if not isinstance(operand.func, cst.Attribute) or inner.keyword("out") is not None:
+                return None
+            if not inner.is_method and not self.ctx.refers_to_module(operand.func, "torch", at=log_call):
+                return None  # `F` is not torch.nn.functional here (a parameter, a local, an import elsewhere)
+            new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
+            return self.replace(log_call, new, "Replace `log(softmax(...))` with `log_softmax(...)`")
         x = inner.arg("input")
-        if functional_name is None or x is None or len(operand.args) > (0 if inner.is_method else 1):
+        if x is None or not only_arguments(operand, 0 if inner.is_method else 1):
             return None
-        x_text = self.ctx.code_for(x).strip()
+        if may_be_complex_or_integer(self, x):
+            return None  # logsigmoid is not implemented for complex, integer or bool tensors
+        functional_name = functional(self, log_call)
+        if functional_name is None:
+            return None
+        x_text = self.ctx.fix_text(x).strip()
         if negate:
             simple = isinstance(x, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or bool(getattr(x, "lpar", None))
             x_text = f"-{x_text}" if simple else f"-({x_text})"
@@ -100,17 +105,6 @@ class LogOfProbability(Rule):
         else:
             message = "Replace `log(sigmoid(x))` with `logsigmoid(x)`"
         return self.replace(log_call, f"{functional_name}.logsigmoid({x_text})", message, Applicability.SAFE)
-
-
-def _has_comments(node: cst.CSTNode) -> bool:
-    found = []
-
-    class _C(cst.CSTVisitor):
-        def visit_Comment(self, n) -> None:
-            found.append(n)
-
-    node.visit(_C())
-    return bool(found)
 
 
 class LogOfMaybeZero(Rule):
@@ -223,21 +217,59 @@ class ManualSoftplus(Rule):
         )
 
     def _fix(self, node: cst.Call, site, x: cst.BaseExpression):
-        if site.keyword("out") is not None or _has_comments(node):
+        """``log(1 + exp(x))`` / ``log1p(exp(x))`` -> ``F.softplus(x)`` (torch) or ``np.logaddexp(0, x)``
+        (NumPy), only when the whole formula is written inline with nothing but the inputs passed."""
+        inline = _inline_softplus(self, node, site)
+        if inline is None:
             return None
-        v = self.value(x)
-        if v.dtype in ("complex", "int", "bool") or v.integer:
-            return None  # softplus is not implemented for complex or integer tensors
-        x_text = self.ctx.code_for(x).strip()
-        if site.namespace in ("torch", "method"):
-            functional_name = functional(self)
+        x, namespace = inline
+        if may_be_complex_or_integer(self, x):
+            return None  # softplus / logaddexp are not implemented for complex tensors, and change integer dtypes
+        x_text = self.ctx.fix_text(x).strip()
+        if namespace == "torch":
+            functional_name = functional(self, node)
             if functional_name is None:
                 return None
             return self.replace(node, f"{functional_name}.softplus({x_text})", "Replace `log(1 + exp(x))` with `softplus(x)`")
-        if site.namespace == "numpy" and isinstance(node.func, cst.Attribute):
-            module = self.ctx.code_for(node.func.value).strip()
+        if isinstance(node.func, cst.Attribute) and self.ctx.refers_to_module(node.func, "numpy", at=node):
+            module = self.ctx.fix_text(node.func.value).strip()
             return self.replace(node, f"{module}.logaddexp(0, {x_text})", "Replace `log(1 + exp(x))` with `logaddexp(0, x)`")
         return None
+
+
+def _inline_softplus(rule: Rule, node: cst.Call, site):
+    """``(x, "torch" | "numpy")`` when ``node`` is ``log(1 + exp(x))``, ``log(exp(x) + 1)``,
+    ``log(exp(x).add(1))`` or ``log1p(exp(x))`` written out in one expression, in one library, each call
+    given only its input; None otherwise (a name in between, ``out=``, ``alpha=``, mixed libraries)."""
+    family = {"torch": "torch", "method": "torch", "numpy": "numpy"}.get(site.namespace)
+    if family is None or not only_arguments(node, 0 if site.is_method else 1):
+        return None
+    operand = site.arg("input")
+    if site.name == "log":
+        inner = None
+        if isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, cst.Add):
+            if literal_value(operand.left) == 1:
+                inner = operand.right
+            elif literal_value(operand.right) == 1:
+                inner = operand.left
+        elif isinstance(operand, cst.Call) and family == "torch":
+            add = rule.op(operand)
+            if add is None or add.name != "add" or add.namespace not in ("torch", "method"):
+                return None
+            if not only_arguments(operand, 1 if add.is_method else 2) or literal_value(add.arg("other")) != 1:
+                return None
+            inner = add.arg("input")
+        operand = inner
+    if not isinstance(operand, cst.Call):
+        return None
+    exp = rule.op(operand)
+    if exp is None or exp.name != "exp" or exp.arg("input") is None:
+        return None
+    if {"torch": "torch", "method": "torch", "numpy": "numpy"}.get(exp.namespace) != family:
+        return None
+    if not only_arguments(operand, 0 if exp.is_method else 1):
+        return None
+    return exp.arg("input"), family
 
 
 class LogOnePlus(Rule):
@@ -266,8 +298,19 @@ class LogOnePlus(Rule):
         )
 
     def _fix(self, node: cst.Call, x: cst.BaseExpression):
-        if not isinstance(node.func, cst.Attribute) or len(node.args) != 1 or _has_comments(node):
+        """``torch.log(1 + x)`` -> ``torch.log1p(x)`` (and NumPy's, ``math``'s, JAX's), reusing the module name
+        written at the site when it is a module-level import there."""
+        if not isinstance(node.func, cst.Attribute) or not only_arguments(node, 1):
             return None
+        qualname = self.target(node).qualname
+        if qualname not in LOG1P_MODULES or not self.ctx.refers_to_module(node.func, qualname, at=node):
+            return None
+        if qualname.startswith("numpy.") and may_be_complex_or_integer(self, x):
+            return None  # np.log1p of a bool array is float16 where np.log(1 + b) is float64
         new_func = node.func.with_changes(attr=cst.Name("log1p"))
-        text = f"{self.ctx.code_for(new_func).strip()}({self.ctx.code_for(x).strip()})"
+        text = f"{self.ctx.fix_text(new_func, at=node).strip()}({self.ctx.fix_text(x).strip()})"
         return self.replace(node, text, "Replace `log(1 + x)` with `log1p(x)`")
+
+
+#: the ``log`` functions whose module has a ``log1p`` with the same dtype rules
+LOG1P_MODULES = frozenset({"torch.log", "torch.Tensor.log", "numpy.log", "math.log", "jax.numpy.log"})

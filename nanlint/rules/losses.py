@@ -11,6 +11,7 @@ from nanlint.analysis.evaluate import NNModule
 from nanlint.analysis.syntax import arg
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
+from nanlint.rules._fixes import may_be_complex_or_integer, only_arguments
 from nanlint.rules._losses_models import model_ends_in
 from nanlint.rules.base import Rule
 from nanlint.rules._context import FamilyRule
@@ -126,13 +127,19 @@ class BceOnSigmoid(LossOnWrongInput):
         target = self.target(loss)
         if target.namespace != "torch" or not isinstance(loss.func, cst.Attribute) or not isinstance(operand, cst.Call):
             return None
+        if not self.ctx.refers_to_module(loss.func, "torch", at=loss):
+            return None  # the loss's module name is not torch's here (a parameter, a local, an import elsewhere)
         inner = self.target(operand)
         if inner.op != "sigmoid" or inner.namespace not in ("torch", "method"):
             return None
         logits = inner.receiver if inner.namespace == "method" else arg(operand, 0, "input")
-        if logits is None or (inner.namespace == "method" and operand.args) or (inner.namespace != "method" and len(operand.args) != 1):
+        if logits is None or not only_arguments(operand, 0 if inner.namespace == "method" else 1):
+            return None  # `out=` on the sigmoid, or `input=` spelled as a keyword
+        if inner.namespace != "method" and operand.args[0].keyword is not None:
             return None
         if any(a.keyword is not None and a.keyword.value not in ("input", "target", "weight", "reduction") for a in loss.args):
+            return None
+        if any(a.star for a in loss.args) or may_be_complex_or_integer(self, logits):
             return None
         new_args = [a.with_changes(value=logits) if a.value is operand else a for a in loss.args]
         new = loss.with_changes(func=loss.func.with_changes(attr=cst.Name("binary_cross_entropy_with_logits")), args=new_args)
@@ -198,6 +205,8 @@ class NllOnProbabilities(LossOnWrongInput):
             return None
         inner = self.target(operand)
         if inner.op != "softmax" or inner.namespace not in ("torch", "method"):
+            return None
+        if inner.namespace != "method" and not self.ctx.refers_to_module(operand.func, "torch", at=operand):
             return None
         new = operand.with_changes(func=operand.func.with_changes(attr=cst.Name("log_softmax")))
         return self.replace(operand, new, "Use `log_softmax`", Applicability.UNSAFE)

@@ -9,6 +9,7 @@ from nanlint.analysis import domain as d
 from nanlint.analysis.context import confidence_of
 from nanlint.analysis.elementwise import EXP_MAX
 from nanlint.findings import Applicability, Confidence
+from nanlint.rules._fixes import may_be_complex_or_integer, only_arguments, torch_name
 from nanlint.rules.base import Rule
 
 EXP_OPS = frozenset({"exp", "expm1", "exp2", "cosh", "sinh"})
@@ -164,29 +165,40 @@ class NaiveLogSumExp(Rule):
         )
 
     def _fix(self, log, log_site, sum_call, sum_site, exp, operand):
-        if log_site.arg("input") is not sum_call or "numpy" in (sum_site.namespace, exp.namespace, log_site.namespace):
+        """``log(sum(exp(x), dim, keepdim))`` -> ``torch.logsumexp(x, dim, keepdim)`` (or ``x.logsumexp(dim)``
+        for a method chain): torch only, written inline, each call given nothing the rewrite cannot carry."""
+        if log_site.arg("input") is not sum_call:
             return None
-        if log_site.keyword("out") is not None:
+        if any(s.namespace not in ("torch", "method") for s in (log_site, sum_site, exp)):
+            return None  # NumPy has no logsumexp; Python's sum(xs, start) is not a reduction over a dim
+        if not only_arguments(log, 0 if log_site.is_method else 1) or not only_arguments(exp.node, 0 if exp.is_method else 1):
+            return None  # `out=` on the log or the exp would be lost
+        if sum_site.arg("input") is not exp.node:
             return None
         sum_args = list(sum_call.args)
         if not sum_site.is_method:
+            if not sum_args or sum_args[0].keyword is not None:
+                return None
             sum_args = sum_args[1:]
-        if not sum_args or any(a.star for a in sum_args):
+        if not sum_args or any(a.star for a in sum_args) or sum(a.keyword is None for a in sum_args) > 2:
             return None  # logsumexp needs a dim
         args = []
-        for a in sum_args:
+        for original in sum_args:
+            a = original
             if a.keyword is not None and a.keyword.value == "keepdims":
                 a = a.with_changes(keyword=cst.Name("keepdim"))
             if a.keyword is not None and a.keyword.value not in ("dim", "keepdim"):
-                return None
-            args.append(self.ctx.code_for(a).rstrip().rstrip(",").strip())
-        operand_text = self.ctx.code_for(operand)
+                return None  # dtype=, out=
+            args.append(self.ctx.fix_text(a, at=original).rstrip().rstrip(",").strip())
+        if may_be_complex_or_integer(self, operand):
+            return None  # logsumexp of a complex tensor picks its own branch of the log
+        operand_text = self.ctx.fix_text(operand).strip()
         if exp.is_method and sum_site.is_method:
-            if not isinstance(operand, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)):
+            if not isinstance(operand, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) and not getattr(operand, "lpar", None):
                 operand_text = f"({operand_text})"
             text = f"{operand_text}.logsumexp({', '.join(args)})"
         else:
-            torch = self.ctx.resolver.local_name_for("torch")
+            torch = torch_name(self, log)
             if torch is None:
                 return None
             text = f"{torch}.logsumexp({operand_text}, {', '.join(args)})"

@@ -10,7 +10,6 @@ from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules import _context as C
 from nanlint.rules._precision_masks import MaskFill, mask_fill
-from nanlint.rules.base import Rule
 from nanlint.rules._context import FamilyRule
 
 NORM_LAYERS = frozenset({
@@ -69,8 +68,8 @@ class MaskValueOverflowsHalf(FamilyRule):
         )
         fix = None
         if fill is not None and fill.receiver is not None and literal_value(value_expr) is not None and value < 0:
-            torch_name = _torch_alias(self)
-            receiver = self.ctx.code_for(fill.receiver)
+            torch_name = self.ctx.spelling("torch", value_expr)
+            receiver = self.ctx.fix_text(fill.receiver)
             if torch_name and isinstance(fill.receiver, (cst.Name, cst.Attribute)):
                 fix = self.replace(
                     value_expr, f"{torch_name}.finfo({receiver}.dtype).min",
@@ -97,13 +96,6 @@ class MaskValueOverflowsHalf(FamilyRule):
 
 
 FLOAT32_CAST = re.compile(r"\.float\(\)$|\.double\(\)$|float32|float64")
-
-
-def _torch_alias(rule: Rule) -> str | None:
-    for local, qual in rule.ctx.resolver.aliases.items():
-        if qual == "torch":
-            return local
-    return None
 
 
 def _is_mask_expr(expr: cst.BaseExpression) -> bool:
