@@ -10,6 +10,7 @@ from nanlint.config import Config
 from nanlint.discovery import STDIN, discover, excluded_by_name
 from nanlint.engine import AnalysisOptions, FileResult, analyze
 from nanlint.findings import Finding, InternalError
+from nanlint.hierarchy import Configs
 from nanlint.source import SourceText, decode, read
 
 
@@ -32,9 +33,10 @@ def analysis_options(config: Config, filename: str) -> AnalysisOptions:
     )
 
 
-def analyze_text(text: str, filename: str, config: Config) -> FileResult:
-    """Analyze one decoded source text (see :func:`nanlint.engine.analyze`)."""
-    return analyze(text, filename, analysis_options(config, filename))
+def analyze_text(text: str, filename: str, config: "Config | Configs") -> FileResult:
+    """Analyze one decoded source text (see :func:`nanlint.engine.analyze`) with ``filename``'s
+    configuration."""
+    return analyze(text, filename, analysis_options(Configs.of(config).for_path(filename), filename))
 
 
 def check_source(source: str | bytes, filename: str = "<stdin>", config: Config | None = None) -> list[Finding]:
@@ -52,13 +54,13 @@ def check_source(source: str | bytes, filename: str = "<stdin>", config: Config 
     return result.findings
 
 
-def check_text(text: SourceText, config: Config) -> FileResult:
+def check_text(text: SourceText, config: "Config | Configs") -> FileResult:
     if text.text is None:
         return FileResult(text.filename, [text.problem] if text.problem else [])
     return analyze_text(text.text, text.filename, config)
 
 
-def check_file(filename: str, config: Config) -> FileResult:
+def check_file(filename: str, config: "Config | Configs") -> FileResult:
     return check_text(read(filename), config)
 
 
@@ -77,7 +79,7 @@ def read_stdin(filename: str) -> SourceText:
 
 def run(
     paths: Iterable[str],
-    config: Config,
+    config: "Config | Configs",
     force_exclude: bool = False,
     *,
     stdin_filename: str | None = None,
@@ -89,22 +91,22 @@ def run(
     ``.nanlint_cache/`` (None: as configured). Files go through :mod:`nanlint.runner`."""
     from nanlint.runner import check_files
 
+    configs = Configs.of(config)
     result = RunResult()
     filenames = []
-    for filename in discover(list(paths), config, force_exclude):
+    for filename in discover(list(paths), configs, force_exclude):
         if filename != STDIN:
             filenames.append(filename)
             continue
         shown = stdin_filename or STDIN
         result.stdin = read_stdin(shown)
-        if force_exclude and stdin_filename and excluded_by_name(stdin_filename, config):
+        if force_exclude and stdin_filename and excluded_by_name(stdin_filename, configs):
             continue
-        file_result = check_text(result.stdin, config)
+        file_result = check_text(result.stdin, configs.for_path(stdin_filename or STDIN))
         result.files += 1
         result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)
-    use_cache = config.cache if cache is None else cache
-    for file_result in check_files(filenames, config, jobs, use_cache):
+    for file_result in check_files(filenames, configs, jobs, cache):
         result.files += 1
         result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)
@@ -113,11 +115,12 @@ def run(
 
 
 def check_paths(paths: Iterable[str] | str, config: Config | None = None, force_exclude: bool = False) -> list[Finding]:
-    """Findings for every Python file under ``paths`` (files or folders), sorted by path, line, column.
-    Raises :class:`AnalysisError` if a rule fails on one of them."""
+    """Findings for every Python file and notebook under ``paths`` (files or folders), sorted by path, line,
+    column. Each file uses its closest configuration file (as ``nanlint check`` does) unless ``config`` is
+    given. Raises :class:`AnalysisError` if a rule fails on one of them."""
     if isinstance(paths, str):
         paths = [paths]
-    result = run(paths, config or Config(), force_exclude)
+    result = run(paths, Configs.of(config), force_exclude)
     if result.errors:
         raise AnalysisError(result.errors, result.findings)
     return result.findings

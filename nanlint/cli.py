@@ -60,16 +60,18 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Config:
-    """The configuration file's settings with the command line's on top (a selection layer, as in ruff:
-    ``--select`` starts afresh, ``--extend-select`` and ``--ignore`` adjust the file's selection)."""
-    from nanlint import selection
+    """The configuration of the current folder with the command line's on top (see :func:`_configs`)."""
+    return _configs(config_file, isolated, overrides).for_path(".")
 
-    try:
-        config = load(config_file, isolated)
-    except ConfigError as exc:
-        fail(str(exc))
-    except CatalogError as exc:
-        fail(str(exc))
+
+def _configs(config_file: str | None, isolated: bool, overrides: dict):
+    """Each file's configuration (the closest file above it, or ``--config`` / ``--isolated`` for all) with
+    the command line's on top: a selection layer, as in ruff (``--select`` starts afresh,
+    ``--extend-select`` and ``--ignore`` adjust the file's selection), then ``--preview`` and
+    ``--target-precision``."""
+    from nanlint import selection
+    from nanlint.hierarchy import Configs
+
     docs = _catalog()
     select = _split(overrides.get("select") or ())
     extend_select = _split(overrides.get("extend_select") or ())
@@ -79,15 +81,25 @@ def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Co
             selection.validate(values, docs, option)
     except selection.SelectionError as exc:
         fail(str(exc))
-    changes: dict = {}
-    if select or extend_select or ignore:
-        layer = selection.Layer(select or None, extend_select, ignore)
-        changes["overrides"] = (*config.overrides, layer)
-    if overrides.get("preview"):
-        changes["preview"] = True
-    if overrides.get("target_precision"):
-        changes["target_precision"] = overrides["target_precision"]
-    return replace(config, **changes) if changes else config
+
+    def adjust(config: Config) -> Config:
+        changes: dict = {}
+        if select or extend_select or ignore:
+            changes["overrides"] = (*config.overrides, selection.Layer(select or None, extend_select, ignore))
+        if overrides.get("preview"):
+            changes["preview"] = True
+        if overrides.get("target_precision"):
+            changes["target_precision"] = overrides["target_precision"]
+        return replace(config, **changes) if changes else config
+
+    try:
+        if config_file is not None or isolated:
+            return Configs(fixed=adjust(load(config_file, isolated)))
+        configs = Configs(adjust=adjust)
+        configs.for_path(".")  # a broken configuration here is an error before any work
+        return configs
+    except (ConfigError, CatalogError) as exc:
+        fail(str(exc))
 
 
 @main.command()
@@ -115,11 +127,14 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     """Check PATHS (default: the current directory; `-`: standard input) for inf/NaN hazards."""
     from nanlint import api
 
-    config = _load_config(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
+    config = _configs(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
     if output_file:
         _check_writable(output_file)  # before a check of minutes, not after
     paths = list(paths) or (["-"] if stdin_filename else ["."])
-    result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
+    try:
+        result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
+    except (ConfigError, CatalogError) as exc:  # a nested project's configuration file
+        fail(str(exc))
     findings = result.findings
     texts = _texts(findings, result)
     color = _use_color(output_file)
@@ -296,7 +311,7 @@ class _FixOutcome:
         self.remaining = sorted([f for f in self.remaining if id(f) not in gone] + before, key=Finding.sort_key)
 
 
-def _apply_fixes(findings: list[Finding], texts: dict[str, str], config: Config, unsafe: bool, stdin_name: str | None,
+def _apply_fixes(findings: list[Finding], texts: dict[str, str], config, unsafe: bool, stdin_name: str | None,
                  stdin_source=None) -> _FixOutcome:
     """Apply fixes file by file, re-checking after each round (a fix can uncover or move others)."""
     from nanlint import api
@@ -404,14 +419,22 @@ def _catalog():
 
 
 @main.command("show-settings")
+@click.argument("path", required=False)
 @click.option("--config", "config_file", type=str, help="Configuration file (pyproject.toml or nanlint.toml).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
-def show_settings(config_file, isolated) -> None:
-    """Print the effective configuration and the file it came from."""
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints only the JSON document, for tools.")
+def show_settings(path, config_file, isolated, output_format) -> None:
+    """Print the configuration in effect for PATH (default: the current folder) and the file it came from."""
     import json
 
-    config = _load_config(config_file, isolated, {})
-    click.echo(f"# settings from {config.source or 'defaults (no configuration file found)'}")
+    configs = _configs(config_file, isolated, {})
+    try:
+        config = configs.for_path(path or ".")
+    except (ConfigError, CatalogError) as exc:
+        fail(str(exc))
+    if output_format == "text":
+        click.echo(f"# settings from {config.source or 'defaults (no configuration file found)'}")
     click.echo(json.dumps(config.describe(), indent=2))
 
 

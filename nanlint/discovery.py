@@ -1,4 +1,4 @@
-"""Which files to check: ``*.py`` and ``*.pyi`` under the given paths, minus default and configured
+"""Which files to check: ``*.py``, ``*.pyi`` and ``*.ipynb`` under the given paths, minus default and configured
 excludes and ``.gitignore`` patterns (those of the walked folders and of their parents up to the git
 root). A file named explicitly is always checked unless ``force_exclude``; then excludes and ``.gitignore``
 apply to it as well, which is what a pre-commit hook needs."""
@@ -7,11 +7,14 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pathspec
 
 from nanlint.config import Config
+
+if TYPE_CHECKING:
+    from nanlint.hierarchy import Configs
 
 SUFFIXES = (".py", ".pyi", ".ipynb")
 STDIN = "-"
@@ -81,14 +84,20 @@ def _display(path: str) -> str:
     return os.path.normpath(path)
 
 
-def discover(paths: list[str], config: Config, force_exclude: bool = False) -> Iterator[str]:
+def discover(paths: list[str], config: "Config | Configs", force_exclude: bool = False) -> Iterator[str]:
     """Yield file names to check, in a stable order, each once. ``-`` (stdin) is passed through. A named path
-    that does not exist is yielded as given so that reading it reports the problem (NAN001)."""
-    root = Path(config.root).absolute()
-    patterns = tuple(config.exclude) + tuple(config.extend_exclude)
+    that does not exist is yielded as given so that reading it reports the problem (NAN001). Each named path
+    is walked with the excludes of its own configuration (the closest one above it)."""
+    from nanlint.hierarchy import Configs
+
+    configs = Configs.of(config)
     seen: set[str] = set()
-    gitignores = _GitIgnores() if config.respect_gitignore else None
+    all_gitignores = _GitIgnores()
     for raw in paths:
+        config = configs.for_path(raw)
+        root = Path(config.root).absolute()
+        patterns = tuple(config.exclude) + tuple(config.extend_exclude)
+        gitignores = all_gitignores if config.respect_gitignore else None
         if raw == STDIN:
             if STDIN not in seen:
                 seen.add(STDIN)
@@ -125,9 +134,12 @@ def _named_path_excluded(path: Path, patterns, root: Path, gitignores: _GitIgnor
     return False
 
 
-def excluded_by_name(filename: str, config: Config) -> bool:
+def excluded_by_name(filename: str, config: "Config | Configs") -> bool:
     """Whether ``filename`` (for instance ``--stdin-filename``) falls under the excludes, as with
     ``--force-exclude``."""
+    from nanlint.hierarchy import Configs
+
+    config = Configs.of(config).for_path(filename)
     root = Path(config.root).absolute()
     patterns = tuple(config.exclude) + tuple(config.extend_exclude)
     gitignores = _GitIgnores() if config.respect_gitignore else None

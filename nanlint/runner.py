@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from nanlint.config import Config
 from nanlint.engine import AnalysisOptions, FileResult
 from nanlint.findings import Finding, InternalError
+
+if TYPE_CHECKING:
+    from nanlint.hierarchy import Configs
 
 #: below this many files to analyse, a process pool costs more than it saves
 POOL_THRESHOLD = 20
@@ -66,21 +69,30 @@ def _work(job: _Job) -> tuple[int, str | None, FileResult]:
     return job.index, digest, result
 
 
-def check_files(filenames: Sequence[str], config: Config, jobs: int | None = None, use_cache: bool = True) -> list[FileResult]:
-    """Results for ``filenames``, in that order. ``jobs`` None: one process per CPU."""
+def check_files(filenames: Sequence[str], config: "Config | Configs", jobs: int | None = None, use_cache: bool | None = True) -> list[FileResult]:
+    """Results for ``filenames``, in that order, each checked with its own configuration (see
+    :mod:`nanlint.hierarchy`). ``jobs`` None: one process per CPU; ``use_cache`` None: as each file's
+    configuration says. Each configuration keeps its cache at its own root."""
     from nanlint.cache import Cache, content_hash
+    from nanlint.hierarchy import Configs
     from nanlint.source import read_bytes
 
+    configs = Configs.of(config)
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    cache = Cache(config.root, config.fingerprint()) if use_cache else None
+    caches: dict[int, Cache | None] = {}
     results: list[FileResult | None] = [None] * len(filenames)
     todo: list[_Job] = []
-    keys: list[tuple[str, frozenset[str]] | None] = [None] * len(filenames)
+    keys: list[tuple[Cache, str, frozenset[str]] | None] = [None] * len(filenames)
     for index, filename in enumerate(filenames):
-        options = options_for(config, filename)
+        file_config = configs.for_path(filename)
+        options = options_for(file_config, filename)
+        if id(file_config) not in caches:
+            wanted = file_config.cache if use_cache is None else use_cache
+            caches[id(file_config)] = Cache(file_config.root, file_config.fingerprint()) if wanted else None
+        cache = caches[id(file_config)]
         if cache is not None:
             key = os.path.abspath(filename)
-            keys[index] = (key, options.codes)
+            keys[index] = (cache, key, options.codes)
             data, _ = read_bytes(filename)
             digest = content_hash(data) if data is not None else None
             hit = cache.get(key, digest, options.codes) if digest is not None else None
@@ -90,11 +102,12 @@ def check_files(filenames: Sequence[str], config: Config, jobs: int | None = Non
         todo.append(_Job(index, filename, options))
     for index, digest, result in _analyse(todo, jobs):
         results[index] = result
-        if cache is not None and digest is not None and not _has_engine_error(result):
-            key, codes = keys[index]
+        if keys[index] is not None and digest is not None and not _has_engine_error(result):
+            cache, key, codes = keys[index]
             cache.put(key, digest, codes, result.findings, result.errors)
-    if cache is not None:
-        cache.save()
+    for cache in caches.values():
+        if cache is not None:
+            cache.save()
     return [r for r in results if r is not None]
 
 
@@ -198,12 +211,11 @@ class RunTotals:
     files: int
 
 
-def run_paths(paths: Iterable[str], config: Config, force_exclude: bool = False, jobs: int | None = None, use_cache: bool | None = None) -> RunTotals:
+def run_paths(paths: Iterable[str], config: "Config | Configs", force_exclude: bool = False, jobs: int | None = None, use_cache: bool | None = None) -> RunTotals:
     """Discover the files under ``paths`` and check them; findings sorted by path, line, column, code."""
     from nanlint.discovery import discover
 
     filenames = list(discover(list(paths), config, force_exclude))
-    use_cache = config.cache if use_cache is None else use_cache
     findings: list[Finding] = []
     errors: list[InternalError] = []
     for result in check_files(filenames, config, jobs, use_cache):
