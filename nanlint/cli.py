@@ -123,7 +123,9 @@ def _configs(config_file: str | None, isolated: bool, overrides: dict):
 @click.option("--target-precision", type=click.Choice(["float32", "float16", "bfloat16"]), help="Assume this working precision.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel processes (default: one per CPU).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .nanlint_cache/.")
-def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache):
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every line with a finding (to adopt nanlint on existing code).")
+@click.option("--show-files", is_flag=True, help="Print the files that would be checked, one per line, and stop.")
+def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache, add_noqa, show_files):
     """Check PATHS (default: the current directory; `-`: standard input) for inf/NaN hazards."""
     from nanlint import api
 
@@ -131,6 +133,8 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     if output_file:
         _check_writable(output_file)  # before a check of minutes, not after
     paths = list(paths) or (["-"] if stdin_filename else ["."])
+    if show_files:
+        _show_files(paths, config, force_exclude)
     try:
         result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
     except (ConfigError, CatalogError) as exc:  # a nested project's configuration file
@@ -138,6 +142,8 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     findings = result.findings
     texts = _texts(findings, result)
     color = _use_color(output_file)
+    if add_noqa:
+        _add_noqa(findings, texts, result, quiet)
 
     fixed, written = 0, True
     if fix or diff:
@@ -177,6 +183,53 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
         _echo(text, color=color)
     _report_errors(result.errors)
     _exit(findings, result.errors, exit_zero, written)
+
+
+def _show_files(paths: list[str], configs, force_exclude: bool) -> NoReturn:
+    from nanlint.discovery import discover
+
+    try:
+        for filename in discover(paths, configs, force_exclude):
+            click.echo(filename)
+    except (ConfigError, CatalogError) as exc:
+        fail(str(exc))
+    sys.exit(0)
+
+
+def _add_noqa(findings: list[Finding], texts: dict[str, str], result, quiet: bool) -> NoReturn:
+    """Write ``# noqa`` directives for every finding (files only, not standard input); exit 0, or 2 when a
+    file could not be written."""
+    from nanlint.add_noqa import add_noqa
+    from nanlint.source import read, write
+
+    stdin_name = result.stdin.filename if result.stdin is not None else None
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.filename != stdin_name:
+            by_file.setdefault(f.filename, []).append(f)
+    added = skipped = 0
+    ok = True
+    for filename, file_findings in sorted(by_file.items()):
+        text = texts.get(filename)
+        if text is None:
+            continue
+        new_text, n, k = add_noqa(text, file_findings)
+        skipped += k
+        if new_text == text:
+            continue
+        try:
+            write(filename, read(filename), new_text)
+            added += n
+        except (OSError, UnicodeEncodeError) as exc:
+            ok = False
+            click.echo(f"nanlint: error: {exc}", err=True)
+    if not quiet:
+        click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+        if skipped:
+            click.echo(f"{skipped} line{'s' if skipped != 1 else ''} could not take a comment (inside a multi-line "
+                       "string, after a backslash continuation, or with an invalid noqa) and still report.", err=True)
+    _report_errors(result.errors)
+    sys.exit(0 if ok and not result.errors else 2)
 
 
 def _check_writable(output_file: str) -> None:

@@ -43,6 +43,7 @@ class Directive:
     codes: tuple[str, ...] | None  # None: blanket, suppresses everything
     used: set[str] = field(default_factory=set)  # the codes (or "*") that suppressed something
     malformed: str | None = None  # why the list cannot be read (then ``codes`` is empty)
+    unknown: list[str] = field(default_factory=list)  # NAN codes in the list that no rule has, explained
 
 
 @dataclass
@@ -58,30 +59,47 @@ class Directives:
         return None
 
 
-def _read_list(tail: str) -> tuple[tuple[str, ...] | None, str | None]:
-    """(codes, why malformed) of what follows ``noqa`` in a comment: None codes for a blanket directive."""
+def _read_list(tail: str) -> tuple[tuple[str, ...] | None, str | None, list[str]]:
+    """(codes, why malformed, what is unknown) of what follows ``noqa`` in a comment: None codes for a
+    blanket directive; unknown: a ``NAN`` code no rule has, with the closest one."""
     stripped = tail.lstrip()
     if not stripped.startswith(":"):
-        return None, None
+        return None, None, []
     from nanlint.catalog import load_catalog
 
-    names = {doc.name: code for code, doc in load_catalog().items()}
+    catalog = load_catalog()
+    names = {doc.name: code for code, doc in catalog.items()}
     codes: list[str] = []
+    unknown: list[str] = []
     for match in ITEM.finditer(stripped[1:].split("#", 1)[0]):
         item = match.group()
         if CODE.fullmatch(item):
-            codes.append(item.upper())
+            code = item.upper()
+            codes.append(code)
+            if code.startswith(OWN_PREFIX) and not any(known.startswith(code) for known in catalog):
+                unknown.append(f"`{item}` is not a nanlint rule code{_closest(code, list(catalog))}")
         elif item in names:
             codes.append(names[item])
         elif not codes:
-            return (), f"`{item}` is neither a rule code nor a nanlint rule name"
+            return (), f"`{item}` is neither a rule code nor a nanlint rule name{_closest(item, [*names, *catalog])}", []
         elif item.upper().startswith(OWN_PREFIX):
-            return (), f"`{item}` is not a nanlint rule code"
+            return (), f"`{item}` is not a nanlint rule code{_closest(item.upper(), list(catalog))}", []
         else:
             break  # an explanation follows the list
     if not codes:
-        return (), "the list of codes after `noqa:` is empty"
-    return tuple(codes), None
+        return (), "the list of codes after `noqa:` is empty", []
+    return tuple(codes), None, unknown
+
+
+def _closest(wrong: str, choices: list[str]) -> str:
+    import difflib
+
+    if wrong[:3].upper() == OWN_PREFIX:  # the usual typos of a code: O for 0, I or l for 1
+        digits = wrong[:3].upper() + wrong[3:].upper().translate(str.maketrans("OIL", "011"))
+        if digits in choices:
+            return f" (did you mean `{digits}`?)"
+    found = difflib.get_close_matches(wrong, choices, n=1, cutoff=0.6)
+    return f" (did you mean `{found[0]}`?)" if found else ""
 
 
 def _comments(source: str):
@@ -102,9 +120,10 @@ def parse(source: str) -> Directives:
         for pattern, file_level in ((FILE_NOQA, True), (NOQA, False)):
             match = pattern.search(text)
             if match:
-                codes, malformed = _read_list(text[match.end():])
+                codes, malformed, unknown = _read_list(text[match.end():])
                 end = match.end() if codes is None else len(text.rstrip())
-                directive = Directive(line, col + match.start() + 1, col + end + 1, codes, malformed=malformed)
+                directive = Directive(line, col + match.start() + 1, col + end + 1, codes, malformed=malformed,
+                                      unknown=unknown)
                 if file_level:
                     out.files.append(directive)
                 else:
@@ -157,15 +176,19 @@ def apply(source: str, ctx: "FileContext", reported: list[tuple[Finding, "cst.CS
 
 
 def invalid(directives: Directives, filename: str) -> list[Finding]:
-    """NAN003 findings: one per directive whose list cannot be read."""
+    """NAN003 findings: one per directive whose list cannot be read or names a code no rule has."""
     out = []
     for directive in [*directives.lines.values(), *directives.files]:
+        kind = "file-level `# nanlint: noqa`" if directive in directives.files else "`noqa`"
+        span = Span(directive.line, directive.column, directive.line, directive.end_column)
         if directive.malformed:
-            kind = "file-level `# nanlint: noqa`" if directive in directives.files else "`noqa`"
-            span = Span(directive.line, directive.column, directive.line, directive.end_column)
-            out.append(Finding("NAN003", "invalid-noqa", f"Invalid {kind} directive, it suppresses nothing: {directive.malformed}",
-                               filename, span, Severity.WARNING,
-                               hint="list codes or rule names: `# noqa: NAN101` or `# noqa: log-of-probability`"))
+            message = f"Invalid {kind} directive, it suppresses nothing: {directive.malformed}"
+        elif directive.unknown:
+            message = f"Unknown code in a {kind} directive, it suppresses nothing: {'; '.join(directive.unknown)}"
+        else:
+            continue
+        out.append(Finding("NAN003", "invalid-noqa", message, filename, span, Severity.WARNING,
+                           hint="list codes or rule names: `# noqa: NAN101` or `# noqa: log-of-probability`"))
     return out
 
 

@@ -213,6 +213,18 @@ def test_a_malformed_noqa_suppresses_nothing_and_is_reported(here, comment):
     assert "it suppresses nothing" in result.stdout
 
 
+@pytest.mark.parametrize("comment, message", [
+    ("# noqa: NAN1O1", "`NAN1O1` is neither a rule code nor a nanlint rule name (did you mean `NAN101`?)"),
+    ("# noqa: log-of-probabilty", "(did you mean `log-of-probability`?)"),
+    ("# noqa: NAN999", "Unknown code in a `noqa` directive, it suppresses nothing: `NAN999` is not a nanlint rule code"),
+])
+def test_a_mistyped_noqa_names_the_closest_code(here, comment, message):
+    (here / "m.py").write_text(RISKY.rstrip("\n") + f"  {comment}\n")
+    result = check("m.py")
+    assert codes_by_file(result) == {"m.py": ["NAN101", "NAN003"]}
+    assert message in result.stdout
+
+
 @pytest.mark.parametrize("comment", ["# noqa: log-of-probability", "# noqa: NAN101 bounded upstream", "# noqa: E501, NAN101"])
 def test_a_noqa_by_code_or_rule_name_suppresses(here, comment):
     (here / "m.py").write_text(RISKY.rstrip("\n") + f"  {comment}\n")
