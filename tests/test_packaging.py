@@ -140,4 +140,5 @@ def test_pre_commit_hook_definition():
     assert hook["id"] == "nanlint"
     assert hook["entry"] == "nanlint check --force-exclude"
     assert hook["language"] == "python"
-    assert hook["types_or"] == ["python", "pyi"]
+    assert hook["types_or"] == ["python", "pyi", "jupyter"]
+    assert hook["require_serial"] is True  # one process: one report per commit

@@ -6,6 +6,7 @@ fails, a clean one passes) cost two builds (about 20 s each here).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,13 +40,17 @@ def test_pre_commit_hook_fails_on_a_risky_file_and_passes_a_clean_one(tmp_path):
     (project / "risky.py").write_text(RISKY)
     (project / "clean.py").write_text("import torch.nn.functional as F\n\ny = F.log_softmax(x, dim=-1)\n")
     (project / "notes.txt").write_text("torch.log(F.softmax(x)) in prose is not Python\n")
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": RISKY.splitlines(keepends=True)}
+    (project / "explore.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     subprocess.run([*git, "add", "."], cwd=project, check=True)
 
-    failed = _try_repo(project, "risky.py", "notes.txt")
+    failed = _try_repo(project, "risky.py", "notes.txt", "explore.ipynb")
     output = failed.stdout + failed.stderr
     assert failed.returncode == 1, output
     assert "nanlint" in output and "Failed" in output
     assert "risky.py:4:5: NAN101" in output
+    assert "explore.ipynb:cell 1:4:5: NAN101" in output
+    assert output.count("Found 2 problems.") == 1 and "All checks passed!" not in output  # one report
     assert "y = torch.log(F.softmax(x, dim=-1))" in output
     assert "notes.txt" not in output.split("Failed", 1)[1]  # not a Python file: never handed to the hook
 
