@@ -85,6 +85,7 @@ def run(
     stdin_filename: str | None = None,
     jobs: int | None = None,
     cache: bool | None = None,
+    progress=None,
 ) -> RunResult:
     """Check every file under ``paths`` (``-`` reads standard input, reported as ``stdin_filename``);
     results sorted by path, line, column, code. ``jobs``: processes (None: one per CPU); ``cache``: use
@@ -106,7 +107,7 @@ def run(
         result.files += 1
         result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)
-    for file_result in check_files(filenames, configs, jobs, cache):
+    for file_result in check_files(filenames, configs, jobs, cache, progress):
         result.files += 1
         result.findings.extend(file_result.findings)
         result.errors.extend(file_result.errors)

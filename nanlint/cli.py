@@ -136,7 +136,10 @@ def check(paths, select, extend_select, ignore, preview, output_format, output_f
     if show_files:
         _show_files(paths, config, force_exclude)
     try:
-        result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None)
+        from nanlint.progress import Progress
+
+        result = api.run(paths, config, force_exclude, stdin_filename=stdin_filename, jobs=jobs, cache=False if no_cache else None,
+                         progress=Progress.for_terminal(quiet))
     except (ConfigError, CatalogError) as exc:  # a nested project's configuration file
         fail(str(exc))
     findings = result.findings

@@ -69,10 +69,12 @@ def _work(job: _Job) -> tuple[int, str | None, FileResult]:
     return job.index, digest, result
 
 
-def check_files(filenames: Sequence[str], config: "Config | Configs", jobs: int | None = None, use_cache: bool | None = True) -> list[FileResult]:
+def check_files(filenames: Sequence[str], config: "Config | Configs", jobs: int | None = None, use_cache: bool | None = True,
+                progress=None) -> list[FileResult]:
     """Results for ``filenames``, in that order, each checked with its own configuration (see
     :mod:`nanlint.hierarchy`). ``jobs`` None: one process per CPU; ``use_cache`` None: as each file's
-    configuration says. Each configuration keeps its cache at its own root."""
+    configuration says. Each configuration keeps its cache at its own root. ``progress``: a
+    :class:`nanlint.progress.Progress` factory (called with the number of files), or None."""
     from nanlint.cache import Cache, content_hash
     from nanlint.hierarchy import Configs
     from nanlint.source import read_bytes
@@ -100,11 +102,18 @@ def check_files(filenames: Sequence[str], config: "Config | Configs", jobs: int 
                 results[index] = _with_filename(filename, hit[0], hit[1])
                 continue
         todo.append(_Job(index, filename, options))
+    shown = progress(len(filenames)) if progress is not None else None
+    done = len(filenames) - len(todo)
     for index, digest, result in _analyse(todo, jobs):
         results[index] = result
+        done += 1
+        if shown is not None:
+            shown.update(done)
         if keys[index] is not None and digest is not None and not _has_engine_error(result):
             cache, key, codes = keys[index]
             cache.put(key, digest, codes, result.findings, result.errors)
+    if shown is not None:
+        shown.close()
     for cache in caches.values():
         if cache is not None:
             cache.save()
