@@ -102,7 +102,7 @@ def _configs(config_file: str | None, isolated: bool, overrides: dict):
         fail(str(exc))
 
 
-@main.command()
+@main.command(short_help="Check files, folders and notebooks for inf/NaN hazards.")
 @click.argument("paths", nargs=-1, type=str)
 @click.option("--select", multiple=True, help="Rule codes, prefixes (NAN1), names or ALL to enable (replaces the configured set).")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to enable on top of the selection.")
@@ -474,7 +474,7 @@ def _catalog():
         fail(str(exc))
 
 
-@main.command("show-settings")
+@main.command("show-settings", short_help="Print the configuration in effect for a file or folder.")
 @click.argument("path", required=False)
 @click.option("--config", "config_file", type=str, help="Configuration file (pyproject.toml or nanlint.toml).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
@@ -497,6 +497,7 @@ def show_settings(path, config_file, isolated, output_format) -> None:
 def _register_trace() -> None:
     from nanlint.trace.command import trace
 
+    trace.short_help = "Run a training script for one step and report where inf/NaN is born."
     main.add_command(trace)
 
 

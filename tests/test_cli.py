@@ -280,3 +280,13 @@ def test_version(project):
     result = run("--version")
     assert result.exit_code == 0
     assert __version__ in result.stdout
+
+
+def test_top_level_help_gives_each_command_a_whole_sentence():
+    result = CliRunner().invoke(main, ["--help"])
+    commands = result.stdout.split("Commands:", 1)[1]
+    assert "..." not in commands
+    descriptions = " ".join(commands.split())
+    for name in ("check", "rule", "rules", "show-settings", "trace"):
+        assert f" {name} " in f" {descriptions} "
+    assert descriptions.count(".") >= 5
