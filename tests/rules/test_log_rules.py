@@ -29,6 +29,9 @@ FLAGGED_101 = [
     ("import torch\nimport torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        self.act = nn.Softmax(dim=-1)\n"
      "    def forward(self, x):\n        return torch.log(self.act(x))\n", 7),
     ("import tensorflow as tf\np = tf.nn.softmax(logits)\nloss = tf.log(p)\n", 3),
+    # the head word decides: `depths_out_logits` are scores of depths, not raw depth data
+    ("import torch.nn.functional as F\ndef f(depths_out_logits):\n    p = F.softmax(depths_out_logits, 1)\n    return p.log()\n", 4),
+    ("import torch.nn.functional as F\ndef f(image_scores):\n    return F.softmax(image_scores, 1).log()\n", 3),
 ]
 
 
