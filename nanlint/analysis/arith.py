@@ -265,6 +265,12 @@ def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
     elif b.role == d.EPS and b.const is None and a.const is None and not a.bounded_above:
         why = f"`{text}` divides by a small setting: the quotient grows large"
         out = replace(out, large=stronger(out.large, Evidence(Tier.PLAUSIBLE, why, node, "temperature")))
+    if call is not None and left is not None and right is not None and shapes.is_cosine_ratio(call.ev, left, right):
+        why = f"`{text}` is a cosine (a dot product over the norms): exactly +-1 for parallel vectors"
+        out = replace(out, lo=-1.0, hi=1.0, lo_open=False, hi_open=False, role=None, large=None,
+                      desc=f"a cosine (`{text}`, a dot product over the norms)",
+                      beyond=Evidence(Tier.PLAUSIBLE, f"`{text}`, a dot product over the norms, rounds past +-1 for nearly parallel vectors", node, "rounding"),
+                      points=((1.0, Evidence(Tier.PLAUSIBLE, why, node, "parallel")), (-1.0, Evidence(Tier.PLAUSIBLE, why, node, "parallel"))))
     if call is not None and left is not None and right is not None and shapes.is_sum_of(call.ev, right, left) and a.nonneg:
         # x / x.sum(): a distribution over the summed dim
         out = replace(out, lo=0.0, hi=1.0, lo_open=False, hi_open=False, dist=True, role=d.PROBABILITY,

@@ -196,6 +196,98 @@ def is_variance_expansion(ev: "Evaluator", left: cst.BaseExpression, right: cst.
     return isinstance(inner, cst.Call) and getattr(ev.opcall(inner), "name", None) == "mean"
 
 
+def _dot_operands(ev: "Evaluator", expr: cst.BaseExpression) -> frozenset[str] | None:
+    """The two vectors of a dot product: ``sum(a * b, dim)``, ``(a * b).sum(dim)``, ``np.sum(np.multiply(a,
+    b), axis=1)``, ``dot(a, b)``, ``a @ b``."""
+    e = ev.resolved(expr)
+    if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, cst.MatrixMultiply):
+        return frozenset((_vector_text(ev, e.left), _vector_text(ev, e.right)))
+    if not isinstance(e, cst.Call):
+        return None
+    site = ev.opcall(e)
+    if site is None:
+        return None
+    if site.name in ("dot", "vdot", "inner", "matmul") and site.arg("input") is not None and site.arg("other") is not None:
+        return frozenset((_vector_text(ev, site.arg("input")), _vector_text(ev, site.arg("other"))))
+    if site.name != "sum" or site.arg("input") is None:
+        return None
+    product = ev.resolved(site.arg("input"))
+    if isinstance(product, cst.BinaryOperation) and isinstance(product.operator, cst.Multiply):
+        pair = (product.left, product.right)
+    elif isinstance(product, cst.Call) and (inner := ev.opcall(product)) is not None and inner.name == "mul" \
+            and inner.arg("input") is not None and inner.arg("other") is not None:
+        pair = (inner.arg("input"), inner.arg("other"))
+    else:
+        return None
+    texts = frozenset(_vector_text(ev, x) for x in pair)
+    return texts if len(texts) == 2 else None
+
+
+def _vector_text(ev: "Evaluator", expr: cst.BaseExpression) -> str:
+    """A vector's text without transposes (``b.T`` is ``b``)."""
+    e = expr
+    while isinstance(e, cst.Attribute) and e.attr.value in ("T", "mT"):
+        e = e.value
+    return ev.text(ev.resolved_name(e))
+
+
+def _norm_of(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> str | None:
+    """The vector whose Euclidean norm ``expr`` is: ``norm(a, ...)``, ``a.norm(dim=1)``,
+    ``np.linalg.norm(a, axis=1)``, ``sqrt(sum(a * a))``, ``sqrt((a ** 2).sum(-1))``."""
+    e = ev.resolved(expr)
+    if depth > 3 or not isinstance(e, cst.Call):
+        return None
+    site = ev.opcall(e)
+    if site is None or site.arg("input") is None:
+        return None
+    if site.name in ("norm", "vector_norm"):
+        order = site.arg("p") or site.arg("ord")
+        return _vector_text(ev, site.arg("input")) if order is None or ev.number(order) == 2 else None
+    if site.name == "sqrt":
+        inner = ev.resolved(site.arg("input"))
+        summed = ev.opcall(inner) if isinstance(inner, cst.Call) else None
+        if summed is None or summed.name != "sum" or summed.arg("input") is None:
+            return None
+        square = ev.resolved(summed.arg("input"))
+        if isinstance(square, cst.BinaryOperation) and (
+                isinstance(square.operator, cst.Power) and ev.number(square.right) == 2
+                or isinstance(square.operator, cst.Multiply) and ev.text(square.left) == ev.text(square.right)):
+            return _vector_text(ev, square.left)
+        squared = ev.opcall(square) if isinstance(square, cst.Call) else None
+        if squared is not None and squared.arg("input") is not None and (
+                squared.name == "square" or squared.name == "pow" and squared.num("exponent") == 2):
+            return _vector_text(ev, squared.arg("input"))
+    return None
+
+
+def _norm_product(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> frozenset[str] | None:
+    """The two vectors of ``norm(a) * norm(b)``, also floored (``clamp(min=eps)``, ``max(..., eps)``) or
+    with an eps added: each keeps the ratio within [-1, 1] up to rounding."""
+    e = ev.resolved(expr)
+    if depth > 3:
+        return None
+    if isinstance(e, cst.BinaryOperation):
+        if isinstance(e.operator, cst.Multiply):
+            a, b = _norm_of(ev, e.left), _norm_of(ev, e.right)
+            return frozenset((a, b)) if a and b and a != b else None
+        if isinstance(e.operator, cst.Add):
+            for side, other in ((e.left, e.right), (e.right, e.left)):
+                if ev.number(other) is not None or ev.value(other).role == "eps":
+                    return _norm_product(ev, side, depth + 1)
+        return None
+    if isinstance(e, cst.Call):
+        site = ev.opcall(e)
+        if site is not None and site.name in ("clamp", "clamp_min", "clip", "maximum", "max") and site.arg("input") is not None:
+            return _norm_product(ev, site.arg("input"), depth + 1)
+    return None
+
+
+def is_cosine_ratio(ev: "Evaluator", numerator: cst.BaseExpression, denominator: cst.BaseExpression) -> bool:
+    """``dot(a, b) / (norm(a) * norm(b))``: a cosine, in [-1, 1] by Cauchy-Schwarz and past it by rounding."""
+    dot = _dot_operands(ev, numerator)
+    return dot is not None and len(dot) == 2 and _norm_product(ev, denominator) == dot
+
+
 def is_sum_of(ev: "Evaluator", denominator: cst.BaseExpression, numerator: cst.BaseExpression) -> bool:
     """``x / x.sum(...)`` (``numerator`` is what is summed)."""
     e = _unwrap(ev, denominator)

@@ -188,6 +188,13 @@ FLAGGED_221 = [
     (T + "def f(a, b):\n    return torch.acos(F.cosine_similarity(a, b))\n", 4, Confidence.HIGH),
     (T + "def f(cos_theta):\n    return torch.acos(cos_theta) / 3.0\n", 4, Confidence.MEDIUM),
     (T + "def f(a, b):\n    return (F.normalize(a) @ F.normalize(b).T).arcsin()\n", 4, Confidence.HIGH),
+    # a dot product over the product of the same vectors' norms is a cosine, whatever its spelling
+    (T + "def f(a, b, eps=1e-8):\n    cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp(min=eps)\n"
+         "    return torch.acos(cos)\n", 5, Confidence.HIGH),
+    (T + "def f(u, v):\n    c = torch.dot(u, v) / (torch.sqrt(torch.sum(u * u)) * torch.sqrt(torch.sum(v ** 2)))\n"
+         "    return torch.arccos(c)\n", 5, Confidence.HIGH),
+    ("import numpy as np\ndef f(e1, e2):\n    dot = np.sum(np.multiply(e1, e2), axis=1)\n"
+     "    norm = np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1)\n    return np.arccos(dot / norm)\n", 5, Confidence.HIGH),
 ]
 
 
@@ -209,6 +216,10 @@ def test_inverse_trig_flagged(source, line, confidence):
         "import numpy as np\ndef f(a, b):\n    c = np.cos(a)\n    return np.arccos(c)\n",
         # nothing is known of r
         T + "def f(r):\n    return torch.acos(r) / 3.0\n",
+        # a cosine kept off +-1; a ratio of other vectors' norms is no cosine
+        T + "def f(a, b, eps=1e-8):\n    c = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1) + eps)\n"
+            "    return torch.acos(c.clamp(-1 + 1e-7, 1 - 1e-7))\n",
+        T + "def f(u, v, w):\n    return torch.arccos(torch.dot(u, v) / (u.norm() * w.norm()))\n",
     ],
 )
 def test_inverse_trig_silent(source):
