@@ -502,3 +502,13 @@ def _register_trace() -> None:
 
 
 _register_trace()
+
+
+def _register_server() -> None:
+    from nanlint.server import server  # pygls is imported only when the server starts
+
+    server.short_help = "Run the language server (LSP over stdio) for editors."
+    main.add_command(server)
+
+
+_register_server()
