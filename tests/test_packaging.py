@@ -49,7 +49,7 @@ def test_wheel_ships_the_rule_catalog_as_nanlint_catalog(wheel):
     assert "Requires-Dist: torch>=2.1; extra == 'trace'" in metadata
     assert not any(line.startswith("Requires-Dist: torch") and "extra" not in line for line in metadata.splitlines())
     entry_points = zipfile.ZipFile(wheel).read(f"nanlint-{__version__}.dist-info/entry_points.txt").decode()
-    assert "nanlint = nanlint.cli:main" in entry_points
+    assert "nanlint = nanlint.__main__:run" in entry_points
 
 
 def test_installed_wheel_prints_rule_docs_from_its_own_catalog(wheel, tmp_path):

@@ -1,42 +1,140 @@
-"""Nothing the user owns is lost: while the script runs, writes, moves and deletions of files outside a
-temporary folder are redirected into it.
+"""Nothing the user owns is lost, even when the tracer is killed (SIGKILL) at any instant: the script's writes,
+moves and deletions outside a temporary folder never touch the user's files. Writes go to copies in the
+temporary folder; deletions and moves are *virtual*: the real file stays where it is, untouched, and an overlay
+makes the script see it gone. No user file is ever renamed, moved, truncated or deleted, so there is nothing to
+put back after the run and nothing to lose when the run is cut short.
 
-Intercepted: ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.Path.open``/``write_text``/
-``write_bytes``, ``np.save``/``np.savez`` and ``zipfile``, which go through them), ``torch.save``,
-``os.remove``/``unlink``/``rename``/``replace``/``rmdir``, ``shutil.move``/``rmtree``/``copy``/``copy2``/
-``copyfile``/``copytree``, ``logging.FileHandler``. A redirected file reads back from its copy. A deleted user
-file or folder is renamed aside in its own folder and put back after the run.
-Directories the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are created, so that its own checks
-and listings behave, and removed after the run when they are still empty (writes into them were redirected);
-``Path.touch`` of a new file is redirected too.
-``os.open`` for writing (``tempfile.mkstemp``/``NamedTemporaryFile`` in the user's folder, lock files) is
-redirected like ``open``.
-Not intercepted: writes by C extensions and native libraries that open files themselves (``tensorboard``'s C
-writer, HDF5...), subprocesses."""
+The overlay (active only while the script runs) holds:
+
+* ``map``: user path -> its copy in the temporary folder (``TEMP/<absolute user path>``), for what the script
+  wrote (a copy under a copied folder counts too);
+* ``gone``: user paths the script deleted or moved away; a folder hides everything beneath it;
+* ``fresh``: folders the script deleted and then made again (``shutil.rmtree(out); os.makedirs(out)``): the
+  folder is visible, empty, and its old children stay hidden;
+* ``made``: folders the script really created (see below).
+
+The first marker found walking from a path up to ``/`` decides what the script sees.
+
+Intercepted writes (to the copy): ``builtins.open`` / ``io.open`` in a writing mode (also ``pathlib.Path.open``/
+``write_text``/``write_bytes``, ``np.save``/``np.savez`` and ``zipfile``, which go through them), ``os.open`` for
+writing (``tempfile.mkstemp``/``NamedTemporaryFile`` in the user's folder, lock files), ``torch.save``,
+``logging.FileHandler``, ``shutil.copy``/``copy2``/``copyfile``/``copytree``, ``Path.touch``.
+Intercepted deletions and moves (virtual): ``os.remove``/``unlink``/``rmdir`` (so ``Path.unlink``/``rmdir``),
+``shutil.rmtree``, ``os.rename``/``replace``/``shutil.move`` (the destination is a copy; the source is hidden).
+Intercepted views, so that the script sees its deletions and its own files: ``os.stat``/``lstat`` (so
+``os.path.exists``/``isfile``/``isdir``/``lexists``/``getsize`` and ``Path.exists``/``is_file``/``is_dir``/
+``stat``), ``os.listdir`` (so ``Path.iterdir``), ``os.scandir`` (so ``os.walk``, ``glob``, ``Path.glob``,
+``shutil.copytree``), opening for reading (a deleted path raises ``FileNotFoundError``; a written one reads its
+copy). A second deletion, a ``rmdir`` of a folder that is not empty in the overlay, and a write into a deleted
+folder fail as they would in a plain run.
+Folders the script creates (``os.mkdir``/``os.makedirs``/``Path.mkdir``) are really created, empty (the writes
+into them are redirected), so that ``os.chdir``, native writers and listings behave; they are removed after
+the run when still empty (a SIGKILL leaves them, empty).
+Not intercepted: calls with ``dir_fd``/file descriptors, ``os.access``, ``os.chmod``/``utime``/``truncate``/
+``link``/``symlink``, ``os.chdir`` into a deleted folder, reads and writes by C extensions and native
+libraries that open files themselves (``tensorboard``'s C writer, HDF5, OpenCV...), subprocesses (they see the
+real files)."""
 from __future__ import annotations
 
 import builtins
+import errno
 import io
 import logging
 import os
 import pathlib
 import shutil
+import stat as stat_mod
 import tempfile
+import threading
 from dataclasses import dataclass
 
 from nanlint.trace.patches import Patcher
 
 SYSTEM_PREFIXES = ("/dev/", "/proc/", "/sys/")
+GONE, COPY, REAL = "gone", "copy", "real"  # what the script sees at a path
 
 
 @dataclass
 class Redirect:
-    operation: str  # "write", "append", "torch.save", "remove", "rename", "rmtree", "copy", "move", "log"
+    operation: str  # "write", "append", "torch.save", "remove", "rename", "rmtree", "copy", "move", "log"...
     path: str  # the user's path
-    to: str | None  # where it went instead (None: skipped, e.g. a deletion)
+    to: str | None  # where it went instead (None: nothing was done to the real file, e.g. a deletion)
 
     def to_dict(self) -> dict:
         return {"operation": self.operation, "path": self.path, "to": self.to}
+
+
+def _shown(path):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        return path
+
+
+def _error(code: int, path) -> OSError:
+    """The error a plain run raises (``OSError`` picks the subclass: ``FileNotFoundError`` for ENOENT...)."""
+    return OSError(code, os.strerror(code), _shown(path))
+
+
+class _Entry:
+    """A directory entry the overlay adds or replaces (``os.scandir`` cannot build real ones): its ``name`` and
+    ``path`` are the user's, what it describes is the copy."""
+
+    def __init__(self, name, path, location: str, stat, lstat) -> None:
+        self.name, self.path = name, path
+        self._location, self._stat, self._lstat = location, stat, lstat
+
+    def stat(self, *, follow_symlinks: bool = True):
+        return (self._stat if follow_symlinks else self._lstat)(self._location)
+
+    def _mode(self, follow_symlinks: bool) -> int:
+        try:
+            return self.stat(follow_symlinks=follow_symlinks).st_mode
+        except OSError:
+            return 0
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return stat_mod.S_ISDIR(self._mode(follow_symlinks))
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return stat_mod.S_ISREG(self._mode(follow_symlinks))
+
+    def is_symlink(self) -> bool:
+        return stat_mod.S_ISLNK(self._mode(False))
+
+    def is_junction(self) -> bool:
+        return False
+
+    def inode(self) -> int:
+        return self._lstat(self._location).st_ino
+
+    def __fspath__(self):
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<DirEntry {self.name!r}>"
+
+
+class _Listing:
+    """What ``os.scandir`` returns: an iterator that is also a context manager."""
+
+    def __init__(self, entries: list) -> None:
+        self._it = iter(entries)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._it = iter(())
 
 
 class Protector:
@@ -48,11 +146,14 @@ class Protector:
         self._dir = keep_dir or tempfile.mkdtemp(prefix="nanlint-trace-")
         self.real_dir = os.path.realpath(self._dir)
         self.map: dict[str, str] = {}  # user path -> redirected copy
+        self.gone: set[str] = set()  # user paths the script deleted (a folder: with everything beneath)
+        self.fresh: set[str] = set()  # folders deleted, then made again: visible and empty
+        self.made: set[str] = set()  # folders the script created (really)
         self.redirects: list[Redirect] = []
         self.active = False
         self._originals: dict[str, object] = {}
         self.created_dirs: list[str] = []  # user directories the script created, in creation order
-        self.hidden: list[tuple[str, str]] = []  # (user path, where it waits) for deletions, put back after
+        self._local = threading.local()  # .busy: the protector itself is asking the file system
 
     @property
     def dir(self) -> str:
@@ -70,8 +171,9 @@ class Protector:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     # ---- path mapping ----------------------------------------------------------------------------
-    def _path(self, file) -> str | None:
-        """Absolute path of a path-like that the protector guards, else None (fds, tmp, /dev/null...)."""
+    def _path(self, file, follow: bool = True) -> str | None:
+        """Absolute path of a path-like that the protector guards, else None (fds, tmp, /dev/null...).
+        ``follow``: the real path (symlinks resolved); else only the folder is resolved, not the last name."""
         if isinstance(file, int) or not isinstance(file, (str, bytes, os.PathLike)):
             return None
         try:
@@ -80,38 +182,210 @@ class Protector:
             return None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
-        path = os.path.abspath(path)
-        real = os.path.realpath(path)
+        local = self._local
+        was, local.busy = getattr(local, "busy", False), True  # realpath calls os.lstat: the real one
+        try:
+            path = os.path.abspath(path)
+            head, tail = os.path.split(path)
+            real = os.path.realpath(path) if follow or not tail else os.path.join(os.path.realpath(head), tail)
+        finally:
+            local.busy = was
         if real.startswith(self.real_dir + os.sep) or real == self.real_dir or real.startswith(SYSTEM_PREFIXES):
             return None
         return real
 
+    def _copy_of(self, path: str) -> str:
+        return os.path.join(self.dir, path.lstrip(os.sep))
+
     def _target(self, path: str, operation: str, copy_existing: bool = False, record: bool = True) -> str:
         target = self.map.get(path)
         if target is None:
-            target = os.path.join(self.dir, path.lstrip(os.sep))
+            kind, location = self._state(path)
+            target = location if kind == COPY else self._copy_of(path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            if copy_existing and os.path.isfile(path):
+            if copy_existing and kind == REAL and self._real_isfile(path):
                 self._orig("copyfile")(path, target)
             self.map[path] = target
+            if path in self.gone:  # written again after a deletion: visible, what was beneath stays hidden
+                self.gone.discard(path)
+                self.fresh.add(path)
             if record:
                 self.redirects.append(Redirect(operation, path, target))
         return target
 
-    def _read_path(self, file):
-        path = self._path(file)
-        return self.map.get(path, file) if path else file
-
     def _orig(self, name):
         return self._originals[name]
+
+    # ---- the overlay -----------------------------------------------------------------------------
+    def _real_lstat(self, path: str):
+        try:
+            return self._orig("lstat")(path)
+        except (OSError, ValueError):
+            return None
+
+    def _real_isfile(self, path: str) -> bool:
+        try:
+            return stat_mod.S_ISREG(self._orig("stat")(path).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def _real_isdir(self, path: str) -> bool:
+        try:
+            return stat_mod.S_ISDIR(self._orig("stat")(path).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def _overlaid(self) -> bool:
+        """Whether the script's view differs from the file system at all (else every view is the real one)."""
+        return bool(self.map or self.gone or self.fresh)
+
+    def _watching(self) -> bool:
+        return self.active and not getattr(self._local, "busy", False) and self._overlaid()
+
+    def _state(self, key: str) -> tuple[str, str | None]:
+        """(GONE, None), (COPY, where the copy is) or (REAL, key) for a guarded path: the first marker on the way
+        from the path up to ``/`` decides."""
+        if not self._overlaid():
+            return REAL, key
+        if key in self.map:
+            return COPY, self.map[key]
+        if key in self.fresh or key in self.made:
+            return REAL, key
+        if key in self.gone:
+            return GONE, None
+        child, parent = key, os.path.dirname(key)
+        while parent != child:
+            copied = self.map.get(parent)  # under a copied folder (copytree, a folder made over a file)
+            if copied is not None:
+                location = copied + key[len(parent):]
+                if self._real_lstat(location) is not None:
+                    return COPY, location
+            if parent in self.gone or parent in self.fresh:
+                return GONE, None
+            if parent in self.made:
+                return REAL, key
+            child, parent = parent, os.path.dirname(parent)
+        return REAL, key
+
+    def _view(self, file, follow: bool = True):
+        """(key, kind, location) of what the script sees at ``file``, None when it is not guarded. Following a
+        symlink, a deleted link and a deleted target both make it gone."""
+        key = self._path(file, follow=False)
+        if key is None:
+            return None
+        kind, location = self._state(key)
+        if follow and kind == REAL:
+            real = self._path(file)
+            if real is not None and real != key:
+                key = real
+                kind, location = self._state(real)
+        return key, kind, location
+
+    def _read_path(self, file):
+        """What to open for reading ``file``: its copy, itself, or FileNotFoundError when the script deleted it."""
+        if not self._watching():
+            return file
+        view = self._view(file)
+        if view is None:
+            return file
+        _, kind, location = view
+        if kind == GONE:
+            raise _error(errno.ENOENT, file)
+        return location if kind == COPY else file
+
+    def _entries(self, key: str, shown) -> dict | None:
+        """name -> copy (None: the real entry) of the folder ``key`` as the script sees it; None when nothing in
+        the overlay touches it (the real call answers, errors included)."""
+        kind, location = self._state(key)
+        if kind == GONE:
+            raise _error(errno.ENOENT, shown)
+        children = [k for k in (*self.map, *self.gone, *self.fresh) if os.path.dirname(k) == key and k != key]
+        if kind == REAL and not children and key not in self.fresh:
+            return None
+        entries: dict = {}
+        if self._real_isdir(key):
+            for name in self._orig("listdir")(key):
+                child_kind, child_location = self._state(os.path.join(key, name))
+                if child_kind != GONE:
+                    entries[name] = child_location if child_kind == COPY else None
+        elif kind == REAL:
+            return None
+        if kind == COPY:
+            if not self._real_isdir(location):
+                raise _error(errno.ENOTDIR, shown)
+            for name in self._orig("listdir")(location):
+                entries[name] = os.path.join(location, name)
+        for k, copy in list(self.map.items()):
+            if os.path.dirname(k) == key and k != key and self._real_lstat(copy) is not None:
+                entries[os.path.basename(k)] = copy
+        return entries
+
+    def _forget(self, key: str) -> None:
+        """The script deleted ``key``: drop its copies and every marker at or beneath it."""
+        prefix = key.rstrip(os.sep) + os.sep
+
+        def under(k: str) -> bool:
+            return k == key or k.startswith(prefix)
+
+        for k in [k for k in self.map if under(k)]:
+            del self.map[k]
+        self.gone = {k for k in self.gone if not under(k)}
+        self.fresh = {k for k in self.fresh if not under(k)}
+        self.made = {k for k in self.made if not under(k)}
+        copy = self._copy_of(key)
+        st = self._real_lstat(copy)
+        if st is not None:
+            if stat_mod.S_ISDIR(st.st_mode):
+                self._orig("rmtree")(copy, ignore_errors=True)
+            else:
+                self._orig("remove")(copy)
+
+    def _delete(self, key: str, shown, operation: str) -> None:
+        """A virtual deletion ("remove", "rmdir", "rmtree"): the real file is never touched; the script sees it
+        gone. Fails as a plain run would (missing, a folder for remove, a file for rmdir, not empty)."""
+        kind, location = self._state(key)
+        st = None if kind == GONE else self._real_lstat(location if kind == COPY else key)
+        if st is None:
+            raise _error(errno.ENOENT, shown)
+        is_dir = stat_mod.S_ISDIR(st.st_mode)
+        if operation == "remove" and is_dir:
+            raise _error(errno.EISDIR, shown)
+        if operation == "rmtree" and stat_mod.S_ISLNK(st.st_mode):
+            raise OSError("Cannot call rmtree on a symbolic link")
+        if operation != "remove" and not is_dir:
+            raise _error(errno.ENOTDIR, shown)
+        if operation == "rmdir":
+            entries = self._entries(key, shown)
+            if entries is None:
+                entries = self._orig("listdir")(location if kind == COPY else key)
+            if entries:
+                raise _error(errno.ENOTEMPTY, shown)
+        self._forget(key)
+        if self._real_lstat(key) is not None:
+            self.gone.add(key)
+            self.redirects.append(Redirect(operation, key, None))
+
+    def _open_target(self, key: str, shown, operation: str, keep: bool, create: bool, exclusive: bool) -> str:
+        """The copy a write to ``key`` goes to (``keep``: it starts as what the script sees there)."""
+        kind, location = self._state(key)
+        where = location if kind == COPY else key if kind == REAL else None
+        exists = where is not None and self._real_lstat(where) is not None
+        if exclusive and exists:
+            raise _error(errno.EEXIST, shown)
+        if not create and not exists:
+            raise _error(errno.ENOENT, shown)
+        if kind == GONE and self._state(os.path.dirname(key))[0] == GONE:  # a write into a deleted folder
+            raise _error(errno.ENOENT, shown)
+        return self._target(key, operation, copy_existing=keep)
 
     # ---- install ---------------------------------------------------------------------------------
     def install(self) -> None:
         self.active = True
         p = self.patcher
         self._originals.update(open=builtins.open, copyfile=shutil.copyfile, copy2=shutil.copy2,
-                               copytree=shutil.copytree, remove=os.remove, rename=os.rename, replace=os.replace,
-                               rmdir=os.rmdir, move=shutil.move)
+                               copytree=shutil.copytree, rmtree=shutil.rmtree, remove=os.remove, rename=os.rename,
+                               replace=os.replace, rmdir=os.rmdir, move=shutil.move, stat=os.stat, lstat=os.lstat,
+                               listdir=os.listdir, scandir=os.scandir)
         original_open = builtins.open
 
         def guarded_open(file, mode="r", *args, **kwargs):
@@ -120,41 +394,28 @@ class Protector:
                     path = self._path(file)
                     if path is not None:
                         keep = "a" in mode or "+" in mode and "w" not in mode
-                        file = self._target(path, "append" if "a" in mode else "write", copy_existing=keep)
+                        file = self._open_target(path, file, "append" if "a" in mode else "write", keep=keep,
+                                                 create=any(c in mode for c in "wax"), exclusive="x" in mode)
                 else:
                     file = self._read_path(file)
             return original_open(file, mode, *args, **kwargs)
 
         p.set(builtins, "open", guarded_open)
         p.set(io, "open", guarded_open)
+        self._patch_views()
         self._patch_os()
         self._patch_shutil()
         self._patch_torch()
         self._patch_logging()
 
-    def _hide(self, real: str, operation: str) -> None:
-        """A deletion of a user's file or folder: renamed aside in its own folder (instant, same file system)
-        so that the script sees it gone (``rmtree(out); makedirs(out)`` works), and put back after the run."""
-        hidden = f"{real}.nanlint-hidden-{os.getpid()}"
-        n = 0
-        while os.path.lexists(hidden):
-            n += 1
-            hidden = f"{real}.nanlint-hidden-{os.getpid()}-{n}"
-        self._orig("rename")(real, hidden)
-        self.hidden.append((real, hidden))
-        self.redirects.append(Redirect(operation, real, None))
-
     def remove(self) -> None:
-        """Stop redirecting; remove the directories the script created that are still empty, then put back
-        what the script deleted."""
+        """Stop redirecting and forget the overlay (the user's files were never touched: nothing to put back);
+        remove the directories the script created that are still empty."""
         self.active = False
         self._remove_created_dirs()
-        for real, hidden in reversed(self.hidden):
-            if os.path.lexists(real):  # something unredirected was written there: keep both, say where
-                self.redirects.append(Redirect("kept-aside", real, hidden))
-            else:
-                self._orig("rename")(hidden, real)
-        self.hidden.clear()
+        self.gone.clear()
+        self.fresh.clear()
+        self.made.clear()
         self._discard_empty_dir()
 
     def _remove_created_dirs(self) -> None:
@@ -167,19 +428,72 @@ class Protector:
                     self.redirects.append(Redirect("mkdir-kept", path, None))
         self.created_dirs.clear()
 
+    def _patch_views(self) -> None:
+        """``stat``/``lstat``/``listdir``/``scandir`` as the script sees the files: deletions gone, copies in
+        place. Nothing changes while nothing was written or deleted."""
+        o_stat, o_lstat, o_listdir, o_scandir = os.stat, os.lstat, os.listdir, os.scandir
+
+        def stat(path, *, dir_fd=None, follow_symlinks=True):
+            if dir_fd is None and self._watching():
+                view = self._view(path, follow_symlinks)
+                if view is not None:
+                    _, kind, location = view
+                    if kind == GONE:
+                        raise _error(errno.ENOENT, path)
+                    if kind == COPY:
+                        return (o_stat if follow_symlinks else o_lstat)(location)
+            return o_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+        def lstat(path, *, dir_fd=None):
+            return stat(path, dir_fd=dir_fd, follow_symlinks=False)
+
+        def entries(path):
+            if isinstance(path, int) or not self._watching():
+                return None
+            key = self._path(path)
+            return None if key is None else self._entries(key, path)
+
+        def listdir(path="."):
+            found = entries(path)
+            if found is None:
+                return o_listdir(path)
+            as_bytes = isinstance(_shown(path), bytes)
+            return [os.fsencode(n) if as_bytes else n for n in found]
+
+        def scandir(path="."):
+            found = entries(path)
+            if found is None:
+                return o_scandir(path)
+            shown = _shown(path)
+            as_bytes = isinstance(shown, bytes)
+            real = {}
+            if any(copy is None for copy in found.values()):
+                with o_scandir(path) as it:
+                    real = {os.fsdecode(e.name): e for e in it}
+            out = []
+            for name, copy in found.items():
+                if copy is None:
+                    if name in real:
+                        out.append(real[name])
+                    continue
+                shown_name = os.fsencode(name) if as_bytes else name
+                out.append(_Entry(shown_name, os.path.join(shown, shown_name), copy, o_stat, o_lstat))
+            return _Listing(out)
+
+        self.patcher.set(os, "stat", stat)
+        self.patcher.set(os, "lstat", lstat)
+        self.patcher.set(os, "listdir", listdir)
+        self.patcher.set(os, "scandir", scandir)
+
     def _patch_os(self) -> None:
         def deleter(name):
             original = self._originals[name]
 
             def delete(path, *args, **kwargs):
-                real = self._path(path) if self.active and not args and not kwargs else None
-                if real is None:
+                key = self._path(path, follow=False) if self.active and not args and not kwargs else None
+                if key is None:
                     return original(path, *args, **kwargs)
-                if real in self.map:
-                    return original(self.map.pop(real), *args, **kwargs)
-                if not os.path.lexists(real):
-                    return original(path)  # raises the usual FileNotFoundError
-                self._hide(real, "remove" if name != "rmdir" else "rmdir")
+                self._delete(key, path, "rmdir" if name == "rmdir" else "remove")
                 return None
             return delete
 
@@ -189,21 +503,33 @@ class Protector:
             def move(src, dst, *args, **kwargs):
                 if not self.active or args or kwargs:
                     return original(src, dst, *args, **kwargs)
-                s, d = self._path(src), self._path(dst)
+                s, d = self._path(src, follow=False), self._path(dst)
                 if d is None and s is None:
                     return original(src, dst)
-                target = self._target(d, name, record=s is None or s in self.map) if d is not None else dst
-                if s is not None and s in self.map:
-                    result = original(self.map.pop(s), target)
-                elif s is not None:
-                    if os.path.isdir(s):
-                        self._orig("copytree")(s, target, dirs_exist_ok=True)
+                if s is not None and s == d:
+                    return None  # renaming a path to itself does nothing
+                kind = location = None
+                if s is not None:
+                    kind, location = self._state(s)
+                    if kind == GONE or self._real_lstat(location if kind == COPY else s) is None:
+                        raise _error(errno.ENOENT, src)
+                target = self._target(d, name, record=s is None or kind == COPY) if d is not None else dst
+                if s is None:
+                    return original(src, target)
+                if kind == COPY:  # the script's own file: really moved, inside the temporary folder
+                    result = original(location, target)
+                    self.map.pop(s, None)
+                else:  # the user's file: copied, and hidden where it was
+                    if self._real_isdir(s) and not stat_mod.S_ISLNK(self._real_lstat(s).st_mode):
+                        self._orig("copytree")(s, target, dirs_exist_ok=True, symlinks=True,
+                                                  copy_function=shutil.copy2)
                     else:
-                        self._orig("copyfile")(s, target)  # the original stays where it is
+                        self._orig("copyfile")(s, target)
                     self.redirects.append(Redirect(name, s, target))
                     result = None
-                else:
-                    result = original(src, target)
+                self._forget(s)  # copies of what was beneath a moved folder went with it
+                if self._real_lstat(s) is not None:
+                    self.gone.add(s)
                 return result
             return move
 
@@ -215,10 +541,33 @@ class Protector:
         original_mkdir = os.mkdir
 
         def mkdir(path, *args, **kwargs):  # os.makedirs and Path.mkdir call it too
-            real = self._path(path) if self.active and "dir_fd" not in kwargs else None
+            key = self._path(path, follow=False) if self.active and kwargs.get("dir_fd") is None else None
+            if key is None:
+                return original_mkdir(path, *args, **kwargs)
+            kind, _ = self._state(key)
+            if kind == COPY:
+                raise _error(errno.EEXIST, path)
+            parent_kind, parent_copy = self._state(os.path.dirname(key))
+            if parent_kind == GONE:
+                raise _error(errno.ENOENT, path)
+            st = self._real_lstat(key) if kind == GONE else None
+            if parent_kind == COPY or st is not None and not stat_mod.S_ISDIR(st.st_mode):
+                # inside a folder that is a copy, or made again over a deleted file: the folder is a copy too
+                if parent_kind == COPY and not self._real_isdir(parent_copy):
+                    raise _error(errno.ENOTDIR, path)
+                os.makedirs(self._copy_of(key), exist_ok=True)
+                self.map[key] = self._copy_of(key)
+                if kind == GONE:
+                    self.gone.discard(key)
+                    self.fresh.add(key)
+                return None
+            if st is not None:  # made again over a folder the script deleted: visible, empty
+                self.gone.discard(key)
+                self.fresh.add(key)
+                return None
             result = original_mkdir(path, *args, **kwargs)
-            if real is not None:
-                self.created_dirs.append(real)
+            self.made.add(key)
+            self.created_dirs.append(key)
             return result
 
         self.patcher.set(os, "mkdir", mkdir)
@@ -229,7 +578,9 @@ class Protector:
             if self.active and dir_fd is None:
                 real = self._path(path) if flags & writing else None
                 if real is not None:
-                    path = self._target(real, "write", copy_existing=not flags & os.O_TRUNC)
+                    path = self._open_target(real, path, "write", keep=not flags & os.O_TRUNC,
+                                             create=bool(flags & os.O_CREAT),
+                                             exclusive=bool(flags & os.O_CREAT and flags & os.O_EXCL))
                 elif not flags & writing:
                     path = self._read_path(path)
             return original_os_open(path, flags, mode, dir_fd=dir_fd)
@@ -237,10 +588,10 @@ class Protector:
         self.patcher.set(os, "open", os_open)
         original_touch = pathlib.Path.touch
 
-        def touch(path, *args, **kwargs):
+        def touch(path, *args, **kwargs):  # a user file's copy is touched: not even its time changes
             real = self._path(path) if self.active else None
-            if real is not None and (real in self.map or not os.path.lexists(real)):
-                return original_touch(pathlib.Path(self._target(real, "write")), *args, **kwargs)
+            if real is not None:
+                path = pathlib.Path(self._open_target(real, path, "write", keep=True, create=True, exclusive=False))
             return original_touch(path, *args, **kwargs)
 
         self.patcher.set(pathlib.Path, "touch", touch)
@@ -261,16 +612,28 @@ class Protector:
                 target = self._target(d, "copy")
                 if name == "copytree":
                     kwargs["dirs_exist_ok"] = True
+                    if len(args) < 3:  # each file through the guarded copy2, which reads copies where they are
+                        kwargs.setdefault("copy_function", shutil.copy2)
                 return original(src, target, *args, **kwargs)
             return copy
 
         def rmtree(path, *args, **kwargs):
-            real = self._path(path) if self.active else None
-            if real is None:
+            key = self._path(path, follow=False) if self.active and kwargs.get("dir_fd") is None else None
+            if key is None:
                 return original_rmtree(path, *args, **kwargs)
-            if not os.path.lexists(real):
-                return original_rmtree(path, *args, **kwargs)  # the usual FileNotFoundError
-            self._hide(real, "rmtree")
+            ignore = args[0] if args else kwargs.get("ignore_errors", False)
+            onerror = args[1] if len(args) > 1 else kwargs.get("onerror")
+            onexc = kwargs.get("onexc")
+            try:
+                self._delete(key, path, "rmtree")
+            except OSError as exc:
+                if ignore:
+                    return None
+                if onexc is not None:
+                    return onexc(os.lstat, path, exc)
+                if onerror is not None:
+                    return onerror(os.lstat, path, (type(exc), exc, exc.__traceback__))
+                raise
             return None
 
         def move(src, dst, *args, **kwargs):

@@ -7,8 +7,8 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
     {
       "schema": "nanlint-trace/1",
       "target": str, "args": [str], "project_root": str, "device": str|null, "dtype": str|null,
-      "exit_code": 0|1|2,
-      "run": {"status": "stopped"|"finished"|"exited"|"crashed", "stop_reason": str|null,
+      "exit_code": 0|1|2|130|143,
+      "run": {"status": "stopped"|"finished"|"exited"|"crashed"|"interrupted", "stop_reason": str|null,
               "steps_requested": int, "optimizer_steps": int, "backward_passes": int, "batches": int,
               "skipped_scaler_steps": int, "ops_watched": int, "seconds": float,
               "script_exit_code": int|null, "error": str|null, "traceback": str|null},
@@ -131,7 +131,9 @@ def _fmt(x) -> str:
 
 
 def _status_line(r: TraceResult) -> str:
-    if r.status == "stopped":
+    if r.status == "interrupted":
+        how = f"interrupted by {r.stop_reason}" + (f" {r.interrupted_at}" if r.interrupted_at else "")
+    elif r.status == "stopped":
         how = f"stopped after {r.stop_reason}"
     elif r.status == "finished":
         how = "the script finished"
@@ -221,11 +223,19 @@ def render_full(r: TraceResult) -> str:
     return "\n".join(out) + "\n"
 
 
+def _interrupted_verdict(r: TraceResult) -> str:
+    return f"interrupted by {r.stop_reason}" + (f" {r.interrupted_at}" if r.interrupted_at else "")
+
+
 def _result_line(r: TraceResult) -> str:
-    verdict = {0: "no non-finite value was produced", 1: "a non-finite value was produced",
-               2: "the script could not run a step"}[r.exit_code]
     e = r.first_bug
     where = f": {e.value} born at {_where(e)} in `{e.op}` ({e.phase}, step {e.step + 1})" if e else ""
+    if r.status == "interrupted":  # exit 130/143: what ran is reported, but the run did not end
+        seen = f"; before that, a non-finite value was produced{where}" if e else \
+            ("; no non-finite value was produced until then" if r.ops_watched else "")
+        return f"Result: {_interrupted_verdict(r)}{seen} (exit {r.exit_code})"
+    verdict = {0: "no non-finite value was produced", 1: "a non-finite value was produced",
+               2: "the script could not run a step"}[r.exit_code]
     return f"Result: {verdict}{where} (exit {r.exit_code})"
 
 
@@ -239,16 +249,19 @@ def _short(r: TraceResult) -> list[str]:
         out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
         out.append("")
     verdict = {0: "the script ended before any training step or batch: nothing was checked",
-               1: "a non-finite value was produced", 2: "the script could not run a step"}[r.exit_code]
+               1: "a non-finite value was produced", 2: "the script could not run a step"}.get(r.exit_code, "")
     if r.exit_code == 2 and not r.error:
         verdict = "no step and no tensor op was watched: nothing was checked"
+    if r.status == "interrupted":
+        verdict = f"{_interrupted_verdict(r)}: nothing was checked"
     out.append(f"Result: {verdict} (exit {r.exit_code})")
     return out
 
 
 _UNDONE = {"mkdir": " (created by the script, removed after the run: empty)",
-           "remove": " (hidden while the script ran, put back)", "rmdir": " (hidden while the script ran, put back)",
-           "rmtree": " (hidden while the script ran, put back)",
+           "remove": " (the script saw it deleted; your file was left in place, untouched)",
+           "rmdir": " (the script saw it deleted; your folder was left in place, untouched)",
+           "rmtree": " (the script saw it deleted; your folder and its files were left in place, untouched)",
            "mkdir-kept": " (created by the script, kept: something wrote there)"}
 
 
@@ -407,9 +420,9 @@ def _schema() -> dict:
                      "files_checked", "sites", "events", "missed", "fills", "first_nonfinite", "propagated",
                      "propagation_path", "health", "redirects", "notes"],
         "properties": {
-            "schema": {"const": SCHEMA}, "exit_code": {"enum": [0, 1, 2]},
+            "schema": {"const": SCHEMA}, "exit_code": {"enum": [0, 1, 2, 130, 143]},
             "run": {"type": "object", "required": run_keys,
-                    "properties": {"status": {"enum": ["stopped", "finished", "exited", "crashed"]}}},
+                    "properties": {"status": {"enum": ["stopped", "finished", "exited", "crashed", "interrupted"]}}},
             "sites": {"type": "array", "items": site},
             "events": {"type": "array", "items": event}, "missed": {"type": "array", "items": event},
             "fills": {"type": "array", "items": event},

@@ -24,7 +24,7 @@ MODE_FRAMES = ("torch/_ops.py", "torch/_compile.py", "torch/_dynamo/eval_frame.p
 
 @dataclass
 class Outcome:
-    status: str  # "stopped", "finished", "exited", "crashed"
+    status: str  # "stopped", "finished", "exited", "crashed", "interrupted" (SIGINT/SIGTERM)
     reason: str | None = None  # why it stopped
     exit_code: int | None = None  # the script's sys.exit code
     error: str | None = None  # "ValueError: ..." when it crashed
@@ -240,6 +240,9 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
     except StopTrace as stop:
         disarm()
         return Outcome("stopped", reason=stop.reason)
+    except KeyboardInterrupt:  # SIGINT (Ctrl-C) while the script ran: the report of what ran is still written
+        disarm()
+        return Outcome("interrupted", reason="SIGINT")
     except SystemExit as exc:
         code = exc.code
         if code is None or code == 0:

@@ -23,6 +23,75 @@ class TraceError(Exception):
     """The script cannot be traced (missing file, bad option): one line, exit 2."""
 
 
+# exit codes of an interrupted trace: 128 + the signal's number, what a shell reports for a process it ended
+SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class Interrupted(BaseException):
+    """SIGTERM before the traced script started (SIGINT raises ``KeyboardInterrupt`` there), or a second signal
+    of either kind while the result was being made: the trace ends without a result; ``nanlint trace`` exits
+    143 (SIGTERM) or 130 (SIGINT)."""
+
+    def __init__(self, signal_name: str, again: bool = False) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.again = again  # a second signal, after the script was left
+
+
+class _Signals:
+    """SIGINT and SIGTERM for the duration of one trace (main thread only; a signal the caller ignores stays
+    ignored; the previous handlers are put back). While the script runs, SIGINT raises ``KeyboardInterrupt``
+    into it (as in a plain run) and SIGTERM stops it like the step limit does; the run's result then says
+    ``interrupted``. Once the script is left (``hold``), a first signal is only recorded, so that the report of
+    what ran is still made; a second one ends the trace at once."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None  # the first signal's name
+        self.stop = None  # while the script runs: raises the stop into it (Stopper.stop)
+        self.holding = False
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(sig)
+            if current is None or current == signal.SIG_IGN:  # set outside Python, or ignored: left alone
+                continue
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        again = self.received is not None
+        if not again:
+            self.received = name
+        if self.holding:
+            if not again:
+                return
+            raise Interrupted(name, again=True)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.stop is not None:
+            self.stop(name)  # raises StopTrace into the script
+        raise Interrupted(name)
+
+    def hold(self) -> None:
+        self.holding = True
+        self.stop = None
+
+    def restore(self) -> None:
+        import signal
+
+        while self._previous:
+            sig, previous = self._previous.popitem()
+            signal.signal(sig, previous)
+
+
 @dataclass
 class TraceOptions:
     script: str | None = None
@@ -68,6 +137,7 @@ class TraceResult:
     redirects: list[dict]
     notes: list[str]
     exit_code: int
+    interrupted_at: str | None = None  # "during step 1 of 1" when a signal stopped the run (status "interrupted")
 
     @property
     def first_bug(self) -> Event | None:
@@ -130,6 +200,22 @@ def _device_env(device: str | None) -> None:
 
 
 def trace(options: TraceOptions) -> TraceResult:
+    """Trace one run. SIGINT or SIGTERM while the script runs stops it: the result has status ``interrupted``
+    and exit code 130 (SIGINT) or 143 (SIGTERM). Before the script starts, SIGINT raises ``KeyboardInterrupt``
+    and SIGTERM ``Interrupted``."""
+    signals = _Signals()
+    signals.install()
+    try:
+        return _trace(options, signals)
+    except Exception:
+        if signals.received:  # a library turned the KeyboardInterrupt into another error (a failed import)
+            raise Interrupted(signals.received) from None
+        raise
+    finally:
+        signals.restore()
+
+
+def _trace(options: TraceOptions, signals: _Signals) -> TraceResult:
     if options.steps < 1:
         raise TraceError("--steps must be at least 1")
     if options.device and not (options.device in ("cpu", "cuda", "mps") or
@@ -153,10 +239,29 @@ def trace(options: TraceOptions) -> TraceResult:
         if torch_was_loaded:
             os.environ.clear()
             os.environ.update(saved_env)
-    return _run(options, target, label, root, files, findings, started, saved_env)
+    return _run(options, target, label, root, files, findings, started, saved_env, signals)
 
 
-def _run(options, target, label, root, files, findings, started, saved_env) -> TraceResult:
+def _interrupted_at(stopper, monitor, steps: int) -> str:
+    """Where the run was when a signal stopped it."""
+    if not stopper.progressed and not monitor.ops_seen:
+        return "before the first step"
+    if stopper.scaler_used:
+        done = stopper.scaler_steps
+    elif stopper.optimizers:
+        done = min((stopper.steps_of.get(o, 0) for o in list(stopper.live_optimizers)), default=stopper.optimizer_steps)
+    elif stopper.backwards:
+        done = stopper.backwards
+    elif stopper.batches:  # inference: batches are the steps
+        return f"after {stopper.batches} batch{'es' if stopper.batches != 1 else ''}"
+    else:
+        done = 0
+    if done >= steps:  # the requested steps had run: the signal came while the run was being stopped
+        return f"after step {steps} of {steps}"
+    return f"during step {done + 1} of {steps}"
+
+
+def _run(options, target, label, root, files, findings, started, saved_env, signals) -> TraceResult:
     import torch
 
     from nanlint.trace.evidence import HealthWatch
@@ -197,13 +302,24 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         protector.install()
         health.install()
         stopper.install(options.timeout)
+        signals.stop = stopper.stop  # SIGTERM stops the script the way the step limit does
+
+        def left_the_script():
+            signals.hold()  # a signal from now on lets the report be made
+            stopper.disarm()
+
+        if signals.received:  # a signal that a library swallowed while nanlint was getting ready
+            raise Interrupted(signals.received)
         try:
             with StampMode(monitor), WatchMode(monitor):
                 outcome = run_script(options.script if not options.module else None, options.module,
-                                     list(options.args), root, loaded, stopper.disarm)
-        except StopTrace as stop:  # the timer fired after the script returned
+                                     list(options.args), root, loaded, left_the_script)
+        except StopTrace as stop:  # the timer (or SIGTERM) fired after the script returned
             outcome = Outcome("stopped", reason=stop.reason)
+        except KeyboardInterrupt:  # SIGINT while the modes were entered or left, outside the script
+            outcome = Outcome("interrupted", reason="SIGINT")
     finally:
+        signals.hold()
         end_distributed()
         stopper.remove()
         health.remove()
@@ -214,6 +330,13 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         torch.autograd.set_detect_anomaly(*anomaly)
         os.environ.clear()
         os.environ.update(saved_env)
+    interrupted_at = None
+    # the script may have caught the KeyboardInterrupt and gone on: still interrupted
+    interrupted = signals.received or (outcome.reason if outcome.status == "interrupted" else None)
+    if interrupted:
+        outcome.status, outcome.reason = "interrupted", interrupted
+        interrupted_at = _interrupted_at(stopper, monitor, options.steps)
+        notes.add(f"interrupted by {interrupted} {interrupted_at}: the report covers what ran until then")
     monitor.flush()
     health.finish()
     extra = sorted({f for f in loaded if f not in set(files) and f.endswith(".py")})
@@ -237,6 +360,8 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
     # are never reported as clean
     unwatched = not stopper.progressed and (timed_out or not monitor.ops_seen)
     exit_code = 1 if has_bug else 2 if crashed or unwatched else 0
+    if interrupted:  # never 0 (the run did not end) nor 1 (which says a NaN was found, not that it was stopped)
+        exit_code = SIGNAL_EXIT_CODES[interrupted]
     return TraceResult(
         target=label, args=list(options.args), project_root=root, device=options.device, dtype=options.dtype,
         steps_requested=options.steps, status=outcome.status, stop_reason=outcome.reason,
@@ -251,4 +376,4 @@ def _run(options, target, label, root, files, findings, started, saved_env) -> T
         health=health.health, redirects=[r.to_dict() for r in protector.redirects],
         notes=sorted(notes) + ([STATIC_NOTE] if protector.redirects else [])
         + ([f"redirected files are kept in {protector.kept_dir}"] if protector.kept_dir else []),
-        exit_code=exit_code)
+        exit_code=exit_code, interrupted_at=interrupted_at)
