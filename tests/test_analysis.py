@@ -362,3 +362,23 @@ def test_a_gaussian_exponent_is_never_positive():
             probe(-(x ** 2) / (2 * sigma ** 2))
     """)
     assert exponent.hi <= 0  # exp of it is at most 1: it cannot overflow
+
+
+def test_an_exact_zero_times_anything_is_exactly_zero():
+    from nanlint.analysis import intervals as iv
+
+    inf = float("inf")
+    assert iv.mul((0.0, inf, False, False), (0.0, inf, True, False))[:3] == (0.0, inf, False)
+    assert iv.mul((0.0, 1.0, True, False), (0.0, inf, True, False))[2] is True  # neither factor reaches 0
+
+
+def test_a_validation_that_admits_zero_reaches_it_through_a_ratio():
+    """``if any(t < 0): raise`` lets t == 0 through: t / p is then exactly 0 where t is, and log of it is -inf."""
+    [ratio] = probed("""
+        import torch
+        def deviance(preds, targets):
+            if torch.any(preds <= 0) or torch.any(targets < 0):
+                raise ValueError("targets cannot be negative")
+            probe(targets / preds)
+    """)
+    assert ratio.lo == 0 and not ratio.lo_open and reaches_zero(ratio)

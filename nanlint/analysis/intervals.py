@@ -56,6 +56,9 @@ def mul(a: tuple, b: tuple) -> tuple[float, float, bool, bool]:
     corners = []
     for x, xo in ((a_lo, a_lo_open), (a_hi, a_hi_open)):
         for y, yo in ((b_lo, b_lo_open), (b_hi, b_hi_open)):
+            if (x == 0 and not xo) or (y == 0 and not yo):
+                corners.append((0.0, False))  # an exact 0 times any value of the other factor is exactly 0
+                continue
             if (x == 0 and math.isinf(y)) or (y == 0 and math.isinf(x)):
                 corners.append((0.0, xo or yo))  # 0 * inf: the product stays near 0 at that corner
                 continue
