@@ -68,3 +68,41 @@ def test_a_long_run_on_a_terminal_shows_progress_on_stderr_only(tmp_path):
     assert process.returncode == 1
     assert b"nanlint: checked 40/40 files" in shown
     assert "checked" not in stdout
+
+
+def _run_on_terminal(args, cwd) -> tuple[int, str, bytes]:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "nanlint", *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=terminal, text=True)
+    os.close(terminal)
+    stdout, _ = process.communicate(timeout=300)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    return process.returncode, stdout, shown
+
+
+def test_trace_says_what_it_is_doing_on_a_terminal_only(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch\n"
+        "model = torch.nn.Linear(4, 2)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for _ in range(3):\n"
+        "    loss = model(torch.randn(8, 4)).pow(2).mean()\n"
+        "    opt.zero_grad(); loss.backward(); opt.step()\n"
+    )
+    code, stdout, shown = _run_on_terminal(["trace", "train.py"], tmp_path)
+    assert code == 0, stdout
+    assert b"running train.py under the monitor (it stops after 1 optimizer step or 300 s)" in shown
+    assert b"the script stopped" in shown and b"joining what ran with the flagged sites" in shown
+    assert "nanlint: running" not in stdout
+    piped = subprocess.run([sys.executable, "-m", "nanlint", "trace", "train.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert "under the monitor" not in piped.stderr

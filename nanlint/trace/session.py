@@ -242,6 +242,17 @@ def _trace(options: TraceOptions, signals: _Signals) -> TraceResult:
     return _run(options, target, label, root, files, findings, started, saved_env, signals)
 
 
+def _say(text: str) -> None:
+    """What the trace is doing, for a person at a terminal (standard error only, never in a pipe or a log)."""
+    stream = sys.__stderr__
+    try:
+        if stream is not None and stream.isatty():
+            stream.write(f"nanlint: {text}\n")
+            stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def _interrupted_at(stopper, monitor, steps: int) -> str:
     """Where the run was when a signal stopped it."""
     if not stopper.progressed and not monitor.ops_seen:
@@ -310,6 +321,9 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
 
         if signals.received:  # a signal that a library swallowed while nanlint was getting ready
             raise Interrupted(signals.received)
+        steps = f"{options.steps} optimizer step{'s' if options.steps != 1 else ''}"
+        _say(f"{len(findings)} flagged site{'s' if len(findings) != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}; "
+             f"running {label} under the monitor (it stops after {steps} or {options.timeout:g} s)")
         try:
             with StampMode(monitor), WatchMode(monitor):
                 outcome = run_script(options.script if not options.module else None, options.module,
@@ -337,6 +351,7 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
         outcome.status, outcome.reason = "interrupted", interrupted
         interrupted_at = _interrupted_at(stopper, monitor, options.steps)
         notes.add(f"interrupted by {interrupted} {interrupted_at}: the report covers what ran until then")
+    _say(f"the script stopped ({outcome.reason or outcome.status}); joining what ran with the flagged sites")
     monitor.flush()
     health.finish()
     extra = sorted({f for f in loaded if f not in set(files) and f.endswith(".py")})
