@@ -19,7 +19,7 @@ import libcst as cst
 from nanlint.analysis import construct, domain as d, guards as guard_mod, names, optable as ops
 from nanlint.analysis import arith
 from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
-from nanlint.analysis.flow import Def, FlowBuilder, Guard, ScopeFlow, self_key
+from nanlint.analysis.flow import Def, FlowBuilder, Guard, ScopeFlow, is_project_call, self_key
 from nanlint.analysis.opcall import OpCall, bind
 from nanlint.analysis.reduce import mask_value
 from nanlint.analysis.transfer import transfer
@@ -448,8 +448,29 @@ class Evaluator:
         if out is None:
             return UNKNOWN
         if names.opaque(out):
+            passed_on = self._passed_on(reaches, name, frame)
+            if passed_on is not None:
+                return passed_on
             return names.named(name, node) or self._named_alias(name, frame, node) or out
         return out
+
+    def _passed_on(self, reaches, name: str, frame: Frame) -> Value | None:
+        """``count = broadcast(count, ref=out)``: a helper of the project that takes the name's own value and gives it
+        back under the same name (a broadcast, a cast, a move to a device) is read as keeping it, so what is
+        known of the value passed in (a count clamped to >= 1) wins over what the name alone would suggest."""
+        found = None
+        for definition, _ in reaches:
+            call = definition.value
+            if definition.kind != "assign" or definition.path or not is_project_call(self.resolver, call):
+                return None
+            passed = [a.value for a in call.args if isinstance(a.value, cst.Name) and a.value.value == name]
+            if not passed:
+                return None
+            v = self.value(passed[0], frame)
+            if names.opaque(v):
+                return None
+            found = v if found is None else d.join(found, v)
+        return found
 
     def _named_alias(self, name: str, frame: Frame, node) -> Value | None:
         """``self.softmax = input``: another name the code gives the same value says what it is."""

@@ -26,6 +26,14 @@ NO_GRAD_CALLS = ("no_grad", "inference_mode")
 WHERE_OPS = frozenset({"where"})
 
 
+def is_project_call(resolver: ImportResolver, expr) -> bool:
+    """A call of a plain name that is the project's own helper: not a builtin, not torch, numpy, math or jax."""
+    if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name):
+        return False
+    qualified = resolver.qualify(expr.func) or ""
+    return expr.func.value not in NON_WRITING_BUILTINS and qualified.split(".")[0] not in ("torch", "numpy", "math", "jax")
+
+
 NON_WRITING_BUILTINS = frozenset({"print", "len", "isinstance", "assert_", "setattr", "getattr", "hasattr", "id",
                                   "repr", "str", "format", "type", "vars", "dir", "sorted", "list", "tuple", "set",
                                   "dict", "iter", "next", "callable", "super", "warn"})
@@ -262,10 +270,7 @@ class FlowBuilder:
         """``update(preds, numerator, denominator)``: a function of the project handed a fresh buffer fills it
         (torchmetrics' ``_update`` helpers), so it is not the zeros it was built as. Builtins and torch, numpy or
         math functions are not taken to write their arguments."""
-        if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name):
-            return {}
-        qualified = self.resolver.qualify(expr.func) or ""
-        if expr.func.value in NON_WRITING_BUILTINS or qualified.split(".")[0] in ("torch", "numpy", "math", "jax"):
+        if not is_project_call(self.resolver, expr):
             return {}
         out = {}
         for a in expr.args:

@@ -172,6 +172,13 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     if lv is not None and rv is None:
         left, right, lv, rv = right, left, None, lv
         op = _FLIP[type(op)]()
+    if rv is None and isinstance(op, (cst.LessThan, cst.LessThanEqual)):
+        # a < b with a >= 0 (a size, a count): b > 0; a <= b with a > 0: b > 0
+        l_value = ev.value(left, frame)
+        if (l_value.nonneg and isinstance(op, cst.LessThan)) or l_value.positive:
+            k = ev.key(right)
+            if k:
+                return [Constraint(k, cst.GreaterThan, 0.0, source=right)] + _witness(ev, right, None)
     if rv is None:
         # x > eps where eps is a positive setting: x > 0
         r_value = ev.value(right, frame)

@@ -11,6 +11,9 @@ from rule_cases import found
 
 
 FLAGGED_201 = [
+    # the same helper given a count that can be 0 keeps that too
+    ("import torch\nfrom .utils import broadcast, degree\ndef f(out, index, n):\n    count = degree(index, n)\n"
+     "    count = broadcast(count, ref=out, dim=0)\n    return out / count\n", 6),
     ("import torch\ndef f(loss, mask):\n    return (loss * mask).sum(-1) / mask.sum(-1)\n", 3),
     ("import torch\ndef f(signal):\n    return signal / signal.std()\n", 3),
     ("import numpy as np\ndef f(v):\n    return (v - np.mean(v)) / np.std(v)\n", 3),
@@ -48,6 +51,12 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # a project helper handed the count gives it back under its name: the clamp to >= 1 still holds
+    "import torch\nfrom .utils import broadcast, degree\ndef f(out, index, n):\n    count = degree(index, n)\n"
+    "    count = count.sqrt().clamp(min=1.0)\n    count = broadcast(count, ref=out, dim=0)\n    return out / count\n",
+    # a size below num: num > 0 there
+    "import torch\ndef f(found, k):\n    num = 0\n    if k:\n        num = int(k * 2)\n    if found.size(1) < num:\n"
+    "        return found.size(1) / num\n    return 1.0\n",
     # statistics of values the function knows nothing of: a dense activation is never constant or all 0 in practice
     "import torch\ndef f(x):\n    return x / x.std()\n",
     "import torch\ndef f(x):\n    return torch.div(x, x.abs().max())\n",
