@@ -451,8 +451,29 @@ class Evaluator:
             passed_on = self._passed_on(reaches, name, frame)
             if passed_on is not None:
                 return passed_on
-            return names.named(name, node) or self._named_alias(name, frame, node) or out
+            found = names.named(name, node) or self._named_alias(name, frame, node)
+            if found is not None and found.role != d.EPS and self._computed_here(reaches, frame):
+                return out  # the code's own arithmetic, only imprecisely known: the name is no evidence of 0
+            return found or out
         return out
+
+    def _computed_here(self, reaches, frame: Frame) -> bool:
+        """Every definition reaching the use is arithmetic the analysis followed (``counts = counts /
+        counts.sum(1)``, ``counts += 1``): a name describes what the code cannot see into (a parameter, an
+        attribute, a helper's result), not a value the code computed itself."""
+        for definition, _ in reaches:
+            value = definition.value
+            if definition.kind == "aug":
+                continue
+            if definition.kind != "assign" or definition.path:
+                return False
+            if isinstance(value, (cst.BinaryOperation, cst.UnaryOperation)):
+                continue
+            site = self.opcall(value, frame) if isinstance(value, cst.Call) else None
+            if site is not None and site.spec.transfer not in ("identity", "detach"):
+                continue  # a cast or a view is the same value: its name still speaks for it
+            return False
+        return True
 
     def _passed_on(self, reaches, name: str, frame: Frame) -> Value | None:
         """``count = broadcast(count, ref=out)``: a helper of the project that takes the name's own value and gives it

@@ -51,6 +51,12 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # the code's own arithmetic, only imprecisely known, is not "counts that can be 0" because of its name
+    "import numpy as np\ndef f(ys, k, n):\n    counts = np.zeros((n, k), dtype=np.int32)\n    for i in range(n):\n"
+    "        u, c = np.unique(ys[i], return_counts=True)\n        counts[i, u] = c\n    counts += 1\n"
+    "    counts = counts / counts.sum(1).reshape(-1, 1)\n    return counts[0] / counts[1]\n",
+    "import torch\ndef f(sample, distance):\n    mask_pixel_spacing = sample['pixel_spacing'] * 2 ** sample['level']\n"
+    "    return distance / (mask_pixel_spacing * 2)\n",
     # a project helper handed the count gives it back under its name: the clamp to >= 1 still holds
     "import torch\nfrom .utils import broadcast, degree\ndef f(out, index, n):\n    count = degree(index, n)\n"
     "    count = count.sqrt().clamp(min=1.0)\n    count = broadcast(count, ref=out, dim=0)\n    return out / count\n",
