@@ -142,3 +142,18 @@ def test_pre_commit_hook_definition():
     assert hook["language"] == "python"
     assert hook["types_or"] == ["python", "pyi", "jupyter"]
     assert hook["require_serial"] is True  # one process: one report per commit
+
+
+def test_benchmark_tree_sets_and_labels_are_references_only():
+    """Third-party code stays outside the repository: the sets name pinned packages, the labels name files."""
+    import csv
+    import tomllib
+
+    sets = tomllib.loads((REPO / "benchmarks" / "trees.toml").read_text())["sets"]
+    assert sets and all(all("==" in p for p in s["packages"]) for s in sets.values())
+    with open(REPO / "benchmarks" / "labels" / "unseen-2026-12-03.tsv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert rows and {r["label"] for r in rows} <= {"TRUE", "FALSE", "UNSURE"}
+    assert all(r["package"] in sets["unseen-2026-12-03"]["packages"] for r in rows)
+    bugs = tomllib.loads((REPO / "benchmarks" / "labels" / "heldout_bugs.toml").read_text())["bug"]
+    assert all(b["url"].startswith("https://") and "buggy" not in b for b in bugs)
