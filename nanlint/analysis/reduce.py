@@ -23,10 +23,21 @@ def _desc(call: OpCall, what: str, x: Value) -> str:
     return f"{what} (`{call.text()}`)"
 
 
+def _within_rows(call: OpCall) -> bool:
+    """The reduction runs along a dim >= 1 (``dim=1``, ``dim=(1, 2)``): a selection of rows with no row gives
+    an empty result there, not the sum (0) or mean (NaN) of nothing."""
+    dim = call.dim
+    if dim is None:
+        return False
+    parts = [e.value for e in dim.elements] if isinstance(dim, (cst.Tuple, cst.List)) else [dim]
+    numbers = [call.ev.number(p) for p in parts]
+    return bool(numbers) and all(n is not None and n >= 1 for n in numbers)
+
+
 def _vanishing_input(call: OpCall, x: Value) -> Evidence | None:
     """Why every element reduced can be 0 at once."""
     found = x.vanish
-    if x.empty is not None:
+    if x.empty is not None and not _within_rows(call):
         found = stronger(found, Evidence(x.empty.tier, f"{x.empty.why} (and the sum of nothing is 0)", x.empty.node, "empty", x.empty.root))
     return found
 
@@ -145,7 +156,7 @@ def norm(call: OpCall) -> Value:
     out = replace(out, grad=x.grad, dtype=x.dtype, large=x.large, vanish=x.vanish)
     if x.vanish is not None:
         out = out.with_point(0.0, x.vanish)
-    if x.empty is not None:
+    if x.empty is not None and not _within_rows(call):
         out = out.with_point(0.0, Evidence(x.empty.tier, x.empty.why, x.empty.node, "empty", x.empty.root))
     if x.positive:
         out = replace(out, lo_open=True)

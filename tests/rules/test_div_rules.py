@@ -11,6 +11,8 @@ from rule_cases import found
 
 
 FLAGGED_201 = [
+    # ...but summed over its rows (dim 0) it is the sum of nothing, 0
+    ("import torch\ndef f(x, mask):\n    sel = x[mask]\n    return x / sel.sum(0)\n", 4),
     # the same helper given a count that can be 0 keeps that too
     ("import torch\nfrom .utils import broadcast, degree\ndef f(out, index, n):\n    count = degree(index, n)\n"
      "    count = broadcast(count, ref=out, dim=0)\n    return out / count\n", 6),
@@ -51,6 +53,9 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # a selection of no row reduced along its rows' own dim is empty, and so is the quotient: no inf
+    "import torch\ndef f(edge_vec, mask):\n    return edge_vec[mask] / torch.norm(edge_vec[mask], dim=1).unsqueeze(1)\n",
+    "import torch\ndef f(x, mask):\n    sel = x[mask]\n    return sel / sel.sum(dim=1, keepdim=True)\n",
     # the code's own arithmetic, only imprecisely known, is not "counts that can be 0" because of its name
     "import numpy as np\ndef f(ys, k, n):\n    counts = np.zeros((n, k), dtype=np.int32)\n    for i in range(n):\n"
     "        u, c = np.unique(ys[i], return_counts=True)\n        counts[i, u] = c\n    counts += 1\n"
