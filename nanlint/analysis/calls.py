@@ -124,6 +124,10 @@ class Calls:
         annotation = param.annotation.annotation if getattr(param, "annotation", None) is not None else None
         if isinstance(annotation, cst.Name) and annotation.value in ("int", "bool"):
             return Value(integer=True, grad=False, node=param, desc=f"`{name}`")
+        if named is None or named.role not in (d.EPS,):
+            if _numbers_annotation(annotation):
+                # `class_weights: Optional[List[float]]`: numbers the user sets, not data that can be empty
+                return Value(grad=False, role=d.SETTING, node=param)
         default = definition.value
         if default is not None:
             outer = self.ev.frame_of(self.ev.scopes.parent_scope(frame.flow.node))
@@ -328,3 +332,26 @@ def _weaken_fills(v: Value) -> Value:
     points = tuple((p, e.weaker() if e.kind in ("fill", "literal") else e) for p, e in v.points)
     vanish = v.vanish.weaker() if v.vanish is not None and v.vanish.kind == "fill" else v.vanish
     return replace(v, points=points, vanish=vanish)
+
+
+_NUMBER_TYPES = frozenset({"float"})  # ints are as often lengths or indices from the data
+_CONTAINERS = frozenset({"List", "list", "Sequence", "Tuple", "tuple", "Optional", "Iterable"})
+
+
+def _numbers_annotation(annotation, inside: bool = False) -> bool:
+    """``List[float]``, ``Tuple[float, ...]``, ``Optional[Sequence[float]]``: containers of Python floats (a
+    scalar ``float`` is left to its name and default: it can be a measured value; ints are often lengths or
+    indices)."""
+    if isinstance(annotation, cst.Name):
+        return inside and annotation.value in _NUMBER_TYPES
+    if isinstance(annotation, cst.Ellipsis):
+        return inside
+    if not isinstance(annotation, cst.Subscript) or not isinstance(annotation.value, cst.Name):
+        return False
+    outer = annotation.value.value
+    if outer not in _CONTAINERS:
+        return False
+    elements = [e.slice.value for e in annotation.slice if isinstance(e.slice, cst.Index)]
+    if outer == "Optional":
+        return len(elements) == 1 and _numbers_annotation(elements[0], inside)
+    return bool(elements) and all(_numbers_annotation(e, True) for e in elements)

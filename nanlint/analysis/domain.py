@@ -67,6 +67,15 @@ LOGPROB = "logprob"  # <= 0, from log_softmax/logsigmoid
 INDEX = "index"  # integer positions (arange, argmax)
 LITERAL = "literal"
 EPS = "eps"  # a small positive constant meant as a guard
+SETTING = "setting"  # a number or list of numbers the user configures (a `float` / `List[float]` parameter)
+
+
+def _configured(a: "Value", b: "Value") -> str | None:
+    """A setting or its constant fallback (``w if w is not None else 1.0``) is still a setting."""
+    roles = {a.role, b.role}
+    if SETTING in roles and (roles <= {SETTING, LITERAL} or a.const is not None or b.const is not None):
+        return SETTING
+    return None
 
 
 @dataclass(frozen=True)
@@ -249,7 +258,7 @@ def join(a: Value, b: Value) -> Value:
         large=stronger(a.large, b.large),
         empty=stronger(a.empty, b.empty),
         single=stronger(a.single, b.single),
-        role=a.role if a.role == b.role else named.role if named.evidence_at_least(Tier.DEGENERATE) else None,
+        role=a.role if a.role == b.role else _configured(a, b) or (named.role if named.evidence_at_least(Tier.DEGENERATE) else None),
         grad=join_grad(a.grad, b.grad),
         dist=a.dist and b.dist,
         unit=a.unit and b.unit,

@@ -64,7 +64,7 @@ def weighted_mean(rule: Rule, numerator, den):
     site = rule.op(inner) if isinstance(inner, cst.Call) else None
     w = rule.value(site.arg("input")) if site is not None else None
 
-    if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability") or w.dist:
+    if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability", "setting") or w.dist:
         return None
     if w.vanish is None and not opaque(w):
         return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)

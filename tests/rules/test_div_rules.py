@@ -11,6 +11,8 @@ from rule_cases import found
 
 
 FLAGGED_201 = [
+    # ...weights that come with the data are
+    ("import torch\ndef f(tp, weights):\n    return (tp * weights).sum() / weights.sum()\n", 3),
     # ...but summed over its rows (dim 0) it is the sum of nothing, 0
     ("import torch\ndef f(x, mask):\n    sel = x[mask]\n    return x / sel.sum(0)\n", 4),
     # the same helper given a count that can be 0 keeps that too
@@ -53,6 +55,10 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # weights the user configures (a list of floats) are not "all 0 for an empty batch"
+    "import torch\nfrom typing import List, Optional\ndef f(tp, class_weights: Optional[List[float]] = None):\n"
+    "    class_weights = class_weights if class_weights is not None else 1.0\n"
+    "    class_weights = torch.tensor(class_weights).to(tp.device)\n    return (tp * class_weights).sum() / class_weights.sum()\n",
     # a selection of no row reduced along its rows' own dim is empty, and so is the quotient: no inf
     "import torch\ndef f(edge_vec, mask):\n    return edge_vec[mask] / torch.norm(edge_vec[mask], dim=1).unsqueeze(1)\n",
     "import torch\ndef f(x, mask):\n    sel = x[mask]\n    return sel / sel.sum(dim=1, keepdim=True)\n",
