@@ -9,6 +9,8 @@ them. Expansions that are >= 0 only in exact arithmetic (``|x|^2 + |y|^2 - 2 x.y
 """
 from __future__ import annotations
 
+import builtins
+
 import math
 from dataclasses import replace
 
@@ -156,6 +158,8 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
             if ls.pairwise and rs.pairwise:
                 ev_ = Evidence(Tier.PLAUSIBLE, f"`{text}` is 0 on its diagonal (each element minus itself)", node, "self-pair", root=ls.base)
                 return replace(out.with_point(0.0, ev_), vanish=ev_)
+            if base.role == d.INDEX:
+                return out  # two entries of a grid (arange, linspace) are distinct by construction
             ev_ = Evidence(Tier.PLAUSIBLE, f"`{text}`: two entries of `{ls.base}` coincide (a degenerate box or interval)", node, "coincide", root=ls.base)
             return out.with_point(0.0, ev_)
     if shapes.is_square_expansion(ev, left, right):
@@ -166,6 +170,10 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
         why = f"`{text}` (E[x^2] - E[x]^2) is >= 0 only in exact arithmetic and rounds below 0 for a near-constant input"
         ev_ = Evidence(Tier.PLAUSIBLE, why, node, "rounding")
         return replace(out, below=ev_).with_point(0.0, ev_)
+    loops = _same_loop_range(ev, left, right, a.node, b.node)
+    if loops is not None and out.zero is None:
+        ev_ = Evidence(Tier.PLAUSIBLE, f"`{text}` is 0 where two loops over `{loops}` meet (the same index twice)", node, "self-pair")
+        return out.with_point(0.0, ev_)
     same = _same_callee(ev, left, right, a.node, b.node)
     if same is not None and out.zero is None:
         # encoder(anchors) - encoder(positives): one layer applied to two inputs, equal for a duplicate pair
@@ -181,6 +189,20 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
     return out
 
 
+def _same_loop_range(ev, left, right, left_made=None, right_made=None) -> str | None:
+    """``j - i`` for ``for i in range(n): for j in range(n)``: the text of the range both indices run over."""
+    if not (isinstance(left, cst.Name) and isinstance(right, cst.Name)) or left.value == right.value:
+        return None
+    lc, rc = ev.resolved(left), ev.resolved(right)
+    lc = lc if isinstance(lc, cst.Call) else left_made
+    rc = rc if isinstance(rc, cst.Call) else right_made
+    if not (isinstance(lc, cst.Call) and isinstance(rc, cst.Call)) or lc is rc:
+        return None
+    if ev.text(lc.func) != "range" or ev.text(rc.func) != "range" or ev.text(lc) != ev.text(rc):
+        return None
+    return ev.text(lc)
+
+
 def _same_callee(ev, left, right, left_made=None, right_made=None) -> str | None:
     """The callee's text when both sides are calls of one model or function on different arguments."""
     lc, rc = ev.resolved(left), ev.resolved(right)
@@ -193,7 +215,12 @@ def _same_callee(ev, left, right, left_made=None, right_made=None) -> str | None
         return None
     if ev.opcall(lc) is not None:
         return None  # a torch op (x.sum(1) - y.sum(1)) says nothing of its inputs being equal
+    if isinstance(lc.func, cst.Name) and callee in _BUILTINS and ev.resolver.qualify(lc.func) in (None, callee):
+        return None  # range(...) - range(...), len(a) - len(b): not one model seeing two inputs
     return callee
+
+
+_BUILTINS = frozenset(dir(builtins))
 
 
 def negate(a: Value, node) -> Value:

@@ -11,6 +11,8 @@ from rule_cases import found
 
 
 FLAGGED_201 = [
+    # two loops over the same range meet on the diagonal
+    ("def f(n, x):\n    out = []\n    for i in range(n):\n        for j in range(n):\n            out.append(x / (j - i))\n    return out\n", 5),
     # ...weights that come with the data are
     ("import torch\ndef f(tp, weights):\n    return (tp * weights).sum() / weights.sum()\n", 3),
     # ...but summed over its rows (dim 0) it is the sum of nothing, 0
@@ -55,6 +57,10 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # the inner loop starts past the outer index: j - i >= 2; entries of a grid are distinct by construction
+    "def f(n, x):\n    out = []\n    for i in range(n):\n        for j in range(i + 2, n):\n            out.append(x / (j - i))\n    return out\n",
+    "import torch\ndef f(start: float = 0.0, stop: float = 5.0, n: int = 50):\n    offset = torch.linspace(start, stop, n)\n"
+    "    return -0.5 / (offset[1] - offset[0]).item() ** 2\n",
     # weights the user configures (a list of floats) are not "all 0 for an empty batch"
     "import torch\nfrom typing import List, Optional\ndef f(tp, class_weights: Optional[List[float]] = None):\n"
     "    class_weights = class_weights if class_weights is not None else 1.0\n"
