@@ -367,6 +367,9 @@ class Evaluator:
         if isinstance(node, cst.Comparison):
             return mask_value(node, f"`{self.text(node)}`", self._comparison_root(node))
         if isinstance(node, cst.IfExp):
+            taken = self._branch_taken(node)
+            if taken is not None:
+                return self.value(node.body if taken else node.orelse, frame)
             return d.join(self.value(node.body, frame), self.value(node.orelse, frame))
         if isinstance(node, cst.BooleanOperation):
             return d.join(self.value(node.left, frame), self.value(node.right, frame))
@@ -529,6 +532,21 @@ class Evaluator:
         if found is None:
             found = self._tests[id(scope_node)] = _edge_tests(self, scope_node)
         return found
+
+    def _branch_taken(self, node: cst.IfExp) -> bool | None:
+        """``s = total if use_cuda else 0`` read under ``if use_cuda:``: the use's own guard on the same test
+        decides which arm the value came from (True: the body, False: the else arm, None: either)."""
+        test = self.text(node.test)
+        for guard in self.extra:
+            if guard.kind not in ("if", "while", "assert", "exit", "ifexp", "and", "or"):
+                continue
+            holds, _ = guard_mod.effective(self, guard)
+            tested = guard.test
+            while isinstance(tested, cst.UnaryOperation) and isinstance(tested.operator, cst.Not):
+                tested, holds = tested.expression, not holds
+            if self.text(tested) == test:
+                return holds
+        return None
 
     def _carried(self, definition: Def, guards, name: str, frame: Frame) -> tuple:
         """Guards on the way to this use that constrain what the definition was computed from (``y = x**2 - 1``

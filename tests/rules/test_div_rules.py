@@ -11,6 +11,8 @@ from rule_cases import found
 
 
 FLAGGED_201 = [
+    ("def f(events, use_cuda):\n    total = sum([e.t for e in events]) if use_cuda else 0\n    out = []\n    for e in events:\n"
+     "        if not use_cuda:\n            out.append(e.t * 100.0 / total)\n    return out\n", 6),
     # two loops over the same range meet on the diagonal
     ("def f(n, x):\n    out = []\n    for i in range(n):\n        for j in range(n):\n            out.append(x / (j - i))\n    return out\n", 5),
     # ...weights that come with the data are
@@ -57,6 +59,9 @@ def test_division_confidence(source, confidence):
 
 
 SILENT_201 = [
+    # the 0 arm is taken only when use_cuda is false, and the division runs only when it is true
+    "def f(events, use_cuda):\n    total = sum([e.t for e in events]) if use_cuda else 0\n    out = []\n    for e in events:\n"
+    "        if use_cuda:\n            out.append(e.t * 100.0 / total)\n    return out\n",
     # the inner loop starts past the outer index: j - i >= 2; entries of a grid are distinct by construction
     "def f(n, x):\n    out = []\n    for i in range(n):\n        for j in range(i + 2, n):\n            out.append(x / (j - i))\n    return out\n",
     "import torch\ndef f(start: float = 0.0, stop: float = 5.0, n: int = 50):\n    offset = torch.linspace(start, stop, n)\n"
