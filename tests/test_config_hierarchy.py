@@ -76,3 +76,28 @@ def test_a_broken_nested_configuration_is_one_line_and_exit_2(workspace):
     assert result.exit_code == 2
     assert result.stderr.startswith("nanlint: error: ") and "unknown key `ignor`" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_trace_finds_its_sites_with_each_files_configuration(tmp_path):
+    """trace watches every rule's sites, read with the file's own settings: its target precision, its
+    per-file ignores."""
+    from nanlint.trace.sites import static_findings
+
+    script = tmp_path / "train.py"
+    script.write_text("import torch\nx = torch.randn(4)\ny = torch.log(torch.softmax(x, -1))\nz = x / (x.abs() + 1e-8)\n")
+    assert {f.code for f in static_findings([str(script)])} == {"NAN101"}
+    (tmp_path / "pyproject.toml").write_text('[tool.nanlint]\ntarget-precision = "float16"\n'
+                                             '[tool.nanlint.per-file-ignores]\n"train.py" = ["NAN101"]\n')
+    assert {f.code for f in static_findings([str(script)])} == {"NAN354"}
+
+
+def test_trace_with_a_broken_configuration_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "train.py").write_text("print('ran')\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.nanlint]\nbogus = 1\n")
+    done = subprocess.run([sys.executable, "-m", "nanlint", "trace", "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("nanlint: error: ") and "unknown key `bogus`" in done.stderr
+    assert "Traceback" not in done.stderr and "ran" not in done.stdout

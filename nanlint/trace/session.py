@@ -227,7 +227,7 @@ def _trace(options: TraceOptions, signals: _Signals) -> TraceResult:
         raise TraceError(f"--project-root {options.project_root}: not a directory")
     started = time.perf_counter()
     files = sites_mod.imported_files(target, root, [os.path.dirname(target)])
-    findings = list(options.findings) if options.findings is not None else sites_mod.static_findings(files)
+    findings = list(options.findings) if options.findings is not None else _static_findings(files)
     saved_env = dict(os.environ)
     torch_was_loaded = "torch" in sys.modules
     _device_env(options.device)
@@ -240,6 +240,17 @@ def _trace(options: TraceOptions, signals: _Signals) -> TraceResult:
             os.environ.clear()
             os.environ.update(saved_env)
     return _run(options, target, label, root, files, findings, started, saved_env, signals)
+
+
+def _static_findings(files: list[str]) -> list:
+    """The flagged sites, each file with its own configuration; a broken configuration file is one line, exit 2."""
+    from nanlint.catalog import CatalogError
+    from nanlint.config import ConfigError
+
+    try:
+        return sites_mod.static_findings(files)
+    except (ConfigError, CatalogError) as exc:
+        raise TraceError(str(exc)) from None
 
 
 def _say(text: str) -> None:
@@ -356,7 +367,10 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
     health.finish()
     extra = sorted({f for f in loaded if f not in set(files) and f.endswith(".py")})
     if extra and options.findings is None:
-        findings += sites_mod.static_findings(extra)
+        try:
+            findings += _static_findings(extra)
+        except TraceError as exc:  # the script has run: the report is still made, without those files' sites
+            notes.add(f"flagged sites of files loaded during the run were not found: {exc}")
     files = sorted(set(files) | set(extra))
     events = monitor.all_events()
     _absorb_infinities(events, monitor, stopper.backwards and stopper.losses_finite)

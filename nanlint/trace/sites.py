@@ -75,13 +75,21 @@ def imported_files(script: str, root: str, search: list[str]) -> list[str]:
 
 
 def static_findings(files: list[str]) -> list[Finding]:
-    """Every rule (ALL + preview) over ``files``; meta findings (NAN0xx) are not numerical sites."""
-    from nanlint import api
-    from nanlint.config import Config
+    """The flagged sites of ``files``: each file with its own configuration (its target precision, rule options,
+    per-file ignores, as ``nanlint check`` reads them), with every rule selected on top (ALL + preview), so that
+    the trace watches every site the checker could name; meta findings (NAN0xx) are not numerical sites. Raises
+    :class:`nanlint.config.ConfigError` for a configuration file that cannot be used."""
+    from dataclasses import replace
 
-    config = Config(select=("ALL",), preview=True, cache=False)
+    from nanlint import api, selection
+    from nanlint.config import Config
+    from nanlint.hierarchy import Configs
+
+    def everything(config: Config) -> Config:
+        return replace(config, overrides=(*config.overrides, selection.Layer(("ALL",), (), ())), preview=True, cache=False)
+
     # one process, no cache: a few files, and nothing written into the user's folder
-    result = api.run(sorted(set(files)), config, jobs=1, cache=False)
+    result = api.run(sorted(set(files)), Configs(adjust=everything), jobs=1, cache=False)
     return [f for f in result.findings if not f.code.startswith("NAN0")]
 
 
