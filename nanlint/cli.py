@@ -59,11 +59,6 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(s.strip() for item in values for s in item.split(",") if s.strip())
 
 
-def _load_config(config_file: str | None, isolated: bool, overrides: dict) -> Config:
-    """The configuration of the current folder with the command line's on top (see :func:`_configs`)."""
-    return _configs(config_file, isolated, overrides).for_path(".")
-
-
 def _configs(config_file: str | None, isolated: bool, overrides: dict):
     """Each file's configuration (the closest file above it, or ``--config`` / ``--isolated`` for all) with
     the command line's on top: a selection layer, as in ruff (``--select`` starts afresh,
@@ -203,7 +198,7 @@ def _add_noqa(findings: list[Finding], texts: dict[str, str], result, quiet: boo
     """Write ``# noqa`` directives for every finding (files only, not standard input); exit 0, or 2 when a
     file could not be written."""
     from nanlint.add_noqa import add_noqa
-    from nanlint.source import read, write
+    from nanlint.source import read
 
     stdin_name = result.stdin.filename if result.stdin is not None else None
     by_file: dict[str, list[Finding]] = {}
@@ -220,12 +215,10 @@ def _add_noqa(findings: list[Finding], texts: dict[str, str], result, quiet: boo
         skipped += k
         if new_text == text:
             continue
-        try:
-            write(filename, read(filename), new_text)
+        if _write_file(filename, read(filename), new_text):
             added += n
-        except (OSError, UnicodeEncodeError) as exc:
+        else:
             ok = False
-            click.echo(f"nanlint: error: {exc}", err=True)
     if not quiet:
         click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
         if skipped:
@@ -416,22 +409,30 @@ def _apply_fixes(findings: list[Finding], texts: dict[str, str], config, unsafe:
 def _write_fixed(outcome: _FixOutcome) -> bool:
     """Write every fixed file; one that cannot be written is reported, keeps its findings, and does not stop
     the others. Whether all were written."""
+    ok = True
+    for filename, (original, text) in outcome.fixed_texts.items():
+        if not _write_file(filename, original, text):
+            ok = False
+            outcome.unfixed(filename)
+    return ok
+
+
+def _write_file(filename: str, original, text: str) -> bool:
+    """Write a user's file atomically (:func:`nanlint.source.write`); a failure is one line on stderr and the
+    file stays as it was. Whether it was written."""
     import signal
 
     from nanlint.source import write
 
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    ok = True
-    for filename, (original, text) in outcome.fixed_texts.items():
-        try:
-            write(filename, original, text)
-        except (OSError, UnicodeEncodeError) as exc:
-            ok = False
-            message = str(exc) if isinstance(exc, OSError) and exc.args else f"cannot write {filename}: {exc}; the file is unchanged"
-            click.echo(f"nanlint: error: {message}", err=True)
-            outcome.unfixed(filename)
-    return ok
+    try:
+        write(filename, original, text)
+    except (OSError, UnicodeEncodeError) as exc:
+        message = str(exc) if isinstance(exc, OSError) and exc.args else f"cannot write {filename}: {exc}; the file is unchanged"
+        click.echo(f"nanlint: error: {message}", err=True)
+        return False
+    return True
 
 
 @main.command("rule")

@@ -78,8 +78,7 @@ def _cell_lines(index: int, text: str) -> CellLines:
     return CellLines(index, python, ipython)
 
 
-def cells(data: bytes) -> list[CellLines]:
-    document = _load(data)
+def _code_cells(document: dict) -> list[CellLines]:
     if not _is_python(document):
         return []
     return [_cell_lines(i, _source_text(cell)) for i, cell in enumerate(document["cells"], start=1)
@@ -89,20 +88,10 @@ def cells(data: bytes) -> list[CellLines]:
 def to_source(data: bytes) -> str:
     """The notebook's code cells as one Python source, each after its marker line."""
     out = []
-    for cell in cells(data):
+    for cell in _code_cells(_load(data)):
         out.append(f"# %% [nanlint cell {cell.index}]")
         out.extend(cell.python)
     return "\n".join(out) + "\n" if out else ""
-
-
-def locate(source: str, line: int) -> tuple[int | None, int]:
-    """(cell number, row within the cell) of ``line`` of a joined source; (None, line) outside any cell."""
-    lines = source.splitlines()
-    for number in range(min(line, len(lines)), 0, -1):
-        match = MARKER.match(lines[number - 1])
-        if match:
-            return int(match.group(1)), line - number
-    return None, line
 
 
 def cell_offsets(source: str) -> dict[int, int]:
@@ -110,9 +99,10 @@ def cell_offsets(source: str) -> dict[int, int]:
     return {int(m.group(1)): n for n, text in enumerate(source.splitlines(), start=1) if (m := MARKER.match(text))}
 
 
-def _fixed_cells(data: bytes, fixed_source: str) -> list[tuple[int, str, str]]:
-    """(cell number, old source, new source) of each code cell that ``fixed_source`` changes."""
-    originals = {cell.index: cell for cell in cells(data)}
+def _fixed_cells(document: dict, fixed_source: str) -> list[tuple[int, str, str]]:
+    """(cell number, old source, new source) of each code cell of ``document`` that ``fixed_source`` (its
+    joined source after fixes) changes, IPython lines restored."""
+    originals = {cell.index: cell for cell in _code_cells(document)}
     fixed: dict[int, list[str]] = {}
     current: list[str] | None = None
     for line in fixed_source.splitlines():
@@ -121,39 +111,34 @@ def _fixed_cells(data: bytes, fixed_source: str) -> list[tuple[int, str, str]]:
             current = fixed.setdefault(int(match.group(1)), [])
         elif current is not None:
             current.append(line)
-    document = _load(data)
     out = []
-    for index, cell in enumerate(document["cells"], start=1):
-        if index not in fixed or index not in originals or fixed[index] == originals[index].python:
+    for index, lines in fixed.items():
+        original = originals.get(index)
+        if original is None or lines == original.python:
             continue
         restored = []
-        for line in fixed[index]:
+        for line in lines:
             match = _PLACEHOLDER.match(line)
             number = int(match.group(2)) if match else -1
-            restored.append(originals[index].ipython[number] if 0 <= number < len(originals[index].ipython) else line)
-        old = _source_text(cell)
+            restored.append(original.ipython[number] if 0 <= number < len(original.ipython) else line)
+        old = _source_text(document["cells"][index - 1])
         out.append((index, old, "\n".join(restored) + ("\n" if old.endswith("\n") else "")))
     return out
 
 
 def diff(filename: str, data: bytes, fixed_source: str) -> str:
     """A unified diff per changed cell, headed ``a/NAME:cell N``."""
-    import difflib
+    from nanlint.fixes import unified_diff
 
-    out = []
-    for index, old, new in _fixed_cells(data, fixed_source):
-        out.extend(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        f"a/{filename}:cell {index}", f"b/{filename}:cell {index}"))
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of cell\n"
-    return "".join(out)
+    return "".join(unified_diff(f"{filename}:cell {index}", old, new)
+                   for index, old, new in _fixed_cells(_load(data), fixed_source))
 
 
 def write_back(data: bytes, fixed_source: str) -> bytes:
     """The notebook ``data`` with the code cells' sources taken from ``fixed_source`` (a joined source after
     fixes), IPython lines restored; every other byte of structure (keys, outputs, metadata, order) kept."""
     document = _load(data)
-    for index, _, new in _fixed_cells(data, fixed_source):
+    for index, _, new in _fixed_cells(document, fixed_source):
         cell = document["cells"][index - 1]
         cell["source"] = new.splitlines(keepends=True) if isinstance(cell.get("source"), list) else new
     return _dump(document, data)

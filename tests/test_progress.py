@@ -47,30 +47,8 @@ def test_no_progress_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
     assert "checked" not in result.stderr
 
 
-def test_a_long_run_on_a_terminal_shows_progress_on_stderr_only(tmp_path):
-    for i in range(40):
-        (tmp_path / f"m{i:03}.py").write_text(RISKY * 30)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "nanlint", "check", "--no-cache", "-j", "1", "--output-format", "concise", "."], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=terminal, text=True)
-    os.close(terminal)
-    stdout, _ = process.communicate(timeout=300)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
-    assert process.returncode == 1
-    assert b"nanlint: checked 40/40 files" in shown
-    assert "checked" not in stdout
-
-
 def _run_on_terminal(args, cwd) -> tuple[int, str, bytes]:
+    """Run nanlint with standard error on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "nanlint", *args], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=terminal, text=True)
@@ -87,6 +65,15 @@ def _run_on_terminal(args, cwd) -> tuple[int, str, bytes]:
         shown += chunk
     os.close(controller)
     return process.returncode, stdout, shown
+
+
+def test_a_long_run_on_a_terminal_shows_progress_on_stderr_only(tmp_path):
+    for i in range(40):
+        (tmp_path / f"m{i:03}.py").write_text(RISKY * 30)
+    code, stdout, shown = _run_on_terminal(["check", "--no-cache", "-j", "1", "--output-format", "concise", "."], tmp_path)
+    assert code == 1
+    assert b"nanlint: checked 40/40 files" in shown
+    assert "checked" not in stdout
 
 
 def test_trace_says_what_it_is_doing_on_a_terminal_only(tmp_path):
