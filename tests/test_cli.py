@@ -75,7 +75,9 @@ def test_json_format_has_the_documented_schema(project):
     data = json.loads(result.stdout)  # nothing but JSON on stdout: no summary line
     assert len(data) == 1
     item = data[0]
-    assert set(item) == {"code", "name", "message", "severity", "confidence", "filename", "location", "end_location", "fix", "hint", "docs"}
+    assert set(item) == {"code", "name", "message", "severity", "confidence", "filename", "location", "end_location", "fix", "hint", "docs", "fact"}
+    # the fact the finding rests on: a softmax output underflows to exactly 0 (its line)
+    assert item["fact"] == {"kind": "underflow", "tier": "plausible", "row": 6}
     assert (item["code"], item["name"], item["severity"], item["filename"]) == ("NAN101", "log-of-probability", "error", "risky.py")
     assert item["location"] == {"row": 6, "column": 13}
     assert item["end_location"] == {"row": 6, "column": 13 + len("torch.log(F.softmax(logits, dim=-1))")}

@@ -160,7 +160,10 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
                 return replace(out.with_point(0.0, ev_), vanish=ev_)
             if base.role == d.INDEX:
                 return out  # two entries of a grid (arange, linspace) are distinct by construction
-            ev_ = Evidence(Tier.PLAUSIBLE, f"`{text}`: two entries of `{ls.base}` coincide (a degenerate box or interval)", node, "coincide", root=ls.base)
+            # boxes and intervals of data collapse (a constant column, a zero-width box); two entries of
+            # anything else (interpolation nodes, a schedule, a parameter) coincide only when it is degenerate
+            tier = Tier.PLAUSIBLE if base.role == d.DATA else Tier.DEGENERATE
+            ev_ = Evidence(tier, f"`{text}`: two entries of `{ls.base}` coincide (a degenerate box or interval)", node, "coincide", root=ls.base)
             return out.with_point(0.0, ev_)
     if shapes.is_square_expansion(ev, left, right):
         why = f"`{text}` expands a squared distance: it is >= 0 only in exact arithmetic and rounds below 0 for nearly equal points"

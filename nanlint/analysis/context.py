@@ -35,6 +35,7 @@ class FileContext:
         self.findings: list[tuple[Finding, cst.CSTNode | None]] = []
         self._frame: Frame = self.ev.frame_of(module)
         self._reported: set[tuple] = set()
+        self._last_fact: dict | None = None  # the evidence the last message was built from (ctx.why)
         self._positions: Any = None
         self._locate = Locator(module, source, self._positions_map)
         self._names = ModuleNames(module, source, self._locate)
@@ -121,8 +122,11 @@ class FileContext:
             fix = None
         statement = self.statement_stack[-1] if self.statement_stack else None
         doc = rule.doc
+        extra = {"fact": self._last_fact} if self._last_fact is not None else {}
+        self._last_fact = None
         finding = Finding(code=rule.code, name=doc.name, message=message, filename=self.filename, span=self.span(node),
-                          severity=severity or Severity(doc.severity), confidence=confidence, fix=fix, hint=hint)
+                          severity=severity or Severity(doc.severity), confidence=confidence, fix=fix, hint=hint,
+                          extra=extra)
         self.findings.append((finding, statement))
 
     def replacement_fix(self, node: cst.CSTNode, replacement: cst.CSTNode | str, message: str,
@@ -175,6 +179,7 @@ class FileContext:
     def why(self, evidence) -> str:
         """The evidence's sentence, with the line it came from when that is not the reported line."""
         line = self.line_of(evidence.node) if evidence.node is not None else None
+        self._last_fact = {"kind": evidence.kind, "tier": evidence.tier.name.lower(), "line": line}
         return f"{evidence.why} (line {line})" if line is not None else evidence.why
 
 

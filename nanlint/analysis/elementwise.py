@@ -191,7 +191,11 @@ def _created(fn: str, x: Value, out: Value, node, text: str) -> Value:
             out = replace(out, large=x.large)
         if x.hi > EXP_MAX and x.const is None:
             # exactly inf, which a reciprocal (1 / (1 + exp(-z))) turns into exactly 0
-            out = out.with_point(INF, Evidence(Tier.PLAUSIBLE, f"`{text}` overflows to inf for inputs above {EXP_MAX:g}", node, "overflow"))
+            # scores and signals reach 88.7; a schedule or setting computed without gradient (np.exp of a
+            # config's log-SNR grid) does so only when the configuration itself is extreme
+            computed = x.grad is False and x.role not in (d.DATA, d.ACTIVATION) and x.large is None
+            tier = Tier.DEGENERATE if computed else Tier.PLAUSIBLE
+            out = out.with_point(INF, Evidence(tier, f"`{text}` overflows to inf for inputs above {EXP_MAX:g}", node, "overflow"))
         if x.role == d.LOGPROB or (x.hi <= 0 and x.lo == -INF and x.informative):
             out = out.with_point(0.0, Evidence(Tier.PLAUSIBLE, f"`{text}` underflows to exactly 0 for inputs below -104", node, "underflow"))
             out = replace(out, role=d.PROBABILITY) if x.hi <= 0 else out

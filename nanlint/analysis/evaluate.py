@@ -960,13 +960,17 @@ def _edge_tests(ev: Evaluator, scope_node) -> dict:
     out: dict = {}
     global _TEST_PLAN
     if _TEST_PLAN is None:
-        _TEST_PLAN = Plan({"Comparison", "FunctionDef", "Lambda"})
+        _TEST_PLAN = Plan({"Comparison", "FunctionDef", "Lambda", "If", "Assert"})
     plan = _TEST_PLAN
     body = getattr(scope_node, "body", None)
     if body is None or isinstance(scope_node, cst.Module):
         return out
+    rejected: set[int] = set()  # `if w <= 0: raise`, `assert w > 0`: the code refuses the edge, it does not meet it
     for entering, node in iter_nodes(body, plan):
-        if not entering or not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
+        if entering and (isinstance(node, cst.Assert) or isinstance(node, cst.If) and _raises(node.body)):
+            rejected |= _comparisons_in(node.test)
+            continue
+        if not entering or not isinstance(node, cst.Comparison) or len(node.comparisons) != 1 or id(node) in rejected:
             continue
         target = node.comparisons[0]
         if isinstance(target.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)):
@@ -976,11 +980,27 @@ def _edge_tests(ev: Evaluator, scope_node) -> dict:
             if key is None:
                 continue
             number = literal_value(other)
+            if number == 0 and _sign_test(target.operator, key_left=side is node.left):
+                continue  # `x >= 0`, `x < 0`: the author checks the sign, which says nothing of 0 being met
             if number is None and isinstance(other, (cst.Name, cst.Attribute)) and names.EPS_NAME.search(ev.text(other)):
                 number = 0.0
             if number is not None and number in _EDGES:
                 out.setdefault(key, []).append((number, node))
     return out
+
+
+def _raises(body) -> bool:
+    statements = getattr(body, "body", ())
+    last = statements[-1] if statements else None
+    return isinstance(last, cst.SimpleStatementLine) and any(isinstance(small, cst.Raise) for small in last.body)
+
+
+def _sign_test(operator, key_left: bool) -> bool:
+    """Whether ``key <op> 0`` (or ``0 <op> key``) separates the negatives from [0, inf): ``>=`` and ``<``."""
+    if not key_left:
+        operator = {cst.GreaterThanEqual: cst.LessThanEqual, cst.LessThan: cst.GreaterThan,
+                    cst.LessThanEqual: cst.GreaterThanEqual, cst.GreaterThan: cst.LessThan}.get(type(operator), type(operator))()
+    return isinstance(operator, (cst.GreaterThanEqual, cst.LessThan))
 
 
 def _fors(node):

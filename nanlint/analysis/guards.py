@@ -43,6 +43,10 @@ class Constraint:
     source: cst.BaseExpression | None = None  # the compared expression
 
 
+_COMPARISON_OPS = {"eq": cst.Equal, "ne": cst.NotEqual, "gt": cst.GreaterThan, "ge": cst.GreaterThanEqual,
+                   "lt": cst.LessThan, "le": cst.LessThanEqual}
+
+
 def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds: bool, depth: int = 0) -> list[Constraint]:
     """What ``test`` being ``holds`` says, as constraints on keys."""
     if depth > 6:
@@ -84,6 +88,12 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
             return constraints(ev, frame, inner, False, depth + 1)  # not any(x == 0): all(x != 0)
         if name in ("isclose", "allclose") and not holds and len(test.args) >= 2:
             return _compare(ev, frame, test.args[0].value, cst.NotEqual(), test.args[1].value)
+        compared = _COMPARISON_OPS.get(name) if site is not None else None
+        if compared is not None:  # d.eq(0), torch.gt(x, eps): the operator spelled as a call
+            left, right = site.arg("input"), site.arg("other")
+            if left is not None and right is not None:
+                op = compared() if holds else _NEGATE[compared]()
+                return _compare(ev, frame, left, op, right)
     if isinstance(test, cst.Comparison):
         if len(test.comparisons) == 1:
             target = test.comparisons[0]
@@ -104,10 +114,31 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
                 left = target.comparator
             return out
         return []
+    named = _named_condition(frame, test)
+    if named is not None:  # is_impulse = d == 0; where(is_impulse, 1, d): the name stands for its test
+        return constraints(ev, frame, named, holds, depth + 1)
     # a bare value: `if n:`, `if mask.any():`, `if len(xs):`, `if sel.numel():`
     if holds:
         return _truthy(ev, test)
     return []
+
+
+def _named_condition(frame: "Frame", test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The condition a name was bound to, when its only definition here binds it to one (a comparison, a
+    combination of comparisons, or their negation)."""
+    if not isinstance(test, cst.Name):
+        return None
+    reaches = frame.flow.uses.get(id(test))
+    if not reaches or len(reaches) != 1:
+        return None
+    definition = reaches[0][0]
+    value = definition.value if definition.kind == "assign" and not definition.path else None
+    if isinstance(value, cst.Comparison) or (
+        isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.BitAnd, cst.BitOr))) or (
+        isinstance(value, cst.UnaryOperation) and isinstance(value.operator, (cst.BitInvert, cst.Not))) or (
+        isinstance(value, cst.BooleanOperation)):
+        return value
+    return None
 
 
 def _not_all_zero(ev: "Evaluator", test: cst.BaseExpression) -> list[Constraint]:
@@ -315,7 +346,7 @@ def apply_guards(ev: "Evaluator", frame: "Frame", value: Value, key: str | None,
         refined = refine(value, key, cs)
         if key is not None and any(c.key == key and (c.op is not None or c.near_zero) for c in cs):
             phrase = _phrase(ev.text(guard.test), holds, carving)
-            refined = carve(refined, guard, phrase)
+            refined = carve(refined, guard, phrase, sides=_sides(key, cs))
             if any(c.key == key and c.near_zero for c in cs) and refined.zero is None:
                 refined = refined.with_point(0.0, Evidence(Tier.PLAUSIBLE, f"{phrase} it is near 0", guard.test, "carved"))
         value = refined
@@ -328,24 +359,42 @@ def _phrase(test: str, holds: bool, masked: bool) -> str:
     return f"where `{test}` {'holds' if holds else 'fails'},"
 
 
-def carve(value: Value, guard: Guard, phrase: str) -> Value:
-    """A condition that confines a value to a range means the code meets that range: the edges inside the
-    bounds it leaves are reached (``where(x > 0, ..., sqrt(-x))``, ``if d < eps: ... 1 / d``)."""
+def _sides(key: str, cs: list[Constraint]) -> tuple[bool, bool]:
+    """Which bounds of ``key`` the constraints set: (lower, upper)."""
+    lower = upper = False
+    for c in cs:
+        if c.key != key:
+            continue
+        if c.near_zero or c.op is cst.Equal:
+            lower = upper = True
+        elif c.op in (cst.GreaterThan, cst.GreaterThanEqual):
+            lower = True
+        elif c.op in (cst.LessThan, cst.LessThanEqual):
+            upper = True
+    return lower, upper
+
+
+def carve(value: Value, guard: Guard, phrase: str, sides: tuple[bool, bool] = (True, True)) -> Value:
+    """A condition that confines a value to a range means the code meets that range: the edges at the
+    bounds it sets are reached (``where(x > 0, ..., sqrt(-x))``, ``if d < eps: ... 1 / d``). Only the bounds
+    the condition itself sets count: ``if (r > 1).any(): raise`` leaves a norm in [0, 1], and its 0 comes
+    from the norm, not from the test, which says nothing of 0; ``if (t < 0).any(): raise`` admits 0."""
     if not value.informative:
         return value
+    lo_set, hi_set = sides
     why = f"{phrase} it lies in {_interval(value)}"
     ev_ = Evidence(Tier.PLAUSIBLE, why, guard.test, "carved")
     # 0 is met when it is the bound itself, or when the bound sits just past it (``d < eps``); ``x <= 1`` says nothing of 0
-    near = value.lo < 0 < value.hi and min(-value.lo, value.hi) <= 1e-2
-    if value.contains(0.0) and value.zero is None and (value.lo == 0 or value.hi == 0 or near):
+    near = value.lo < 0 < value.hi and ((lo_set and -value.lo <= 1e-2) or (hi_set and value.hi <= 1e-2))
+    if value.contains(0.0) and value.zero is None and ((lo_set and value.lo == 0) or (hi_set and value.hi == 0) or near):
         value = value.with_point(0.0, ev_)
-    if value.lo < 0:
+    if value.lo < 0 and (lo_set or hi_set):
         value = replace(value, below=stronger(value.below, ev_))
-    if value.hi > 1 or value.lo < -1:
+    if (hi_set and value.hi > 1) or (lo_set and value.lo < -1):
         value = replace(value, beyond=stronger(value.beyond, ev_))
-    if value.hi > 88.7:
+    if hi_set and value.hi > 88.7:
         value = replace(value, large=stronger(value.large, ev_))
     for point in (1.0, -1.0):
-        if point in (value.lo, value.hi) and value.contains(point) and value.at(point) is None:
+        if ((lo_set and point == value.lo) or (hi_set and point == value.hi)) and value.contains(point) and value.at(point) is None:
             value = value.with_point(point, ev_)
     return value

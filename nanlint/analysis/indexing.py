@@ -92,7 +92,38 @@ def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
         selection = _selection(ev, node, index, base, frame)
         if selection is not None:
             return selection
-    return replace(base, items=None, entries=None, dist=base.dist and _keeps_dim(node), module=None)
+    out = replace(base, items=None, entries=None, dist=base.dist and _keeps_dim(node), module=None)
+    if _at_own_nonzeros(ev, node):
+        out = replace(out, points=tuple((p, e) for p, e in out.points if p != 0), vanish=None,
+                      desc=f"the nonzero entries of `{ev.text(node.value)}`", node=node)
+    return out
+
+
+_POSITIONS = ("nonzero", "argwhere")
+
+
+def _at_own_nonzeros(ev, node: cst.Subscript) -> bool:
+    """``d[nonzero(d[:, i])[0], i]``: the positions are where the value itself is nonzero, so every entry
+    read there is nonzero."""
+    base = ev.text(node.value)
+    for element in node.slice:
+        if not isinstance(element.slice, cst.Index):
+            continue
+        expr = element.slice.value
+        while isinstance(expr, cst.Subscript):  # nonzero(x)[0], x.nonzero()[:, 0]
+            expr = expr.value
+        if not isinstance(expr, cst.Call):
+            continue
+        op = ev.target(expr).op
+        if op not in _POSITIONS and not (op == "where" and len(expr.args) == 1):
+            continue
+        func = expr.func
+        of = expr.args[0].value if expr.args else (func.value if isinstance(func, cst.Attribute) else None)
+        while isinstance(of, cst.Subscript):
+            of = of.value
+        if of is not None and ev.text(of) == base:
+            return True
+    return False
 
 
 def _keeps_dim(node: cst.Subscript) -> bool:

@@ -19,6 +19,7 @@ NOT_MASK = re.compile(r"(^|_)(attention|attn|causal|head|mask_value|mask_token|m
 SIGNAL_NAME = re.compile(r"(^|_)(images?|imgs?|waveforms?|wavs?|audios?|signals?|spectrograms?|specs?|stfts?|mels?|frames?|depths?|depth_map|videos?|traces?|pixels?|intensit(y|ies)|raw|clean|noisy)(_|$|\d)", re.I)
 NOT_SIGNAL = re.compile(r"(^|_)(size|sizes|shape|len|length|lengths|num|count|idx|index|ids?|path|paths|name|names|file|dir|dtype|mean|std|scale|feat|feats|features|embeds?|embeddings?|encoder|decoder|processor|model|token|tokens|patch|patches|size|height|width|channels?|mask|masks|rate|sr|key|keys|logits?|scores?|preds?|predictions?|probs?|activations?|hidden|latents?)(_|$)", re.I)
 TARGET_NAME = re.compile(r"^(gt|target|targets|y_true|ground_truth)$|^gt_|_gt$|(^|_)(gt|target)_(score|map|mask|heatmap|prob|probs)(_|$)", re.I)
+COORDINATE_NAME = re.compile(r"^(boxes|bboxes?|box|gt_boxes|anchors|points|pts|coords|coordinates|keypoints|kpts|vertices|verts|train_x|train_inputs|x_train|knots)$", re.I)
 COUNT_NAME = re.compile(r"(^|_)(counts?|class_counts?|per_class|frequenc(y|ies)|occurrences|histogram|hist|n_per_class)(_|$)", re.I)
 ZEROABLE_VECTOR = re.compile(r"^(omega|rotvec|rot_vec|axis_angle|aa|angle|angles|theta|translation|trans|tvec|t_vec|displacement|disp|offset|offsets|delta|deltas|shift|motion|flow|velocity|vel|residual|residuals|resid|error|errors|err|diff|difference|grad|grads|gradient|gradients)$", re.I)
 PROB_NAME = re.compile(r"(^|_)(probs|probas|probabilities|softmax|sigmoid|likelihoods|posteriors?|pmf)(_|$)", re.I)
@@ -74,6 +75,8 @@ def named(name: str, node) -> Value | None:
                          f"`{name}` (by its name, raw data) takes negative values" + ("" if signed else " once normalized"), node, "name")
         return Value(role=d.DATA, node=node, desc=f"`{name}` (by its name, raw data)", vanish=silent, constant=flat,
                      points=((0.0, zeros),), below=below)
+    if COORDINATE_NAME.search(name):  # coordinates of data: two of them coincide (a zero-width box, a repeated point)
+        return Value(role=d.DATA, node=node, desc=f"`{name}` (by its name, coordinates of data)")
     return None
 
 

@@ -5,6 +5,9 @@
     filename, location {row, column}, end_location {row, column} (1-based; the end column is exclusive),
     fix (null or {message, applicability ("safe" | "unsafe"), edits [{content, location, end_location}]}),
     hint (null or text), docs (the command that prints the rule's documentation);
+    fact, when the finding rests on a fact of the value analysis: {kind (what the value is: "count", "underflow",
+    "relu", "difference", ...), tier ("plausible" or "degenerate": reached only on degenerate inputs), row (the
+    line the fact came from, or null)};
     in a notebook also cell (the cell's number, counting every cell from 1), and rows are within that cell
 """
 from __future__ import annotations
@@ -52,6 +55,11 @@ def finding_to_json(f: Finding, where: Locations | None = None) -> dict:
         "hint": f.hint,
         "docs": f"nanlint rule {f.code}",
     }
+    fact = f.extra.get("fact")
+    if fact:
+        row = fact.get("line")
+        data["fact"] = {"kind": fact["kind"], "tier": fact["tier"],
+                        "row": where.point(f.filename, row)[1] if row is not None else None}
     cell = where.cell(f)
     if cell is not None:
         data["cell"] = cell

@@ -207,16 +207,16 @@ def _cast_after(rule, lookahead: int = 5) -> bool:
         statement.visit(_Casts())
         names_in_casts = set()
         for call in casts:
-            names_in_casts |= _names(call)
+            names_in_casts |= names_in(call)
         if names_in_casts & tracked:
             return True
         for small in statement.body:
-            if isinstance(small, cst.Assign) and _names(small.value) & tracked:
+            if isinstance(small, cst.Assign) and names_in(small.value) & tracked:
                 tracked |= {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
     return False
 
 
-def _names(node: cst.CSTNode) -> set[str]:
+def names_in(node: cst.CSTNode) -> set[str]:
     out: set[str] = set()
 
     class _N(cst.CSTVisitor):
@@ -253,9 +253,10 @@ def assigned_key_tested(rule, node: cst.CSTNode, edge: float):
 _REPAIR = ("isnan", "nan_to_num", "isfinite", "isinf")
 
 
-def repaired_after(rule, lookahead: int = 4) -> bool:
+def repaired_after(rule, lookahead: int = 4, tested: set[str] = frozenset()) -> bool:
     """The value the current statement assigns is checked for NaN right after (``if torch.isnan(v).any():
-    v = ...``, ``v = torch.nan_to_num(v)``): the author handles the NaN."""
+    v = ...``, ``v = torch.nan_to_num(v)``), or kept only where a test on ``tested`` (the names the hazard
+    depends on) allows it (``r = w / g; r = where(g > 0, r, 1.0)``): the author handles the bad value."""
     stack = rule.ctx.statement_stack
     if len(stack) < 2:
         return False
@@ -273,7 +274,10 @@ def repaired_after(rule, lookahead: int = 4) -> bool:
                     def visit_Call(self, call: cst.Call) -> None:
                         func = call.func
                         name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-                        if name in _REPAIR and call.args and _names(call.args[0].value) & tracked:
+                        if name in _REPAIR and call.args and names_in(call.args[0].value) & tracked:
+                            found.append(call)
+                        elif name == "where" and len(call.args) == 3 and tested and names_in(call.args[0].value) & tested \
+                                and any(names_in(a.value) & tracked for a in call.args[1:]):
                             found.append(call)
 
                 later.visit(_Calls())

@@ -13,6 +13,7 @@ from nanlint.analysis.names import EPS_NAME, opaque
 from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules._fixes import functional_name
+from nanlint.rules._hazards import names_in, repaired_after
 from nanlint.rules.base import Rule
 
 NORM_OPS = frozenset({"norm", "vector_norm"})
@@ -120,6 +121,8 @@ class DivisionByMaybeZero(_Division):
             return
         if ev.kind == "literal" and v.const == 0:
             return
+        if repaired_after(self, tested=names_in(den)):
+            return  # `r = (t / n).clamp_(0, 1e4); r[torch.isnan(r)] = 0.1`, `where(n > 0, r, 1.0)`
         weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None and ev.kind == "weights" else None
         what = f"the sum of the weights of a weighted mean (`{weights}`)" if weights else None
         described = self.ctx.describe(den, v, "a value that may be 0") if what is None else what
