@@ -386,7 +386,7 @@ def carve(value: Value, guard: Guard, phrase: str, sides: tuple[bool, bool] = (T
     ev_ = Evidence(Tier.PLAUSIBLE, why, guard.test, "carved")
     # 0 is met when it is the bound itself, or when the bound sits just past it (``d < eps``); ``x <= 1`` says nothing of 0
     near = value.lo < 0 < value.hi and ((lo_set and -value.lo <= 1e-2) or (hi_set and value.hi <= 1e-2))
-    if value.contains(0.0) and value.zero is None and ((lo_set and value.lo == 0) or (hi_set and value.hi == 0) or near):
+    if value.contains(0.0) and (value.zero is None or value.zero.tier < Tier.PLAUSIBLE) and ((lo_set and value.lo == 0) or (hi_set and value.hi == 0) or near):
         value = value.with_point(0.0, ev_)
     if value.lo < 0 and (lo_set or hi_set):
         value = replace(value, below=stronger(value.below, ev_))

@@ -1,0 +1,172 @@
+"""Facts of guards, repairs and provenance: what a test, a repair or the origin of a value says about the
+edges it reaches. Each case is the general form of a false positive seen on real code."""
+from __future__ import annotations
+
+from nanlint.analysis.domain import Tier
+from nanlint.api import check_source
+from tests.test_analysis import probed, reaches_zero
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    import textwrap
+
+    return [(f.code, f.line) for f in check_source(textwrap.dedent(source).lstrip("\n"), "t.py")]
+
+
+def test_a_bound_the_guard_did_not_set_is_not_carved():
+    """``if (r > 1).any(): raise`` caps a norm at 1; its 0 comes from the norm, not from the test."""
+    [r] = probed("""
+        import torch
+        def f(x):
+            r = x.norm(dim=-1)
+            if torch.any(r > 1.0):
+                raise RuntimeError("outside the unit ball")
+            probe(r)
+    """)
+    assert r.hi == 1.0 and not reaches_zero(r)
+
+
+def test_a_bound_the_guard_sets_is_met():
+    """``if (d < 0).any(): raise`` admits d == 0: the lower bound it sets is reached."""
+    [v] = probed("""
+        import torch
+        def f(a, b):
+            d = a - b
+            if torch.any(d < 0):
+                raise ValueError
+            probe(d)
+    """)
+    assert v.lo == 0 and reaches_zero(v)
+
+
+def test_a_condition_bound_to_a_name_guards_where():
+    """``is_zero = d == 0; safe = where(is_zero, 1, d)``: the name stands for its test."""
+    [safe, other] = probed("""
+        import torch
+        def f(sigma, pos, x):
+            d = 2 * sigma.pow(2.0)
+            is_zero = d == 0
+            probe(torch.where(is_zero, torch.ones_like(d), d))
+            c = torch.relu(x)
+            keep = ~pos & (c != 0.0)
+            probe(torch.where(keep, c, torch.ones_like(c)))
+    """)
+    assert safe.nonzero and not reaches_zero(other)
+
+
+def test_method_comparisons_are_conditions():
+    """``where(d.eq(0), 1e10, d)`` repairs the zeros like ``where(d == 0, ...)``; ``torch.gt(x, 0)`` bounds x."""
+    [repaired, positive] = probed("""
+        import torch
+        def f(x):
+            d = x[..., 1:] - x[..., :-1]
+            probe(torch.where(d.eq(0.0), torch.tensor(1e10), d).sort(dim=-1)[0][..., 0])
+            probe(torch.where(torch.gt(x, 0), x, 1.0))
+    """)
+    assert not reaches_zero(repaired)
+    assert positive.positive
+
+
+def test_entries_read_at_their_own_nonzero_positions_are_nonzero():
+    [v] = probed("""
+        import torch
+        def f(boxes):
+            d = boxes[:, 1:] - boxes[:, :-1]
+            probe(d[torch.nonzero(d[:, 0])[0], 0])
+    """)
+    assert not reaches_zero(v)
+
+
+def test_a_validation_that_raises_is_not_the_code_meeting_its_edge():
+    """``if width <= 0: raise`` refuses 0: a later ``x / width`` is not 'tested against 0'; the same test used
+    to pick a branch (``if n == 0: ...``) says the code meets it."""
+    assert codes("""
+        import torch
+        def normalize(x, width):
+            if width <= 0:
+                raise ValueError("width must be positive")
+            return x / width
+    """) == []
+    assert codes("""
+        import torch
+        def f(x, n):
+            y = x / n
+            if n == 0:
+                print("empty")
+            return y
+    """) == [("NAN201", 3)]
+
+
+def test_a_sign_check_says_nothing_of_zero():
+    [v] = probed("""
+        import torch
+        def f(w):
+            y = w * 2
+            ok = bool((w >= 0).all())
+            probe(w)
+    """)
+    assert not reaches_zero(v)
+
+
+def test_exp_of_a_schedule_computed_without_gradient_overflows_only_for_extreme_settings():
+    """np.exp of a log-SNR grid built from the configuration reaches inf only if the configuration is extreme;
+    exp of a learned score does at 88.7."""
+    [sched, score] = probed("""
+        import numpy as np
+        import torch
+        def f(alphas, n, logits):
+            lambdas = np.flip(np.log(alphas))
+            lam = np.linspace(lambdas[0], lambdas[-1], n)
+            probe(np.exp(lam))
+            probe(torch.exp(logits))
+    """)
+    [(_, e)] = [(p, e) for p, e in sched.points if p == float("inf")]
+    assert e.tier == Tier.DEGENERATE
+    [(_, e)] = [(p, e) for p, e in score.points if p == float("inf")]
+    assert e.tier == Tier.PLAUSIBLE
+
+
+def test_two_entries_coincide_for_coordinates_of_data_not_for_interpolation_nodes():
+    assert codes("""
+        import torch
+        def width(boxes):
+            return 1.0 / (boxes[:, 2] - boxes[:, 0])
+    """) == [("NAN201", 3)]
+    assert codes("""
+        def lagrange(lambda_list):
+            return 1 / (lambda_list[0] - lambda_list[1])
+    """) == []
+
+
+def test_a_quotient_repaired_right_after_is_quiet():
+    assert codes("""
+        import torch
+        def f(t, edge_count):
+            counts = torch.zeros(10)
+            counts[edge_count] += 1
+            norm = (t / counts).clamp_(0, 1e4)
+            norm[torch.isnan(norm)] = 0.1
+            return norm
+    """) == []
+    assert codes("""
+        import torch
+        def trust(w_norm, g_norm):
+            g_norm = torch.zeros(3)
+            g_norm[w_norm.long()] += 1
+            ratio = w_norm / g_norm
+            ratio = torch.where(g_norm > 0, ratio, 1.0)
+            return ratio
+    """) == []
+    # unrepaired, the same division is reported
+    assert codes("""
+        import torch
+        def f(t, edge_count):
+            counts = torch.zeros(10)
+            counts[edge_count] += 1
+            return t / counts
+    """) == [("NAN201", 5)]
+
+
+def test_findings_name_their_fact():
+    [f] = check_source("import torch\ndef f(x):\n    p = torch.softmax(x, -1)\n    return torch.log(p)\n", "t.py")
+    assert f.extra["fact"] == {"kind": "underflow", "tier": "plausible", "line": 3}
