@@ -170,3 +170,19 @@ def test_a_quotient_repaired_right_after_is_quiet():
 def test_findings_name_their_fact():
     [f] = check_source("import torch\ndef f(x):\n    p = torch.softmax(x, -1)\n    return torch.log(p)\n", "t.py")
     assert f.extra["fact"] == {"kind": "underflow", "tier": "plausible", "line": 3}
+
+
+def test_a_difference_laid_out_by_a_schedule_is_not_plausibly_negative():
+    """sqrt(sigma_to**2 - sigma_up**2) over values computed without gradient (a sampler's schedule) goes
+    below 0 only for a broken configuration; over values that vary with the data it plausibly does."""
+    [schedule, data] = probed("""
+        import numpy as np
+        import torch
+        def step(sigmas, i, x, y):
+            s = torch.from_numpy(np.asarray(sigmas)).float()
+            sigma_to, sigma_up = s[i + 1], s[i] * 0.5
+            probe(sigma_to**2 - sigma_up**2)
+            probe(x**2 - y**2)
+    """)
+    assert schedule.below is not None and schedule.below.tier == Tier.DEGENERATE
+    assert data.below is not None and data.below.tier == Tier.PLAUSIBLE

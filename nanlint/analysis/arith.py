@@ -116,7 +116,12 @@ def _below(out: Value, a: Value, b: Value, text: str, subtraction: tuple[Value, 
         minuend, subtrahend = subtraction
         if minuend.nonneg and subtrahend.nonneg and minuend.informative and subtrahend.informative and out.lo < 0:
             why = f"`{text}` is below 0 wherever the subtracted term exceeds {_bound_text(minuend)}"
-            return replace(out, below=stronger(inherited, Evidence(Tier.PLAUSIBLE, why, out.node, "negative")))
+            # the subtracted term's own range passing the first is plausible only for values that vary with the
+            # data (activations, signals, anything carrying a gradient); a schedule or setting computed without
+            # gradient (1 - exp(-2 * h), sigma_to**2 - sigma_up**2) is laid out by its author to stay above
+            varies = any(v.grad is not False or v.role in (d.DATA, d.ACTIVATION) for v in (minuend, subtrahend) if v.const is None)
+            tier = Tier.PLAUSIBLE if varies else Tier.DEGENERATE
+            return replace(out, below=stronger(inherited, Evidence(tier, why, out.node, "negative")))
         if minuend.nonneg and subtrahend.beyond is not None and subtrahend.hi >= minuend.lo:
             why = f"`{text}` rounds below 0: the subtracted term can round past 1"
             return replace(out, below=stronger(inherited, Evidence(Tier.PLAUSIBLE, why, out.node, "rounding")))
