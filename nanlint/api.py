@@ -25,12 +25,7 @@ class AnalysisError(Exception):
 
 
 def analysis_options(config: Config, filename: str) -> AnalysisOptions:
-    return AnalysisOptions(
-        codes=config.codes_for(filename),
-        rule_options=config.rule_options,
-        target_precision=config.target_precision,
-        max_file_tokens=config.max_file_tokens,
-    )
+    return config.analysis_options(filename)
 
 
 def analyze_text(text: str, filename: str, config: "Config | Configs") -> FileResult:

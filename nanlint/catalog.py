@@ -22,6 +22,7 @@ class CatalogError(Exception):
 class Example:
     code: str
     fixed: str | None = None  # for bad examples with a fix: the source after ``--fix``
+    strict: bool = False  # a bad example only degenerate inputs reach: reported with ``strict = true`` only
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class RuleDoc:
         out += ["", "## What it does", self.what_it_does.strip(), "", "## Why is this bad?", self.why_is_this_bad.strip()]
         if self.bad:
             out += ["", "## Example", "```python", self.bad[0].code.strip("\n"), "```"]
+        degenerate = [ex for ex in self.bad if ex.strict]
+        if degenerate:
+            out += ["", "Reported only with `--strict` (`strict = true`): a hazard that only a degenerate input or a "
+                    "diverged run reaches, such as", "```python", degenerate[0].code.strip("\n"), "```"]
         if self.good:
             out += ["", "## Use instead", "```python", self.good[0].code.strip("\n"), "```"]
         if self.fix_safety.strip():
@@ -80,7 +85,7 @@ def _examples(raw: list, path: Path) -> tuple[Example, ...]:
     for item in raw:
         if not isinstance(item, dict) or "code" not in item:
             raise CatalogError(f"{path}: every example needs a `code` string")
-        out.append(Example(code=item["code"], fixed=item.get("fixed")))
+        out.append(Example(code=item["code"], fixed=item.get("fixed"), strict=bool(item.get("strict", False))))
     return tuple(out)
 
 

@@ -83,6 +83,8 @@ def _configs(config_file: str | None, isolated: bool, overrides: dict):
             changes["overrides"] = (*config.overrides, selection.Layer(select or None, extend_select, ignore))
         if overrides.get("preview"):
             changes["preview"] = True
+        if overrides.get("strict"):
+            changes["strict"] = True
         if overrides.get("target_precision"):
             changes["target_precision"] = overrides["target_precision"]
         return replace(config, **changes) if changes else config
@@ -103,6 +105,7 @@ def _configs(config_file: str | None, isolated: bool, overrides: dict):
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to enable on top of the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
 @click.option("--preview", is_flag=True, help="Enable preview rules selected by prefix or ALL.")
+@click.option("--strict", is_flag=True, help="Also report hazards that only degenerate inputs reach (an empty graph, a constant schedule, a diverged log-variance).")
 @click.option("--output-format", type=click.Choice(sorted(FORMATS)), default="full", show_default=True, help="How to print findings.")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False), help="Write the report to this file instead of standard output.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
@@ -120,11 +123,11 @@ def _configs(config_file: str | None, isolated: bool, overrides: dict):
 @click.option("--no-cache", is_flag=True, help="Neither read nor write .nanlint_cache/.")
 @click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every line with a finding (to adopt nanlint on existing code).")
 @click.option("--show-files", is_flag=True, help="Print the files that would be checked, one per line, and stop.")
-def check(paths, select, extend_select, ignore, preview, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache, add_noqa, show_files):
+def check(paths, select, extend_select, ignore, preview, strict, output_format, output_file, fix, unsafe_fixes, diff, statistics, exit_zero, quiet, config_file, isolated, force_exclude, stdin_filename, target_precision, jobs, no_cache, add_noqa, show_files):
     """Check PATHS (default: the current directory; `-`: standard input) for inf/NaN hazards."""
     from nanlint import api
 
-    config = _configs(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, target_precision=target_precision))
+    config = _configs(config_file, isolated, dict(select=select, extend_select=extend_select, ignore=ignore, preview=preview, strict=strict, target_precision=target_precision))
     if output_file:
         _check_writable(output_file)  # before a check of minutes, not after
     paths = list(paths) or (["-"] if stdin_filename else ["."])

@@ -14,6 +14,7 @@ from typing import Any
 
 from nanlint._toml import tomllib
 from nanlint.catalog import load_catalog
+from nanlint.options import AnalysisOptions
 from nanlint import selection
 
 DEFAULT_EXCLUDE = (
@@ -41,6 +42,7 @@ class Config:
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     preview: bool = False
+    strict: bool = False  # also report hazards that only degenerate inputs reach (an empty graph, a constant schedule)
     target_precision: str | None = None
     respect_gitignore: bool = True
     cache: bool = True
@@ -66,11 +68,17 @@ class Config:
                 codes = (codes - selection.expand(ignored, load_catalog())) | selection.ALWAYS_ON
         return frozenset(codes)
 
+    def analysis_options(self, filename: str) -> AnalysisOptions:
+        """What the analysis of ``filename`` depends on."""
+        return AnalysisOptions(codes=self.codes_for(filename), rule_options=self.rule_options,
+                               target_precision=self.target_precision, strict=self.strict,
+                               max_file_tokens=self.max_file_tokens)
+
     def fingerprint(self) -> str:
         data = {
             "enabled": sorted(self.enabled_codes),
             "per_file_ignores": self.per_file_ignores, "rule_options": self.rule_options,
-            "preview": self.preview, "target_precision": self.target_precision, "root": self.root,
+            "preview": self.preview, "strict": self.strict, "target_precision": self.target_precision, "root": self.root,
             "max_file_tokens": self.max_file_tokens,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -91,6 +99,7 @@ class Config:
             "extend-exclude": list(self.extend_exclude),
             "per-file-ignores": {k: list(v) for k, v in self.per_file_ignores.items()},
             "preview": self.preview,
+            "strict": self.strict,
             "target-precision": self.target_precision or "(auto: from the file)",
             "respect-gitignore": self.respect_gitignore,
             "cache": self.cache,
@@ -125,6 +134,7 @@ KEYS = {
     "per-file-ignores": lambda v: isinstance(v, dict) and all(_str_list(x) for x in v.values()),
     "rules": lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
     "preview": lambda v: isinstance(v, bool),
+    "strict": lambda v: isinstance(v, bool),
     "target-precision": lambda v: v in PRECISIONS,
     "respect-gitignore": lambda v: isinstance(v, bool),
     "cache": lambda v: isinstance(v, bool),
@@ -134,6 +144,7 @@ TYPES = {
     "select": "a list of rule codes", "extend-select": "a list of rule codes", "ignore": "a list of rule codes",
     "exclude": "a list of glob patterns", "extend-exclude": "a list of glob patterns",
     "per-file-ignores": "a table of glob = [codes]", "rules": "a table of rule tables", "preview": "true or false",
+    "strict": "true or false",
     "target-precision": "one of " + ", ".join(PRECISIONS), "respect-gitignore": "true or false",
     "cache": "true or false", "max-file-tokens": "a positive integer",
 }
@@ -211,6 +222,7 @@ def from_table(table: dict, path: Path | None) -> Config:
         per_file_ignores={k: tuple(v) for k, v in table.get("per-file-ignores", {}).items()},
         rule_options=rule_options,
         preview=table.get("preview", False),
+        strict=table.get("strict", False),
         target_precision=table.get("target-precision"),
         respect_gitignore=table.get("respect-gitignore", True),
         cache=table.get("cache", True),

@@ -30,12 +30,7 @@ def default_jobs() -> int:
 
 
 def options_for(config: Config, filename: str) -> AnalysisOptions:
-    return AnalysisOptions(
-        codes=config.codes_for(filename),
-        rule_options=config.rule_options,
-        target_precision=config.target_precision,
-        max_file_tokens=config.max_file_tokens,
-    )
+    return config.analysis_options(filename)
 
 
 @dataclass(frozen=True)

@@ -292,3 +292,28 @@ def test_top_level_help_gives_each_command_a_whole_sentence():
     for name in ("check", "rule", "rules", "show-settings", "trace"):
         assert f" {name} " in f" {descriptions} "
     assert descriptions.count(".") >= 5
+
+
+VAE = """\
+import torch
+
+
+def reparameterize(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+"""
+
+
+def test_strict_reports_what_only_degenerate_inputs_reach(project):
+    """exp(logvar) overflows only once training has diverged: quiet by default, reported with --strict or
+    `strict = true`; a wrong type for `strict` is one line and exit 2."""
+    (project / "vae.py").write_text(VAE)
+    assert run("check", "vae.py", "--isolated").exit_code == 0
+    strict = run("check", "vae.py", "--isolated", "--strict", "--output-format", "json")
+    assert strict.exit_code == 1
+    [item] = json.loads(strict.stdout)
+    assert (item["code"], item["location"]["row"], item["fact"]["tier"]) == ("NAN301", 5, "degenerate")
+    (project / "nanlint.toml").write_text("strict = true\n")
+    assert run("check", "vae.py").exit_code == 1
+    (project / "nanlint.toml").write_text('strict = "yes"\n')
+    bad = CliRunner().invoke(main, ["check", "vae.py"])
+    assert bad.exit_code == 2 and "strict" in bad.output and "Traceback" not in bad.output

@@ -44,8 +44,9 @@ def named(name: str, node) -> Value | None:
                      points=((1.0, Evidence(Tier.PLAUSIBLE, why, node, "name")), (-1.0, Evidence(Tier.PLAUSIBLE, why, node, "name"))),
                      beyond=Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, a cosine) can round past +-1", node, "name"))
     if LOG_SPREAD_NAME.match(name):
+        # an unbounded output, but one that passes 88.7 only once training has diverged: a symptom, not the cause
         why = f"`{name}` (by its name, a log-variance) is an unbounded output: exp of it overflows once it passes 88.7"
-        return Value(node=node, desc=f"`{name}` (by its name, a log-variance)", large=Evidence(Tier.PLAUSIBLE, why, node, "name"))
+        return Value(node=node, desc=f"`{name}` (by its name, a log-variance)", large=Evidence(Tier.DEGENERATE, why, node, "name"))
     if LOG_PROB_NAME.search(name):
         return Value(hi=0.0, role=d.LOGPROB, node=node, desc=f"`{name}` (by its name, log-probabilities)")
     if PROB_NAME.search(name) and not NOT_PROB.search(name):

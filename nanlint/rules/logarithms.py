@@ -125,6 +125,8 @@ class LogOfMaybeZero(Rule):
                             confidence=confidence_of(ev), hint="keep the argument above -1: `x.clamp_min(-1 + eps)`")
             return
         ev = v.zero
+        if v.role == d.MASK and v.grad is False and v.hi <= 1 and not v.below:
+            return  # log of a 0/1 indicator builds an additive mask or a deterministic log-probability: -inf is meant
         if self.ctx.reaches(ev) and not v.positive and not _is_probability_zero(v, ev) and ev.kind != "uniform":
             self.report(
                 node,

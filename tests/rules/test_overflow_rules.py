@@ -10,20 +10,6 @@ from rule_cases import findings, hits
 FLAGGED = [
     ("NAN301", """
         import torch
-        def f(mu, logvar):
-            return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        """, [3]),
-    ("NAN301", """
-        def f(self, h):
-            return self.log_std.exp()
-        """, [2]),
-    ("NAN301", """
-        import numpy as np
-        def f(log_sigma):
-            return np.exp(-log_sigma)
-        """, [3]),
-    ("NAN301", """
-        import torch
         def ppo(logp, old_logp, adv):
             ratio = torch.exp(logp - old_logp)
             return ratio * adv
@@ -202,6 +188,31 @@ SILENT = [
 @pytest.mark.parametrize(("code", "source", "lines"), FLAGGED)
 def test_flagged(code, source, lines):
     assert hits(code, source) == [(code, line) for line in lines]
+
+
+# a log-variance or log-scale passes 88.7 only once training has diverged: reported with strict = true only
+LOG_SCALES = [
+    ("""
+        import torch
+        def f(mu, logvar):
+            return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        """, [3]),
+    ("""
+        def f(self, h):
+            return self.log_std.exp()
+        """, [2]),
+    ("""
+        import numpy as np
+        def f(log_sigma):
+            return np.exp(-log_sigma)
+        """, [3]),
+]
+
+
+@pytest.mark.parametrize(("source", "lines"), LOG_SCALES)
+def test_exp_of_a_log_scale_is_a_strict_finding(source, lines):
+    assert hits("NAN301", source, strict=True) == [("NAN301", line) for line in lines]
+    assert hits("NAN301", source) == []
 
 
 @pytest.mark.parametrize(("code", "source"), SILENT)
