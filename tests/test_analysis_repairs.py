@@ -186,3 +186,25 @@ def test_a_difference_laid_out_by_a_schedule_is_not_plausibly_negative():
     """)
     assert schedule.below is not None and schedule.below.tier == Tier.DEGENERATE
     assert data.below is not None and data.below.tier == Tier.PLAUSIBLE
+
+
+def test_log_of_an_indicator_is_a_mask_not_a_log_of_zero():
+    """log of a 0/1 mask is the additive -inf mask idiom (NAN102 quiet); added to scores before a softmax it
+    is an -inf fill, and NAN353 asks whether a whole row can be masked."""
+    from nanlint.config import Config
+    import textwrap
+
+    source = textwrap.dedent("""
+        import torch
+        def masked_log_softmax(vector, mask):
+            mask = mask.float()
+            vector = vector + mask.log()
+            return torch.nn.functional.log_softmax(vector, dim=-1)
+        def delta_log_prob(x, v):
+            return (x == v).type(x.dtype).log()
+        def dead(scores):
+            return torch.log(torch.relu(scores))
+    """).lstrip("\n")
+    assert [(f.code, f.line) for f in check_source(source, "t.py")] == [("NAN102", 9)]
+    picked = check_source(source, "t.py", Config(select=("NAN353",)))
+    assert [(f.code, f.line) for f in picked] == [("NAN353", 4)]

@@ -5,6 +5,7 @@ import re
 
 import libcst as cst
 
+from nanlint.analysis import domain as d
 from nanlint.analysis.names import EPS_NAME
 from nanlint.analysis.syntax import arg, literal_value
 from nanlint.findings import Applicability, Confidence
@@ -145,12 +146,30 @@ class FullyMaskedRowNan(FamilyRule):
     """NAN353: ``-inf`` masks before a softmax where a whole row can be masked."""
 
     code = "NAN353"
-    triggers = ("inf",)
+    triggers = ("inf", "log")
 
     def visit_Call(self, node: cst.Call) -> None:
         fill = mask_fill(self, node)
         if fill is None or fill.value is None or C.is_inf_literal(fill.value) != -1 or fill.mask is None:
             return
+        self._check(fill, fill.value)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        """``scores + mask.log()``: the log of a 0/1 mask is 0 where it keeps and -inf where it masks, the
+        same -inf fill spelled as arithmetic."""
+        if not isinstance(node.operator, cst.Add):
+            return
+        for term, other in ((node.right, node.left), (node.left, node.right)):
+            site = self.op(term) if isinstance(term, cst.Call) else None
+            if site is None or site.name != "log" or site.arg("input") is None:
+                continue
+            mask = site.arg("input")
+            v = self.value(mask)
+            if v.role == d.MASK and v.grad is False and v.hi <= 1:
+                self._check(MaskFill("log", other, mask, term), term)
+                return
+
+    def _check(self, fill: MaskFill, where: cst.CSTNode) -> None:
         text = C.function_text(self.ctx, self.ctx.current_function)
         if re.search(r"nan_to_num|isnan|nan_mask|\.all\(|fully_masked|all_masked|masked_rows|where\(\s*torch\.isinf", text):
             return  # the function handles the fully-masked case itself
@@ -166,7 +185,7 @@ class FullyMaskedRowNan(FamilyRule):
             if name and re.search(rf"\b{name}\s*\.\s*(a?max|argmax|topk)\(|\ba?max\(\s*{name}\b", text):
                 return  # filled for a max / argmax, where -inf is the right neutral value
         self.report(
-            fill.value,
+            where,
             "-inf mask before a softmax: a row whose every position is masked (an all-padding sequence, an "
             "empty bucket) gives softmax(-inf, ..., -inf) = NaN",
             confidence=Confidence.MEDIUM,
