@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nanlint.analysis import domain as d
+from nanlint.analysis import domain as d, shapes
 from nanlint.analysis.context import confidence_of
+from nanlint.analysis.names import EPS_NAME
 from nanlint.analysis.syntax import constant_value, literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules._fixes import functional_name, may_be_complex_or_integer, only_arguments
@@ -316,3 +317,83 @@ class LogOnePlus(Rule):
 
 #: the ``log`` functions whose module has a ``log1p`` with the same dtype rules
 LOG1P_MODULES = frozenset({"torch.log", "torch.Tensor.log", "numpy.log", "math.log", "jax.numpy.log"})
+
+
+class ZeroTimesLogZero(Rule):
+    """NAN107: ``p * log(p)`` / ``p * log(p / q)``, the entropy and KL terms, where an entry of ``p`` is exactly
+    0: the limit is 0, the float result 0 * -inf = NaN."""
+
+    code = "NAN107"
+    triggers = ("log",)
+    contextual = True
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Multiply):
+            return
+        for weight, log_term in ((node.left, node.right), (node.right, node.left)):
+            site = self._log_of(log_term)
+            if site is None:
+                continue
+            argument = site.arg("input")
+            if not self._carries(weight, argument):
+                continue
+            w, a = self.value(weight), self.value(argument)
+            if w.positive or a.positive or w.integer or self._smoothed(weight):
+                return  # p > 0 here (a where/if on p, a clamp, an eps inside the log or added to p)
+            if a.zero is not None and a.zero.kind in PROBABILITY_KINDS:
+                return  # log of an underflowing softmax: NAN101 says it, with its fix
+            if not (self.ctx.reaches(w.zero) or self._normalized_here(weight)):
+                return  # nothing says p has zero entries (unknown stays silent)
+            text = self.text(weight)
+            self.report(
+                node,
+                f"`{text}` times the log of `{self.text(argument)}`: an entry where `{text}` is exactly 0 (a one-hot "
+                f"or sparse distribution, an empty bin) makes the log -inf, and 0 * -inf = NaN where the limit is 0",
+                hint=f"use `torch.xlogy({text}, {self.text(argument)})` (`scipy.special.xlogy` in NumPy), which is 0 where `{text}` is 0",
+            )
+            return
+
+    def _log_of(self, expr: cst.BaseExpression):
+        expr = self.ctx.ev.resolved(expr) if isinstance(expr, cst.Name) else expr
+        if not isinstance(expr, cst.Call):
+            return None
+        site = log_site(self, expr, frozenset({"log"}))
+        if site is None or site.namespace == "math":
+            return None  # math.log(0) raises instead of returning -inf
+        return site
+
+    def _normalized_here(self, weight: cst.BaseExpression) -> bool:
+        """``p = p / p.sum(-1, keepdim=True)``: the code turns its input into a distribution, and a distribution
+        given as data (a target, a histogram, a one-hot row) has exact zeros."""
+        expr = self.ctx.ev.resolved(weight) if isinstance(weight, cst.Name) else weight
+        return isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide) \
+            and shapes.is_sum_of(self.ctx.ev, expr.right, expr.left)
+
+    def _smoothed(self, weight: cst.BaseExpression) -> bool:
+        """``n = n + eps`` / ``p = counts + 1``: an eps or a pseudo-count was added to the weight itself, which
+        says it is a nonnegative quantity kept away from 0."""
+        expr = self.ctx.ev.resolved(weight) if isinstance(weight, cst.Name) else weight
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
+            expr = self.ctx.ev.resolved(expr.left) if isinstance(expr.left, cst.Name) else expr.left
+        if not (isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add)):
+            return False
+        for term in (expr.left, expr.right):
+            number = literal_value(term)
+            if number is not None and number > 0 or isinstance(term, (cst.Name, cst.Attribute)) and EPS_NAME.search(self.text(term)):
+                return True
+        return False
+
+    def _carries(self, weight: cst.BaseExpression, argument: cst.BaseExpression, depth: int = 0) -> bool:
+        """Whether ``argument`` is 0 wherever ``weight`` is: ``weight`` itself, ``weight / q``, ``weight * c``."""
+        if self.text(argument) == self.text(weight):
+            return True
+        if depth > 2:
+            return False
+        if isinstance(argument, cst.Name):
+            resolved = self.ctx.ev.resolved(argument)
+            return resolved is not argument and resolved is not None and self._carries(weight, resolved, depth + 1)
+        if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Divide):
+            return self._carries(weight, argument.left, depth + 1)
+        if isinstance(argument, cst.BinaryOperation) and isinstance(argument.operator, cst.Multiply):
+            return self._carries(weight, argument.left, depth + 1) or self._carries(weight, argument.right, depth + 1)
+        return False

@@ -1,4 +1,4 @@
-"""NAN101-NAN106: which log sites are flagged (code and line), which stay silent, and what the fixes write."""
+"""NAN101-NAN107: which log sites are flagged (code and line), which stay silent, and what the fixes write."""
 from __future__ import annotations
 
 import textwrap
@@ -9,7 +9,7 @@ from nanlint.api import check_source
 from nanlint.config import Config
 from nanlint.findings import Applicability, Confidence
 from nanlint.fixes import apply_edits
-from rule_cases import found
+from rule_cases import found, hits
 
 
 def fixed(source: str, code: str, unsafe: bool = False) -> str:
@@ -170,3 +170,78 @@ def test_log_cast_to_an_index_statements_later_is_silent():
 def test_log_that_stays_a_float_is_still_flagged():
     source = "import torch\ndef energy(signal):\n    e = torch.log(signal.abs())\n    e = e * 2\n    return e.sum()\n"
     assert found(source, "NAN102") == [("NAN102", 3)]
+
+
+# ---- NAN107: p * log(p) ----
+ZERO_LOG_ZERO_FLAGGED = [
+    ("""
+        import torch
+        def kl(p, q):
+            p = p / p.sum(-1, keepdim=True)
+            q = q / q.sum(-1, keepdim=True)
+            return (p * torch.log(p / q)).sum(-1)
+        """, [5]),
+    ("""
+        import torch
+        def label_entropy(y):
+            counts = torch.bincount(y).float()
+            p = counts / counts.sum()
+            return -(p * p.log()).sum()
+        """, [5]),
+    ("""
+        import torch
+        def kl(p, q):
+            p = p / p.sum()
+            ratio = p / q
+            return (ratio.log() * p).sum()
+        """, [5]),
+]
+
+ZERO_LOG_ZERO_SILENT = [
+    """
+        import torch
+        def entropy(p, eps=1e-8):
+            p = p / p.sum()
+            return -(p * torch.log(p + eps)).sum()
+    """,
+    """
+        import torch
+        def kl(p, q):
+            p = p / p.sum()
+            return torch.xlogy(p, p / q).sum()
+    """,
+    """
+        import numpy as np
+        def smoothed(counts):
+            counts = counts + 1
+            p = counts / counts.sum()
+            return (p * np.log(p)).sum()
+    """,
+    """
+        import torch
+        def kl(p, q):
+            return (p * torch.log(p / q)).sum()
+    """,
+    """
+        import math
+        def h(p):
+            p = p / sum(p)
+            return p * math.log(p)
+    """,
+    """
+        import torch
+        def entropy(logits):
+            p = torch.softmax(logits, -1)
+            return -(p * torch.log(p)).sum(-1)
+    """,
+]
+
+
+@pytest.mark.parametrize(("source", "lines"), ZERO_LOG_ZERO_FLAGGED)
+def test_zero_times_log_zero_flagged(source, lines):
+    assert hits("NAN107", source) == [("NAN107", line) for line in lines]
+
+
+@pytest.mark.parametrize("source", ZERO_LOG_ZERO_SILENT)
+def test_zero_times_log_zero_silent(source):
+    assert hits("NAN107", source) == []
