@@ -7,7 +7,7 @@ measures whether the analysis generalizes. A bug counts as found when a finding 
 (or of every rule, with ``--all``) lies on its buggy line, with the whole released file checked; the fixed
 release should give no finding on its fixed line.
 
-    python benchmarks/release_bugs.py [--bugs FILE] [--cache DIR] [--all] [--verbose]
+    python benchmarks/release_bugs.py [--bugs FILE] [--cache DIR] [--all] [--strict] [--verbose]
 
 Entry keys: ``id``, ``package``, ``buggy_version``, ``fixed_version``, ``file`` (inside the wheel, or inside an
 sdist's top folder with ``sdist = true``), ``buggy_line``, ``fixed_line`` (0: the line was deleted),
@@ -65,8 +65,8 @@ def release_file(cache: Path, package: str, version: str, path: str, sdist: bool
     return None
 
 
-def flagged(source: str, line: int, every_rule: bool) -> list:
-    config = Config(select=("ALL",), preview=True) if every_rule else Config()
+def flagged(source: str, line: int, every_rule: bool, strict: bool = False) -> list:
+    config = Config(select=("ALL",), preview=True, strict=strict) if every_rule else Config(strict=strict)
     return [f for f in check_source(source, "release.py", config) if f.line == line]
 
 
@@ -75,6 +75,7 @@ def main() -> int:
     parser.add_argument("--bugs", default=str(HERE / "labels" / "release_bugs.toml"))
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "nanlint-release-bugs"))
     parser.add_argument("--all", action="store_true", help="every rule, preview included (default: the default selection)")
+    parser.add_argument("--strict", action="store_true", help="also the hazards only degenerate inputs reach")
     parser.add_argument("--verbose", action="store_true", help="print each bug's findings")
     args = parser.parse_args()
     cache = Path(args.cache)
@@ -90,8 +91,8 @@ def main() -> int:
             print(f"{'UNAVAIL':7} {bug['id']}")
             continue
         scored += 1
-        hit = flagged(buggy, int(bug["buggy_line"]), args.all)
-        after = flagged(fixed, int(bug["fixed_line"]), args.all) if fixed is not None and int(bug.get("fixed_line", 0)) else []
+        hit = flagged(buggy, int(bug["buggy_line"]), args.all, args.strict)
+        after = flagged(fixed, int(bug["fixed_line"]), args.all, args.strict) if fixed is not None and int(bug.get("fixed_line", 0)) else []
         row = per_class[bug.get("bug_class", "other")]
         row[0] += 1
         row[1] += bool(hit)

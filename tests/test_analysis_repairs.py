@@ -208,3 +208,24 @@ def test_log_of_an_indicator_is_a_mask_not_a_log_of_zero():
     assert [(f.code, f.line) for f in check_source(source, "t.py")] == [("NAN102", 9)]
     picked = check_source(source, "t.py", Config(select=("NAN353",)))
     assert [(f.code, f.line) for f in picked] == [("NAN353", 4)]
+
+
+def test_what_a_constructor_takes_is_configuration():
+    """A dataset's or a transform's ``__init__`` arguments (block sizes, nodes per class) are settings, not
+    the samples its methods receive; a method's argument is a sample."""
+    assert codes("""
+        import torch
+        from torch.utils.data import Dataset
+        class Blocks(Dataset):
+            def __init__(self, block_sizes, num_nodes_per_class: int, degree: float):
+                self.block_sizes = torch.as_tensor(block_sizes)
+                self.weights = self.block_sizes / self.block_sizes.sum()
+                self.density = degree / num_nodes_per_class
+    """) == []
+    assert codes("""
+        import torch
+        from torch.utils.data import Dataset
+        class Standardize(Dataset):
+            def __call__(self, image):
+                return (image - image.mean()) / image.std()
+    """) == [("NAN201", 5)]

@@ -119,9 +119,14 @@ class Calls:
             return frame.bindings[name]
         param = definition.node
         named = names.named(name, param)
-        if named is None and definition.value is None and self._in_data_class(frame):
+        constructor = isinstance(frame.flow.node, cst.FunctionDef) and frame.flow.node.name.value == "__init__"
+        if named is None and definition.value is None and not constructor and self._in_data_class(frame):
+            # a transform's or a dataset's samples; what its constructor takes is configuration
             named = names.data_argument(name, param)
         annotation = param.annotation.annotation if getattr(param, "annotation", None) is not None else None
+        if constructor and name != "self" and (named is None or named.role not in (d.EPS, d.DATA)):
+            # what a constructor takes (sizes, counts per class, weights) is configuration the user sets
+            return Value(grad=False, role=d.SETTING, node=param, desc=f"`{name}` (a constructor argument)")
         if isinstance(annotation, cst.Name) and annotation.value in ("int", "bool"):
             return Value(integer=True, grad=False, node=param, desc=f"`{name}`")
         if named is None or named.role not in (d.EPS,):
