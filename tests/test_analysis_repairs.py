@@ -229,3 +229,29 @@ def test_what_a_constructor_takes_is_configuration():
             def __call__(self, image):
                 return (image - image.mean()) / image.std()
     """) == [("NAN201", 5)]
+
+
+def test_a_test_of_an_earlier_value_says_nothing_of_the_new_one():
+    """``w = s.sum(); e = where(w > 0, s, 1); w = e.sum()``: the test was about the first ``w``."""
+    [first, second] = probed("""
+        import torch
+        def f(s, v):
+            n = s.abs().sum()
+            probe(n)
+            if n == 0:
+                print("empty")
+            n = v.abs().sum()
+            probe(n)
+    """)
+    assert reaches_zero(first) and first.zero.kind == "tested"
+    assert not reaches_zero(second)
+
+
+def test_a_length_named_after_a_mask_is_not_a_mask():
+    [length, mask] = probed("""
+        def f(mask_time_length, attention_mask_len, mask):
+            probe(mask_time_length)
+            probe(mask)
+    """)
+    assert length.role is None and not reaches_zero(length)
+    assert mask.role == "mask"

@@ -102,6 +102,9 @@ class Evaluator:
         self._def_memo: dict[tuple, Value] = {}
         self._name_sets: dict[int, set[str]] = {}
         self._tests: dict[int, dict] = {}
+        #: source-order generations (see _edge_tests): which assignment of a name a test comes after
+        self.def_generation: dict[int, int] = {}
+        self.test_generation: dict[int, int] = {}
         self._flows: dict[int, ScopeFlow] = {}
         self._default_frames: dict[int, Frame] = {}
 
@@ -514,9 +517,12 @@ class Evaluator:
         if not tests:
             return v
         repaired = _comparisons_in(definition.value) if definition is not None and isinstance(definition.value, cst.CSTNode) else ()
+        born = self.def_generation.get(id(definition.node)) if definition is not None else None
         for edge, test in tests:
             if id(test) in repaired:
                 continue
+            if born is not None and self.test_generation.get(id(test), 0) < born:
+                continue  # the test is about an earlier value of the name, which this definition replaced
             why = f"the code itself tests `{self.text(test)}`"
             evidence = Evidence(Tier.PLAUSIBLE, why, test, "tested", root=key)
             if edge == 0.0 and v.zero is None and not v.nonzero:
@@ -960,13 +966,23 @@ def _edge_tests(ev: Evaluator, scope_node) -> dict:
     out: dict = {}
     global _TEST_PLAN
     if _TEST_PLAN is None:
-        _TEST_PLAN = Plan({"Comparison", "FunctionDef", "Lambda", "If", "Assert"})
+        _TEST_PLAN = Plan({"Comparison", "FunctionDef", "Lambda", "If", "Assert", "Assign", "AugAssign", "AnnAssign"})
     plan = _TEST_PLAN
     body = getattr(scope_node, "body", None)
     if body is None or isinstance(scope_node, cst.Module):
         return out
     rejected: set[int] = set()  # `if w <= 0: raise`, `assert w > 0`: the code refuses the edge, it does not meet it
+    generation: dict[str, int] = {}  # how many times each key was assigned so far, in source order
     for entering, node in iter_nodes(body, plan):
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            if not entering:
+                targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                for t in targets:
+                    k = ev.key(t)
+                    if k is not None:
+                        generation[k] = generation.get(k, 0) + 1
+                        ev.def_generation[id(node)] = generation[k]
+            continue
         if entering and (isinstance(node, cst.Assert) or isinstance(node, cst.If) and _raises(node.body)):
             rejected |= _comparisons_in(node.test)
             continue
@@ -986,6 +1002,7 @@ def _edge_tests(ev: Evaluator, scope_node) -> dict:
                 number = 0.0
             if number is not None and number in _EDGES:
                 out.setdefault(key, []).append((number, node))
+                ev.test_generation[id(node)] = generation.get(key, 0)
     return out
 
 
