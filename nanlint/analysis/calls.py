@@ -124,7 +124,8 @@ class Calls:
             # a transform's or a dataset's samples; what its constructor takes is configuration
             named = names.data_argument(name, param)
         annotation = param.annotation.annotation if getattr(param, "annotation", None) is not None else None
-        if constructor and name != "self" and (named is None or named.role not in (d.EPS, d.DATA)):
+        setting = constructor and name != "self" and (named is None or named.role not in (d.EPS, d.DATA))
+        if setting and definition.value is None:
             # what a constructor takes (sizes, counts per class, weights) is configuration the user sets
             return Value(grad=False, role=d.SETTING, node=param, desc=f"`{name}` (a constructor argument)")
         if isinstance(annotation, cst.Name) and annotation.value in ("int", "bool"):
@@ -145,6 +146,8 @@ class Calls:
                 return replace(out, role=named.role if named is not None and named.role == d.EPS else role)
             if v.role == d.PROBABILITY or v.module is not None:
                 return v
+        if setting:
+            return Value(grad=False, role=d.SETTING, node=param, desc=f"`{name}` (a constructor argument)")
         return named or Value(node=param)
 
     def _in_data_class(self, frame: "Frame") -> bool:
