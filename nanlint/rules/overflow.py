@@ -8,6 +8,7 @@ import libcst as cst
 from nanlint.analysis import domain as d
 from nanlint.analysis.context import confidence_of
 from nanlint.analysis.elementwise import EXP_MAX
+from nanlint.analysis.syntax import literal_value
 from nanlint.findings import Applicability, Confidence
 from nanlint.rules._fixes import may_be_complex_or_integer, only_arguments, torch_name
 from nanlint.rules.base import Rule
@@ -77,7 +78,10 @@ class ManualSoftmax(Rule):
         if not isinstance(node.operator, cst.Divide):
             return
         site = exp_site(self, node.left)
-        if site is None or not may_overflow(self.value(site.arg("input"))):
+        if site is None:
+            self._sigmoid(node)
+            return
+        if not may_overflow(self.value(site.arg("input"))):
             return
         if not self._normalizes(node.right, node.left, site.node):
             return
@@ -98,6 +102,33 @@ class ManualSoftmax(Rule):
         if self._normalizes(den, num, found.node):
             self.report(found.node, "hand-written softmax: `exp` of the raw scores overflows to inf above 88.7 (float32) and inf / inf = NaN",
                         hint="use `torch.softmax(x, dim)`, or subtract the max first")
+
+    def _sigmoid(self, node: cst.BinaryOperation) -> None:
+        """``c / (1 + exp(-a * x))``, a hand-written (scaled) sigmoid: where exp overflows the value is 0, but
+        its gradient c * exp(z) / (1 + exp(z))**2 is inf / inf = NaN."""
+        if literal_value(node.left) is None:
+            return
+        denominator = self.ctx.ev.resolved(node.right)
+        if not (isinstance(denominator, cst.BinaryOperation) and isinstance(denominator.operator, cst.Add)):
+            return
+        for one, term in ((denominator.left, denominator.right), (denominator.right, denominator.left)):
+            if literal_value(one) != 1:
+                continue
+            site = exp_site(self, term)
+            if site is None or site.namespace in ("numpy", "math"):
+                return  # NumPy gives the right 0 (with a warning) and has no gradient
+            v = self.value(site.arg("input"))
+            if not may_overflow(v) or not self.ctx.grad_flows(v):
+                return
+            if v.grad is not True and v.role != d.ACTIVATION:
+                return  # a learned score grows without bound in training; an image under a set gain does not
+            self.report(
+                site.node,
+                "hand-written sigmoid `c / (1 + exp(z))`: exp overflows to inf above 88.7 (float32, 11.1 in float16); "
+                "the value is then 0, but its gradient is inf / inf = NaN",
+                hint="use `torch.sigmoid(-z)` (scaled: `c * torch.sigmoid(-z)`), whose gradient is finite everywhere",
+            )
+            return
 
     def _normalizes(self, denominator, numerator, exp) -> bool:
         """The denominator sums the numerator (``e.sum(-1)``, ``scatter_add(e, ...)``) or is ``1 + exp(x)``."""

@@ -240,3 +240,26 @@ def test_logsumexp_fix_is_numerically_stable_and_equal():
 def test_no_fix_without_dim():
     found = findings("NAN303", "import torch\ndef f(x):\n    return torch.log(torch.sum(torch.exp(x)))\n")
     assert [f.code for f in found] == ["NAN303"] and found[0].fix is None
+
+
+def test_hand_written_sigmoid_flagged_on_learned_scores():
+    """Learned scores grow without bound in training; an image under a set gain, NumPy, a bounded input and
+    no_grad code stay quiet."""
+    source = """
+        import torch
+        import numpy as np
+        class Gate(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 4)
+            def forward(self, x):
+                z = self.fc(x)
+                return 1 / (1 + torch.exp(-z))
+        def adjust(image, gain=10.0, cutoff=0.5):
+            return 1 / (1 + (gain * (cutoff - image)).exp())
+        def np_sig(x):
+            return 1 / (1 + np.exp(-x))
+        def bounded(x):
+            return 1 / (1 + torch.exp(-torch.tanh(x)))
+    """
+    assert hits("NAN302", source) == [("NAN302", 9)]
