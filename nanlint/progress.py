@@ -3,17 +3,18 @@ for the first two seconds (a pre-commit run never shows it), then one line rewri
 times a second, erased at the end. Never shown when standard error is not a terminal or with ``-q``."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable, TextIO
 
 
 class Progress:
-    def __init__(self, total: int, stream: TextIO | None = None, delay: float = 2.0,
+    def __init__(self, total: int, stream: TextIO | None = None, delay: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
-        self.delay = delay
+        self.delay = _delay() if delay is None else delay
         self.clock = clock
         self.start = clock()
         self._last = float("-inf")
@@ -43,3 +44,11 @@ class Progress:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
             self._width = 0
+
+
+def _delay() -> float:
+    """Seconds before the line appears: 2, or ``NANLINT_PROGRESS_DELAY`` (a number) where it is set."""
+    try:
+        return max(0.0, float(os.environ.get("NANLINT_PROGRESS_DELAY", "2")))
+    except ValueError:
+        return 2.0

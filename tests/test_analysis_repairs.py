@@ -255,3 +255,17 @@ def test_a_length_named_after_a_mask_is_not_a_mask():
     """)
     assert length.role is None and not reaches_zero(length)
     assert mask.role == "mask"
+
+
+def test_an_adjacency_is_all_zero_for_a_graph_without_edges():
+    """Degrees of a graph (sums of its adjacency) are 0 for an edgeless graph."""
+    import textwrap
+
+    source = textwrap.dedent("""
+        import torch
+        def spectral(s, adj):
+            degrees = torch.einsum('ijk->ij', adj)
+            m = degrees.sum(-1) / 2
+            return (s.sum(-1) / m).mean()
+    """).lstrip("\n")
+    assert [(f.code, f.line) for f in check_source(source, "t.py")] == [("NAN201", 5)]

@@ -47,11 +47,11 @@ def test_no_progress_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
     assert "checked" not in result.stderr
 
 
-def _run_on_terminal(args, cwd) -> tuple[int, str, bytes]:
+def _run_on_terminal(args, cwd, env: dict | None = None) -> tuple[int, str, bytes]:
     """Run nanlint with standard error on a pseudo-terminal: (exit code, stdout, what the terminal showed)."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "nanlint", *args], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=terminal, text=True)
+                               stderr=terminal, text=True, env={**os.environ, **(env or {})})
     os.close(terminal)
     stdout, _ = process.communicate(timeout=300)
     shown = b""
@@ -70,7 +70,9 @@ def _run_on_terminal(args, cwd) -> tuple[int, str, bytes]:
 def test_a_long_run_on_a_terminal_shows_progress_on_stderr_only(tmp_path):
     for i in range(40):
         (tmp_path / f"m{i:03}.py").write_text(RISKY * 30)
-    code, stdout, shown = _run_on_terminal(["check", "--no-cache", "-j", "1", "--output-format", "concise", "."], tmp_path)
+    # no wait before the line (a run this small can finish inside the usual 2 s)
+    code, stdout, shown = _run_on_terminal(["check", "--no-cache", "-j", "1", "--output-format", "concise", "."], tmp_path,
+                                           env={"NANLINT_PROGRESS_DELAY": "0"})
     assert code == 1
     assert b"nanlint: checked 40/40 files" in shown
     assert "checked" not in stdout

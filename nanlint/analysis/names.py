@@ -19,6 +19,7 @@ NOT_MASK = re.compile(r"(^|_)(attention|attn|causal|head|mask_value|mask_token|m
 SIGNAL_NAME = re.compile(r"(^|_)(images?|imgs?|waveforms?|wavs?|audios?|signals?|spectrograms?|specs?|stfts?|mels?|frames?|depths?|depth_map|videos?|traces?|pixels?|intensit(y|ies)|raw|clean|noisy)(_|$|\d)", re.I)
 NOT_SIGNAL = re.compile(r"(^|_)(size|sizes|shape|len|length|lengths|num|count|idx|index|ids?|path|paths|name|names|file|dir|dtype|mean|std|scale|feat|feats|features|embeds?|embeddings?|encoder|decoder|processor|model|token|tokens|patch|patches|size|height|width|channels?|mask|masks|rate|sr|key|keys|logits?|scores?|preds?|predictions?|probs?|activations?|hidden|latents?)(_|$)", re.I)
 TARGET_NAME = re.compile(r"^(gt|target|targets|y_true|ground_truth)$|^gt_|_gt$|(^|_)(gt|target)_(score|map|mask|heatmap|prob|probs)(_|$)", re.I)
+ADJACENCY_NAME = re.compile(r"^(adj|adjs|adj_t|adjacency|adj_matrix|adjacency_matrix|adj_mat)$", re.I)
 COORDINATE_NAME = re.compile(r"^(boxes|bboxes?|box|gt_boxes|anchors|points|pts|coords|coordinates|keypoints|kpts|vertices|verts|train_x|train_inputs|x_train|knots)$", re.I)
 COUNT_NAME = re.compile(r"(^|_)(counts?|class_counts?|per_class|frequenc(y|ies)|occurrences|histogram|hist|n_per_class)(_|$)", re.I)
 ZEROABLE_VECTOR = re.compile(r"^(omega|rotvec|rot_vec|axis_angle|aa|angle|angles|theta|translation|trans|tvec|t_vec|displacement|disp|offset|offsets|delta|deltas|shift|motion|flow|velocity|vel|residual|residuals|resid|error|errors|err|diff|difference|grad|grads|gradient|gradients)$", re.I)
@@ -67,6 +68,10 @@ def named(name: str, node) -> Value | None:
         false = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, a mask) can be all False", node, "name", root=name)
         return Value(lo=0.0, hi=1.0, role=d.MASK, grad=False, node=node, desc=f"`{name}` (by its name, a mask)",
                      vanish=false, points=((0.0, false),))
+    if ADJACENCY_NAME.match(name):
+        edgeless = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, an adjacency matrix) is all 0 for a graph without edges", node, "name", root=name)
+        return Value(lo=0.0, role=d.DATA, node=node, desc=f"`{name}` (by its name, an adjacency matrix)", vanish=edgeless,
+                     points=((0.0, Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, an adjacency matrix) is 0 between unlinked nodes", node, "name", root=name)),))
     if SIGNAL_NAME.search(name) and not NOT_SIGNAL.search(name):
         silent = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, raw data) is all 0 for a silent or blank input", node, "name", root=name)
         flat = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, raw data) is constant for a blank input", node, "name", root=name)

@@ -69,6 +69,9 @@ def weighted_mean(rule: Rule, numerator, den):
         return None
     if w.vanish is None and not opaque(w):
         return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
+    if w.vanish is not None and w.vanish.tier < Tier.PLAUSIBLE:
+        # a padding mask handed in is all 0 only for an empty sample: what the weights themselves say
+        return Evidence(w.vanish.tier, f"the weights of a weighted mean: {w.vanish.why}", den, "weights")
     return Evidence(Tier.PLAUSIBLE, f"a weighted mean's weights `{weights}` are all 0 for an empty target or batch", den, "weights")
 
 
@@ -115,6 +118,7 @@ class DivisionByMaybeZero(_Division):
         v, ev = self._zero(den)
         if ev is None and numerator is not None and not v.positive:
             ev = weighted_mean(self, numerator, den)
+            ev = ev if self.ctx.reaches(ev) else None
         if ev is None:
             ev = self._vanishing_guard(den)
         if ev is None or own_norm(self, numerator, den) is not None:
