@@ -71,6 +71,47 @@ def transformer_case():
     return "Transformer encoder 2 layers d=128 h=4 ff=512 dropout 0.1 + 1000-way head, batch 16 x 64 tokens, AdamW", step
 
 
+def lstm_lbfgs_case():
+    """Many tiny ops: pytorch/examples time_sequence_prediction (two LSTMCells and a Linear unrolled over a sine
+    wave, float64, LBFGS with a closure), shortened to 60 time steps and 2 LBFGS iterations."""
+    torch.manual_seed(0)
+
+    class Sequence(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm1 = torch.nn.LSTMCell(1, 51)
+            self.lstm2 = torch.nn.LSTMCell(51, 51)
+            self.linear = torch.nn.Linear(51, 1)
+
+        def forward(self, input):
+            outputs = []
+            h_t = torch.zeros(input.size(0), 51, dtype=torch.double)
+            c_t = torch.zeros(input.size(0), 51, dtype=torch.double)
+            h_t2 = torch.zeros(input.size(0), 51, dtype=torch.double)
+            c_t2 = torch.zeros(input.size(0), 51, dtype=torch.double)
+            for input_t in input.split(1, dim=1):
+                h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                outputs += [self.linear(h_t2)]
+            return torch.cat(outputs, dim=1)
+
+    steps = 60
+    x = torch.arange(steps + 1, dtype=torch.double) + torch.randint(-80, 80, (97, 1)).double()
+    data = torch.sin(x / 20.0)
+    input, target = data[:, :-1], data[:, 1:]
+    model = Sequence().double()
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=0.8, max_iter=2)
+
+    def step():
+        def closure():
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(input), target)
+            loss.backward()
+            return loss
+        optimizer.step(closure)
+    return f"LSTMCell x2 + Linear unrolled over {steps} steps, batch 97, float64, LBFGS (2 iterations)", step
+
+
 def measure(step, repeats: int, variants: dict) -> dict:
     """Best time per variant; the variants take turns in every round so that a busy machine disturbs them alike."""
     best = {name: float("inf") for name in variants}
@@ -96,7 +137,7 @@ def main() -> None:
     from contextlib import nullcontext
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.repeats} steps")
-    for name, step in (mlp_case(), mlp4_case(), transformer_case()):
+    for name, step in (mlp_case(), mlp4_case(), transformer_case(), lstm_lbfgs_case()):
         best = measure(step, args.repeats, {"plain": nullcontext, "anomaly": torch.autograd.detect_anomaly,
                                             "traced": lambda: watching(HERE)})
         plain, anomaly, traced = best["plain"], best["anomaly"], best["traced"]

@@ -43,3 +43,37 @@ def test_hf_trainer_step_is_watched_and_leaves_no_output_folder(tmp_path, monkey
     site = _site(result, HF_TRAINER, "torch.log(torch.softmax")
     assert site.verdict == "CONFIRMED" and origins(result)[0][1:3] == (site.line, "log")
     assert list(tmp_path.iterdir()) == []  # the Trainer's output_dir was created and removed again
+
+
+HF_LM = FIXTURES / "hf_lm.py"
+
+
+def test_the_first_batch_of_a_transformers_model_fed_by_keyword_is_the_batch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = trace(HF_LM)
+    assert result.error is None, result.script_traceback
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 0
+    batch = result.health.first_batch
+    assert batch["source"] == "input of GPT2LMHeadModel"
+    fed = {t["name"]: t for t in batch["tensors"]}
+    for name in ("input_ids", "attention_mask", "labels"):  # the Trainer calls model(**inputs)
+        assert (fed[name]["dtype"], fed[name]["shape"]) == ("int64", [4, 12])
+    assert fed["attention_mask"]["min"] == fed["attention_mask"]["max"] == 1
+    # the range is the token ids' (no float tensor is fed), and ids up to 2047 are not "unnormalized input"
+    assert 1000 < batch["max"] < 2048 and batch["min"] >= 0 and not batch["floating"]
+    assert not [w for w in result.health.warnings if "normalized" in w]
+
+
+def test_the_first_batch_fed_by_keyword_holds_its_features_and_labels(tmp_path, monkeypatch):
+    from nanlint.trace.report import render_full
+
+    monkeypatch.chdir(tmp_path)
+    result = trace(HF_TRAINER)
+    batch = result.health.first_batch
+    fed = {t["name"]: t for t in batch["tensors"]}
+    assert (fed["features"]["dtype"], fed["features"]["shape"]) == ("float32", [16, 8])
+    assert (fed["labels"]["dtype"], fed["labels"]["min"], fed["labels"]["max"]) == ("int64", 0, 3)
+    # the figures are the features' (the float tensor fed), not an internal tensor's
+    assert (batch["min"], batch["max"]) == (fed["features"]["min"], fed["features"]["max"]) and batch["shapes"] == [[16, 8]]
+    text = render_full(result)
+    assert "first batch (input of TinyClassifier)" in text and "features: float32 16x8 in [" in text

@@ -6,9 +6,11 @@ optimizer step (a learning rate that rewrites the weights in one step diverges).
 Also the thresholds that turn per-site figures into NEAR-MISS / AT-RISK (used by ``join``)."""
 from __future__ import annotations
 
+import inspect
 import math
 import sys
-from contextlib import contextmanager
+import weakref
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -50,7 +52,7 @@ def _range(tensors, known=lambda t: None) -> dict | None:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() > 0 and t.layout == torch.strided:
             seen = known(t)
             if seen is None:
-                mn, mx = torch.aminmax(t.detach())
+                mn, mx = tensors.minmax(t)  # under no_grad (_quiet)
                 mn, mx = float(mn), float(mx)
             else:
                 mn, mx = seen
@@ -66,6 +68,59 @@ def _range(tensors, known=lambda t: None) -> dict | None:
             "shapes": shapes, "nonfinite": nonfinite}
 
 
+def _named(value, name: str, depth: int = 0):
+    """(name, tensor) for each tensor in a call argument: ``input_ids``, ``batch.pixel_values``, ``args[0][1]``."""
+    if isinstance(value, torch.Tensor):
+        yield name, value
+    elif depth < 3 and isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _named(v, f"{name}[{i}]", depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for k, v in value.items():
+            yield from _named(v, f"{name}.{k}" if name else str(k), depth + 1)
+
+
+def _batch(module, args, kwargs) -> list[tuple[str, torch.Tensor]]:
+    """The tensors a model call was fed, by the name of the ``forward`` parameter they were passed as: keyword
+    ones by keyword (the Hugging Face style ``model(input_ids=..., attention_mask=..., labels=...)``,
+    ``model(**batch)``), positional ones by their parameter's name (``args[i]`` when it has none)."""
+    names = [f"args[{i}]" for i in range(len(args))]
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()]
+        for i, p in enumerate(params[:len(args)]):
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                names[i] = p.name
+            else:
+                break
+    except (TypeError, ValueError):
+        pass
+    named = []
+    for name, a in zip(names, args):
+        named.extend(_named(a, name))
+    for k, v in (kwargs or {}).items():
+        named.extend(_named(v, str(k)))
+    return named
+
+
+_MODULE_FILE = torch.nn.modules.module.__file__
+
+
+def _call_kwargs(module) -> dict:
+    """The keyword arguments of the call of ``module`` whose forward pre-hook runs (a global pre-hook is given the
+    positional ones only): read from the frame of ``Module._call_impl`` that calls the hook."""
+    frame = sys._getframe(2)
+    for _ in range(6):
+        if frame is None:
+            break
+        if frame.f_code.co_filename == _MODULE_FILE:
+            names = frame.f_locals
+            if names.get("self") is module:
+                kwargs = names.get("kwargs")
+                return kwargs if isinstance(kwargs, dict) else {}
+        frame = frame.f_back
+    return {}
+
+
 def _tensors(value, depth=0):
     if isinstance(value, torch.Tensor):
         yield value
@@ -78,12 +133,24 @@ def _tensors(value, depth=0):
 
 
 _norms = tensors.norms
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_no_function_modes = getattr(torch._C, "DisableTorchFunction", nullcontext)
+_no_dispatch_modes = getattr(torch._C, "_DisableTorchDispatch", nullcontext)
 
 
-def _grads_finite(optimizer) -> bool:
-    """Every gradient the optimizer is about to apply is finite (the step's fast path: only updates are scanned)."""
-    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    return all(math.isfinite(n) for n in _norms(grads))
+def _dense(ts) -> bool:
+    return all(t.layout == torch.strided and not t.is_quantized for t in ts)
+
+
+def _differences(olds: list, news: list) -> list:
+    """``old - new`` per pair, written into the snapshot ``olds`` where it can be (no new tensors)."""
+    if olds and _dense(olds) and _dense(news) and all(o.dtype == n.dtype and o.shape == n.shape for o, n in zip(olds, news)):
+        try:
+            torch._foreach_sub_(olds, news)
+            return olds
+        except (RuntimeError, TypeError):
+            pass
+    return [n - o for o, n in zip(olds, news)]
 
 
 class HealthWatch:
@@ -103,6 +170,7 @@ class HealthWatch:
         self.device_type = device_type
         self._autocast = None
         self._snapshots: dict[int, list] = {}
+        self._ranges: dict[int, tuple] = {}  # id(module output) -> (ref, version, (min, max))
         self._weight_norms: dict[int, list] = {}
         self.steps = 0
         self._own_steps: dict[int, int] = {}  # id(optimizer) -> its steps
@@ -110,11 +178,18 @@ class HealthWatch:
         self.handles = []
 
     @contextmanager
-    def _quiet(self):
+    def _quiet(self, plain=()):
+        """The hooks' own ops: not watched, no autograd. When every tensor they touch (``plain``) is a plain
+        tensor or parameter, they also bypass the modes (a paused mode still costs each op a Python call through
+        it: a third of the optimizer hooks' time); a tensor subclass keeps its own dispatch."""
         self.monitor.paused += 1
         try:
             with torch.no_grad():
-                yield
+                if plain and all(type(t) in _PLAIN for t in plain):
+                    with _no_function_modes(), _no_dispatch_modes():
+                        yield
+                else:
+                    yield
         finally:
             self.monitor.paused -= 1
 
@@ -133,6 +208,7 @@ class HealthWatch:
         self.handles.clear()
         if self._autocast is not None:
             self._autocast.__exit__(None, None, None)
+            self.monitor.autocast = False
             self._autocast = None
 
     # ---- modules ---------------------------------------------------------------------------------
@@ -223,31 +299,36 @@ class HealthWatch:
             return None
         if id(module) not in self.names:
             self._adopt(self._owner(module) or module)
+        batch = None
         if self.health.first_batch is None:
-            with self._quiet():
-                r = _range(_tensors(args))
+            batch = _batch(module, args, _call_kwargs(module))
+            with self._quiet([t for _, t in batch]):
+                r = self._first_batch(batch)
             if r is not None:
                 r["source"] = f"input of {type(module).__name__}"
                 self.health.first_batch = r
                 if r["nonfinite"]:
                     self.health.warnings.append("the first batch fed to the model holds non-finite values")
-                elif r["absmax"] > INPUT_ABSMAX_HIGH:
+                elif r["floating"] and r["absmax"] > INPUT_ABSMAX_HIGH:
                     self.health.warnings.append(
                         f"the first batch fed to the model reaches |x| = {r['absmax']:.3g}: is it normalized?")
         if self.autocast_dtype and self._autocast is None:
-            device = next((t.device.type for t in _tensors(args)), None)
+            tensors_fed = [t for _, t in batch] if batch is not None else list(_tensors(args))
+            device = next((t.device.type for t in tensors_fed), None)
             if device is None:
                 device = next((p.device.type for p in module.parameters()), self.device_type)
             self._autocast = torch.autocast(device, dtype=getattr(torch, self.autocast_dtype))
             self._autocast.__enter__()
+            self.monitor.autocast = True
         return None
 
     def _leave(self, module, args, output):
         self.depth = max(0, self.depth - 1)
         name = self.names.get(id(module))
         if name is not None:
-            with self._quiet():
-                r = _range(_tensors(output), self.monitor.known_range)
+            outputs = list(_tensors(output))
+            with self._quiet(outputs):
+                r = _range(outputs, self._known_range)
             if r is not None:
                 old = self.health.module_outputs.get(name)
                 if old is None:
@@ -260,37 +341,105 @@ class HealthWatch:
         if self.depth == 0 and self._autocast is not None:
             self._autocast.__exit__(None, None, None)
             self._autocast = None
+            self.monitor.autocast = False
         return None
 
+    def _first_batch(self, batch: list) -> dict | None:
+        """The health figures of the first batch: the range of its floating-point tensors (of its integer ones,
+        token ids and labels, when it has no other), and each tensor by name, dtype, shape and range."""
+        # the data, not the counts and flags beside it (the Trainer's 0-dim ``num_items_in_batch``)
+        data = [t for _, t in batch if t.dim() > 0] or [t for _, t in batch]
+        floats = [t for t in data if t.is_floating_point()]
+        r = _range(floats, self._batch_range)
+        fed = []
+        for name, t in batch:
+            entry = {"name": name, "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape),
+                     "min": None, "max": None}
+            if t.layout == torch.strided and t.numel() > 0 and not t.is_complex() and t.dtype != torch.bool:
+                if t.is_floating_point():
+                    entry["min"], entry["max"] = self._batch_range(t)
+                else:
+                    mn, mx = tensors.minmax(t)
+                    entry["min"], entry["max"] = int(mn), int(mx)
+            fed.append(entry)
+        if r is None:
+            chosen = {id(t) for t in data}
+            ints = [e for e, (_, t) in zip(fed, batch) if e["min"] is not None and id(t) in chosen]
+            if not ints:
+                return None
+            mn, mx = min(e["min"] for e in ints), max(e["max"] for e in ints)
+            r = {"min": mn, "max": mx, "absmax": max(abs(mn), abs(mx)), "shapes": [e["shape"] for e in ints],
+                 "nonfinite": False}
+        r["floating"] = bool(floats)
+        r["tensors"] = fed
+        return r
+
+    def _batch_range(self, t: torch.Tensor):
+        """(min, max) of a tensor of the first batch, which the monitor then need not scan again."""
+        entry = self._ranges.get(id(t))
+        if entry is not None and entry[0]() is t and entry[1] == t._version:
+            return entry[2]
+        mn, mx = tensors.minmax(t)
+        seen = (float(mn), float(mx))
+        self.monitor.known_leaf(t, seen)
+        if not t.is_inference():
+            self._ranges[id(t)] = (weakref.ref(t), t._version, seen)
+        return seen
+
+    def _known_range(self, t: torch.Tensor):
+        """(min, max) of ``t`` when the monitor scanned it or an enclosing module's output was this same tensor
+        (``Sequential``'s output is its last layer's): each output is scanned once; else None."""
+        seen = self.monitor.known_range(t)
+        if seen is not None:
+            return seen
+        entry = self._ranges.get(id(t))
+        if entry is not None and entry[0]() is t and entry[1] == t._version:
+            return entry[2]
+        if t.is_inference():
+            return None
+        mn, mx = tensors.minmax(t)  # under no_grad (_quiet)
+        seen = (float(mn), float(mx))
+        if len(self._ranges) > 10_000:
+            self._ranges = {k: v for k, v in self._ranges.items() if v[0]() is not None}
+        self._ranges[id(t)] = (weakref.ref(t), t._version, seen)
+        return seen
+
     # ---- gradients and steps ---------------------------------------------------------------------
-    def record_grad_norms(self) -> None:
-        """||grad|| of each module's own parameters (latest backward wins)."""
+    def record_grad_norms(self, known: dict | None = None) -> None:
+        """||grad|| of each module's own parameters (latest backward wins); ``known``: id(param) -> ||grad||
+        already taken (the step's check that every gradient is finite), the others in one call."""
+        known = known or {}
         norms = {}
-        with self._quiet():
-            for root in self.roots:
-                for module in root.modules():
-                    grads = [p.grad.detach() for p in module.parameters(recurse=False) if p.grad is not None]
-                    if grads:
-                        total = math.sqrt(sum(n ** 2 for n in _norms(grads)))
-                        norms[self.names.get(id(module), type(module).__name__)] = total
+        owned = [(module, [p for p in module.parameters(recurse=False) if p.grad is not None])
+                 for root in self.roots for module in root.modules()]
+        missing = [p for _, ps in owned for p in ps if id(p) not in known]
+        with self._quiet([p.grad for p in missing]):
+            if missing:
+                known = {**known, **dict(zip(map(id, missing), _norms([p.grad for p in missing])))}
+            for module, ps in owned:
+                if ps:
+                    norms[self.names.get(id(module), type(module).__name__)] = math.sqrt(sum(known[id(p)] ** 2 for p in ps))
         if norms:
             self.health.grad_norms = norms
 
     def _step_pre(self, optimizer, args, kwargs):
         self.monitor.flush()
-        if not self.health.grad_norms:
-            self.record_grad_norms()
-        with self._quiet():
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    if id(p) not in self.monitor.param_names:
-                        self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
-            groups = [[p.detach() for p in g["params"]] for g in optimizer.param_groups]
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        with self._quiet([*params, *(p.grad for p in params if p.grad is not None)]):
+            for p in params:
+                if id(p) not in self.monitor.param_names:
+                    self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
+            groups = [list(g["params"]) for g in optimizer.param_groups]  # under no_grad: nothing to detach
             self._snapshots[id(optimizer)] = [[p.clone() for p in ps] for ps in groups]
             flat = [p for ps in groups for p in ps]
-            values = _norms(flat)  # one host sync for all of them
-            self._weight_norms[id(optimizer)] = [[values.pop(0) for _ in ps] for ps in groups]
-            self.monitor.step_clean = _grads_finite(optimizer)
+            with_grad = [p for p in params if p.grad is not None]
+            values = _norms(flat + [p.grad for p in with_grad])  # weights and gradients in one call
+            weights, grads = values[:len(flat)], values[len(flat):]
+            self._weight_norms[id(optimizer)] = [[weights.pop(0) for _ in ps] for ps in groups]
+            # every gradient the optimizer is about to apply is finite: the step's fast path (only updates scanned)
+            self.monitor.step_clean = all(math.isfinite(n) for n in grads)
+        if not self.health.grad_norms:
+            self.record_grad_norms({id(p): n for p, n in zip(with_grad, grads)})
         self.monitor.in_step = True
         self.monitor.step_site = self.monitor.locator.site(sys._getframe(1))
         return self._watch_closure(optimizer, args, kwargs)
@@ -317,8 +466,9 @@ class HealthWatch:
                 monitor.flush()
                 monitor.in_step = True
                 try:
-                    with self._quiet():
-                        monitor.step_clean = _grads_finite(optimizer)
+                    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+                    with self._quiet(grads):
+                        monitor.step_clean = all(math.isfinite(n) for n in _norms(grads))
                 except Exception as exc:
                     monitor.internal_error(exc)
         return closure_outside_step
@@ -334,10 +484,10 @@ class HealthWatch:
         weight_norms = self._weight_norms.pop(id(optimizer), None)
         if before is None or weight_norms is None:
             return
-        with self._quiet():
+        with self._quiet([p for g in optimizer.param_groups for p in g["params"]]):
             for gi, (group, olds, norms) in enumerate(zip(optimizer.param_groups, before, weight_norms)):
                 w2 = d2 = 0.0
-                distances = _norms([p.detach() - old for p, old in zip(group["params"], olds)])
+                distances = _norms(_differences(olds, list(group["params"])))
                 for p, norm, distance in zip(group["params"], norms, distances):
                     w2 += norm ** 2
                     d2 += distance ** 2

@@ -10,10 +10,15 @@ from types import CodeType, FrameType
 NANLINT_DIR = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
 
 
+_USER: dict[str, dict[str, str | None]] = {}  # project root -> {co_filename -> real path, or None}
+
+
 class Locator:
     def __init__(self, project_root: str) -> None:
         self.root = os.path.realpath(project_root).rstrip(os.sep) + os.sep
-        self._user: dict[str, str | None] = {}  # co_filename -> real path, or None when not user code
+        # co_filename -> real path, or None when not user code (shared by the locators of one root: resolving a
+        # path costs system calls, and a file does not move while the process runs)
+        self._user: dict[str, str | None] = _USER.setdefault(self.root, {})
         self.codes: set[CodeType] = set()  # code objects of user frames that ran
 
     def user_file(self, co_filename: str) -> str | None:

@@ -5,8 +5,9 @@
 * ``WatchMode`` (a ``TorchDispatchMode``, below autograd) sees every aten op of the forward pass, the backward
   pass (where ``torch._C._current_autograd_node()`` names the node, whose metadata names the forward line) and
   the optimizer step. For each floating-point result (returned, or written by an in-place / ``out=`` / foreach
-  op) it takes ``torch.aminmax``: cheap, and it gives the range for free. Integer, bool, empty and
-  uninitialised (``empty*``, ``resize_``) results are skipped; views inherit the record of their base.
+  op) it takes its range (``torch.aminmax``, one pass; ``amin``/``amax`` where the layout makes that slow).
+  Integer, bool, empty and uninitialised (``empty*``, ``resize_``) results are skipped; views inherit the record
+  of their base; results that provably stay finite are not scanned (``bounds.py``).
 
 An *origin* is an op that produced a non-finite value from finite inputs; everything after it propagates.
 Inputs are judged by the record of the op that produced them (tensors are tracked by identity); tensors the
@@ -27,7 +28,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nanlint.trace import opkinds, tensors
+from nanlint.trace import bounds, opkinds, spelling, tensors
 from nanlint.trace.locate import Locator
 from nanlint.trace.records import Event, OpEvidence
 
@@ -43,8 +44,13 @@ FINITE_PRESERVING = frozenset({
     "gelu", "silu", "hardtanh", "elu", "sign", "floor", "ceil", "round", "trunc", "maskedfill", "clamp",
     "clampmin", "clampmax", "max", "min", "amax", "amin", "sort", "topk", "constantpadnd", "zeroslike",
     "oneslike", "zero", "maxpool2dwithindices", "unsafeview", "contiguous", "repeat", "flip", "roll", "tril",
-    "triu", "index", "scatter", "maskedselect"})
+    "triu", "index", "scatter", "maskedselect", "unsafesplit", "split", "splitwithsizes", "unsafesplitwithsizes",
+    "chunk", "unsafechunk", "safesoftmax"})
 # not nll_loss: with every target equal to ignore_index its mean is 0/0 inside the kernel
+# Ops that overwrite their first argument whatever it held (``empty_like(x).bernoulli_(p)`` in dropout): what it
+# held (uninitialised memory) is not an input
+OVERWRITE = frozenset({"bernoulli", "uniform", "normal", "fill", "zero", "copy", "random", "exponential",
+                       "geometric", "cauchy", "lognormal"})
 MAX_EVENTS = 500
 
 
@@ -55,6 +61,9 @@ class OpInfo:
     is_view: bool
     skip: bool
     written: tuple  # (positional index, keyword name) of written tensor arguments
+    preserving: bool  # finite from finite inputs (FINITE_PRESERVING)
+    bound: object  # bounds.rule of the op, or None
+    overwrite: bool  # in place, its first argument's old values do not matter (OVERWRITE)
 
 
 def _finite(rec: "Rec") -> bool:
@@ -70,15 +79,50 @@ class Rec:
     """One checked tensor: an op's result, or a leaf input checked once."""
 
     __slots__ = ("op", "phase", "site", "node", "param", "stats", "inputs", "fill", "ev", "evkey", "nan", "inf",
-                 "leaf", "value")
+                 "leaf", "value", "bound")
 
-    def __init__(self, op, phase, site, node, param, stats, inputs, fill, leaf=False):
+    def __init__(self, op, phase, site, node, param, stats, inputs, fill, leaf=False, bound=None):
         self.op, self.phase, self.site, self.node, self.param = op, phase, site, node, param
         self.stats, self.inputs, self.fill, self.leaf = stats, inputs, fill, leaf
         self.ev = None
         self.evkey = None
         self.nan = self.inf = False
         self.value = None
+        self.bound = bound  # finite, with |x| <= bound (CPU path; None: not known)
+
+
+def _all_of(t: torch.Tensor, base: torch.Tensor) -> bool:
+    """``t`` is a view of every element of its contiguous ``base``, once each (a transpose, a permute, a reshape)."""
+    if t.numel() != base.numel() or t.storage_offset() != base.storage_offset() or t.dtype != base.dtype:
+        return False
+    if not base.is_contiguous():
+        return False
+    expected = 1
+    for stride, size in sorted(zip(t.stride(), t.shape)):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
+
+
+class Known:
+    """A result known finite without a scan: its inputs were finite and the op keeps it so. ``bound``: |x| <= bound
+    (None: not known). Read like a classified ``Rec``; the shared ``FINITE`` has no bound and never gets one."""
+
+    __slots__ = ("bound",)
+    stats = inputs = ev = None
+    nan = inf = leaf = fill = False
+
+    def __init__(self, bound) -> None:
+        self.bound = bound
+
+
+FINITE = Known(None)
+
+
+_OP_INFO: dict = {}  # aten overload -> OpInfo (what an op is does not change: shared by every monitor)
+_NODE_OPS: dict[str, str] = {}  # autograd node name -> its forward op (SqrtBackward0 -> sqrt)
 
 
 def _op_info(func) -> OpInfo:
@@ -88,10 +132,17 @@ def _op_info(func) -> OpInfo:
     for i, arg in enumerate(func._schema.arguments):
         if arg.alias_info is not None and arg.alias_info.is_write:
             written.append((i, arg.name))
-    return OpInfo(name, norm, bool(func.is_view), norm in UNINITIALISED, tuple(written))
+    overwrite = norm in OVERWRITE and bool(written) and written[0][0] == 0
+    return OpInfo(name, norm, bool(func.is_view), norm in UNINITIALISED, tuple(written), norm in FINITE_PRESERVING,
+                  bounds.rule(norm, overwrite), overwrite)
 
 
 _watched = tensors.watched
+_minmax = tensors.minmax
+_Tensor = torch.Tensor
+_WATCHED = tensors.WATCHED_DTYPES
+_REAL = tensors.REAL_DTYPES
+_STRIDED = torch.strided
 
 
 def _real(t) -> bool:
@@ -112,6 +163,8 @@ class Monitor:
         self.flagged = flagged or set()
         self.deferred = deferred
         self.site: tuple[str, int] | None = None  # current forward line, set by StampMode
+        self.call: tuple | None = None  # the torch call running, (func, args, kwargs), set by StampMode
+        self.autocast = False  # the run's autocast (--dtype) is on, set by the health hooks
         self.backward_site: tuple[str, int] | None = None
         self.step_site: tuple[str, int] | None = None
         self.in_step = False
@@ -119,6 +172,7 @@ class Monitor:
         self.paused = 0
         self.produced: dict[int, tuple] = {}
         self.leaves: dict[int, tuple] = {}
+        self.leaf_views: dict[tuple, tuple] = {}  # (id(base), offset, shape, stride, dtype) -> (base ref, version, Rec)
         self.pending: list[Rec] = []
         self.last_phase = "forward"
         self.param_names: dict[int, str] = {}
@@ -129,12 +183,17 @@ class Monitor:
         self.evidence: dict[tuple, OpEvidence] = {}  # (file, line, op, phase) -> evidence
         self.sites_run: set[tuple[str, int]] = set()  # lines where any watched op ran
         self.ops_seen = 0
-        self.dtypes_seen: set[str] = set()
+        self._dtypes: set = set()  # dtypes of the results watched
+        self._node_ops = _NODE_OPS
         self.stop_request: BaseException | None = None  # set by a timer thread; raised at the next op
-        self._info: dict = {}
+        self._info = _OP_INFO
         self.nan_or_inf_seen = False
         self.steps_done = 0  # optimizer steps completed (set by the health hooks)
         self.internal_errors: list[str] = []
+
+    @property
+    def dtypes_seen(self) -> set[str]:
+        return {str(d).replace("torch.", "") for d in self._dtypes}
 
     # ---- used by the modes -------------------------------------------------------------------------
     def info(self, func) -> OpInfo:
@@ -148,33 +207,104 @@ class Monitor:
         if entry is not None and entry[0]() is t:
             return entry[1]
         entry = self.leaves.get(id(t))
-        version = t._version
-        if entry is not None and entry[0]() is t and entry[1] == version:
+        try:
+            version = t._version
+        except RuntimeError:  # an inference tensor tracks no version: checked at every use
+            version = None
+        if entry is not None and version is not None and entry[0]() is t and entry[1] == version:
             return entry[2]
-        rec = Rec(f"input of {consumer}", phase, site, None, self.param_names.get(id(t)), self._stats(t), (), False, leaf=True)
+        base = t._base
+        key = None
+        if version is not None:
+            # a tensor made outside the monitor and its views (``weight.t()`` at every call, its transpose in the
+            # backward pass, the slices of a loaded batch): the same view of the same version of its base holds
+            # the same values, and a view of all of its elements (a transpose, a reshape) the same range
+            if base is None:
+                base, key = t, (id(t), None, t.dtype)
+            elif _all_of(t, base):
+                key = (id(base), None, t.dtype)
+            else:
+                key = (id(base), t.storage_offset(), t.shape, t.stride(), t.dtype)
+            entry = self.leaf_views.get(key)
+            if entry is not None and entry[0]() is base and entry[1] == version:
+                self.leaves[id(t)] = (weakref.ref(t), version, entry[2])
+                return entry[2]
+        stats = self._stats(t)
+        rec = Rec(f"input of {consumer}", phase, site, None, self.param_names.get(id(t)), stats, (), False, leaf=True)
+        if type(stats) is tuple:
+            mn, mx = stats
+            if mn == mn and mx == mx and mn != -INF and mx != INF:
+                rec.bound = max(-mn, mx)
+                if key is not None:  # only finite ones: an input event keeps its own record at each use
+                    if len(self.leaf_views) > 100_000:
+                        self.leaf_views.clear()
+                    self.leaf_views[key] = (weakref.ref(base), version, rec)
         self.leaves[id(t)] = (weakref.ref(t), version, rec)
         self.pending.append(rec)
         return rec
 
+    def known_leaf(self, t: torch.Tensor, stats: tuple) -> None:
+        """A tensor made outside the monitor whose (min, max) the caller just took (the batch fed to the model,
+        CPU path): when finite, it is recorded as if the monitor had scanned it, so it is not scanned again."""
+        mn, mx = stats
+        if self.deferred or not (mn == mn and mx == mx and mn != -INF and mx != INF) or not _watched(t):
+            return
+        if t.layout != _STRIDED or t.dtype not in _REAL or t.is_inference() or id(t) in self.produced:
+            return
+        rec = Rec("input", "forward", None, None, self.param_names.get(id(t)), stats, (), False, leaf=True,
+                  bound=max(-mn, mx))
+        rec.inputs = None  # classified: finite
+        self.leaves[id(t)] = (weakref.ref(t), t._version, rec)
+
     def _stats(self, t: torch.Tensor):
+        if not self.deferred and t.layout == _STRIDED and t.dtype in _REAL:
+            mn, mx = _minmax(t)  # inside the dispatch mode: no autograd to detach from
+            return (mn.item(), mx.item())
         values = tensors.real_values(t)
         if values is None:  # a sparse tensor with no stored values: nothing that can be non-finite
             return _wide(torch.zeros(2, device=t.device)) if self.deferred else (0.0, 0.0)
-        mn, mx = torch.aminmax(values)
+        mn, mx = _minmax(values)
         if self.deferred:
             return _wide(torch.stack((mn, mx)))
         return (mn.item(), mx.item())
 
     def after(self, func, args, kwargs, out) -> None:
-        """Called by WatchMode after each aten op."""
+        """Called by WatchMode after each aten op (the hot path: one call per op of the script)."""
         if self.stop_request is not None:
             request, self.stop_request = self.stop_request, None
             raise request
-        info = self.info(func)
+        info = self._info.get(func)
+        if info is None:
+            info = self.info(func)
         if info.skip:
             return
         if self.in_step and self.step_clean:
             self._param_update(info, args, kwargs)
+            return
+        produced = self.produced
+        if info.written:
+            written = []
+            for index, name in info.written:
+                _collect(args[index] if index < len(args) else kwargs.get(name), written)
+        else:
+            written = ()
+        if type(out) is _Tensor and not written:
+            outs = (out,)
+        else:
+            outs = []
+            _collect(out, outs)
+            outs += written
+        if info.is_view:  # a view inherits the record of its base
+            for a in args:
+                if isinstance(a, _Tensor):
+                    entry = produced.get(id(a))
+                    if entry is not None and entry[0]() is a:
+                        base = entry[1]
+                        for o in outs:
+                            produced[id(o)] = (weakref.ref(o), base)
+                    break
+            return
+        if not outs:
             return
         node = torch._C._current_autograd_node()
         nodename = None
@@ -191,39 +321,45 @@ class Monitor:
         if phase != self.last_phase:
             self.flush()
             self.last_phase = phase
-        outs = []
-        _collect(out, outs)
-        for index, name in info.written:
-            _collect(args[index] if index < len(args) else kwargs.get(name), outs)
-        if not outs:
-            return
-        produced = self.produced
-        if info.is_view:
-            base = None
-            for a in args:
-                if isinstance(a, torch.Tensor):
-                    entry = produced.get(id(a))
-                    if entry is not None and entry[0]() is a:
-                        base = entry[1]
-                    break
-            if base is not None:
-                for o in outs:
-                    produced[id(o)] = (weakref.ref(o), base)
-            return
         inputs = []
+        known = {}  # id -> bound of each floating-point input (bounds.py)
+        finite = True  # every input is known finite now
         fill = False
         scalar_max = None
         step = phase == "step"
-        for a in _flat(args, kwargs):
-            if isinstance(a, torch.Tensor):
+        items = args if not kwargs else (*args, *kwargs.values())
+        if info.overwrite:
+            items = items[1:]
+        for a in items:
+            if type(a) is list or type(a) is tuple:
+                items = _flat_items(items)
+                break
+        for a in items:
+            if isinstance(a, _Tensor):
                 if step:  # only parameters are checked in the step: temporaries count as finite
                     entry = produced.get(id(a))
                     if entry is not None and entry[0]() is a:
-                        inputs.append(entry[1])
-                elif _watched(a):
-                    inputs.append(self.lookup(a, phase, site, info.name))
+                        rec = entry[1]
+                        inputs.append(rec)
+                        known[id(a)] = rec.bound
+                        if finite and type(rec) is not Known:
+                            finite = _finite(rec)
+                else:
+                    entry = produced.get(id(a))
+                    if entry is not None and entry[0]() is a:
+                        rec = entry[1]
+                        if a.dtype not in _WATCHED or not a.numel():  # a view as integers, an empty view
+                            continue
+                    elif a.dtype in _WATCHED and _watched(a):
+                        rec = self.lookup(a, phase, site, info.name)
+                    else:
+                        continue
+                    inputs.append(rec)
+                    known[id(a)] = rec.bound
+                    if finite and type(rec) is not Known:
+                        finite = _finite(rec)
             elif isinstance(a, float):
-                if a in (INF, -INF):
+                if a == INF or a == -INF:
                     fill = True
                 if scalar_max is None or abs(a) > scalar_max:
                     scalar_max = abs(a)
@@ -231,37 +367,70 @@ class Monitor:
         if site is not None:
             self.sites_run.add(site)
         param = None
-        if nodename is not None and "AccumulateGrad" in nodename:
+        if nodename is None:
+            opname = info.name
+        elif "AccumulateGrad" in nodename:
+            opname = info.name
             variable = getattr(node, "variable", None)
             param = self.param_names.get(id(variable)) if variable is not None else None
-        opname = opkinds.normalize(nodename) if nodename and "AccumulateGrad" not in nodename else info.name
+        else:
+            opname = self._node_ops.get(nodename)
+            if opname is None:
+                opname = self._node_ops[nodename] = opkinds.normalize(nodename)
+            if opname == "tocopy":  # the backward of a cast: named as the user spelled the cast
+                opname = node.metadata.get(spelling.META_KEY) or opname
         flagged = site is not None and site in self.flagged
-        deduce = (not self.deferred and not fill and not flagged and info.norm in FINITE_PRESERVING and inputs
-                  and all(_finite(i) for i in inputs))
-        seen = set()
+        deduce = False
+        bound = None
+        if finite and (inputs or info.overwrite) and not fill and not flagged and not self.deferred:
+            rule = info.bound
+            if rule is not None:
+                bound = rule(args, kwargs, known)
+            deduce = info.preserving or bound is not None
+        for w in written:  # what was known of a tensor written in place (and of its base) no longer holds
+            entry = produced.get(id(w))
+            if entry is not None:
+                entry[1].bound = None
+            if w._base is not None:
+                entry = produced.get(id(w._base))
+                if entry is not None:
+                    entry[1].bound = None
+        seen = None if len(outs) == 1 else set()
         for o in outs:
-            if id(o) in seen or not _watched(o):
+            if seen is not None:
+                if id(o) in seen:
+                    continue
+                seen.add(id(o))
+            if not _watched(o):
                 continue
-            seen.add(id(o))
+            dtype = o.dtype
+            self._dtypes.add(dtype)
+            if deduce and (info.preserving or (o.layout == _STRIDED and bounds.within(bound, dtype))):
+                # finite without a scan: its inputs are finite and the op keeps it so (finite-preserving, or a
+                # bound well inside the dtype's range)
+                produced[id(o)] = (weakref.ref(o), Known(bound) if bound is not None and dtype in _REAL else FINITE)
+                continue
             p = param or (self.param_names.get(id(o)) if step else None)
-            if deduce or (step and p is None):
-                # not scanned: finite when its inputs are (deduced), or a step temporary, which only carries
-                # its inputs' state on to the parameter update (the update of each parameter is scanned)
+            if step and p is None:
+                # a step temporary, not scanned: it only carries its inputs' state on to the parameter update
+                # (the update of each parameter is scanned)
                 rec = Rec(opname, phase, site, nodename, p, None, tuple(inputs), False)
                 produced[id(o)] = (weakref.ref(o), rec)
                 self.pending.append(rec)
                 continue
+            if nodename is None and info.name in spelling.CAST_OPS:  # `.half()`, not `_to_copy`
+                opname = spelling.cast_name(self.call if phase == "forward" else None, dtype, self.autocast)
             rec = Rec(opname, phase, site, nodename, p, self._stats(o), tuple(inputs), fill or not inputs)
-            if site is not None and phase != "backward" and site in self.flagged:
+            if flagged and phase != "backward":
                 self._measure(rec, info, args, o, scalar_max)
             produced[id(o)] = (weakref.ref(o), rec)
             self.pending.append(rec)
-            self.dtypes_seen.add(str(o.dtype).replace("torch.", ""))
         if not self.deferred:
-            born = len(self.events)
-            self.flush()
-            if len(self.events) > born and phase == "forward":
-                self._birth_figures(self.events[born], info, args)
+            if self.pending:
+                born = len(self.events)
+                self.flush()
+                if len(self.events) > born and phase == "forward":
+                    self._birth_figures(self.events[born], info, args)
         if len(produced) > 200_000:
             self.produced = {k: v for k, v in produced.items() if v[0]() is not None}
 
@@ -281,15 +450,62 @@ class Monitor:
         self.ops_seen += 1
         if site is not None:
             self.sites_run.add(site)
+        produced = self.produced
+        bound = None
+        if info.bound is not None and not self.deferred and any(id(o) in names for o in outs):
+            # an update that provably stays finite (``p.mul_(1 - lr * wd)``, ``p.add_(grad, alpha=-lr)`` of finite
+            # values well inside the dtype's range) is not scanned
+            known = {}
+            for a in _flat_items(args if not kwargs else (*args, *kwargs.values())):
+                if isinstance(a, _Tensor) and a.dtype in _REAL:
+                    known[id(a)] = self._current_bound(a)
+            bound = info.bound(args, kwargs, known)
         for o in outs:
+            entry = produced.get(id(o))
+            if entry is not None:  # written: what was known of it (and of the views sharing its record) is gone
+                entry[1].bound = None
+            if o._base is not None:
+                entry = produced.get(id(o._base))
+                if entry is not None:
+                    entry[1].bound = None
             param = names.get(id(o))
             if param is None or not _watched(o):
                 continue
-            rec = Rec(info.name, "step", site, None, param, self._stats(o), (), False)
-            self.produced[id(o)] = (weakref.ref(o), rec)
+            if bound is not None and o.layout == _STRIDED and bounds.within(bound, o.dtype):
+                produced[id(o)] = (weakref.ref(o), Known(bound))
+                continue
+            # stats None: finite, carrying the state of no input
+            rec = Rec(info.name, "step", site, None, param, self._update_stats(o), (), False)
+            produced[id(o)] = (weakref.ref(o), rec)
             self.pending.append(rec)
         if not self.deferred:
             self.flush()
+
+    def _current_bound(self, t: torch.Tensor) -> float | None:
+        """|x| <= bound of ``t`` now, from its record or its leaf scan of this version (None: not known)."""
+        entry = self.produced.get(id(t))
+        if entry is not None and entry[0]() is t:
+            return entry[1].bound
+        entry = self.leaves.get(id(t))
+        if entry is not None and entry[0]() is t:
+            try:
+                version = t._version
+            except RuntimeError:
+                return None
+            if entry[1] == version:
+                return entry[2].bound
+        return None
+
+    def _update_stats(self, t: torch.Tensor):
+        """A parameter update's stats, or None when it is finite and has no range. A large update on the CPU path
+        is summed: the sum is finite exactly when every value is (a sum cannot turn an inf or a NaN finite), at
+        half the cost of the range; only one whose sum is not finite (or overflows) is scanned for its range. A
+        small one keeps its range, which bounds what the next forward pass computes from it (bounds.py)."""
+        if not self.deferred and t.numel() > 65536 and t.layout == _STRIDED and t.dtype in _REAL:
+            total = t.sum().item()
+            if total == total and total != INF and total != -INF:
+                return None
+        return self._stats(t)
 
     def _measure(self, rec: Rec, info: OpInfo, args, out, scalar_max) -> None:
         """Evidence for a flagged line: what brought this op close to a non-finite value."""
@@ -399,6 +615,8 @@ class Monitor:
             self._merge_evidence(r, mn, mx)
         inputs, r.inputs = r.inputs, None
         if not (nan or inf):
+            if not self.deferred:
+                r.bound = max(-mn, mx)
             return
         self.nan_or_inf_seen = True
         value = "nan" if nan else "+-inf" if (mx == INF and mn == -INF) else "inf" if mx == INF else "-inf"
@@ -490,17 +708,16 @@ def _collect(value, into: list) -> None:
                 into.append(v)
 
 
-def _flat(args, kwargs):
-    for a in args:
-        if isinstance(a, (list, tuple)):
-            yield from a
+def _flat_items(items) -> list:
+    """``items`` with the tensors and numbers of its lists and tuples (``cat([a, b])``, ``index(x, [i, None])``) in
+    place of them."""
+    flat = []
+    for a in items:
+        if type(a) is list or type(a) is tuple:
+            flat.extend(a)
         else:
-            yield a
-    for a in kwargs.values():
-        if isinstance(a, (list, tuple)):
-            yield from a
-        else:
-            yield a
+            flat.append(a)
+    return flat
 
 
 class WatchMode(TorchDispatchMode):
@@ -549,18 +766,20 @@ class StampMode(TorchFunctionMode):
         m = self.monitor
         if m.paused or m.in_step:  # the step's ops are attributed to the step() line: no lookup needed
             return func(*args, **kwargs)
-        previous = m.site
+        previous, previous_call = m.site, m.call
         site = m.locator.site(sys._getframe(1))
-        m.site = site
+        m.site, m.call = site, (func, args, kwargs)
         try:
             out = func(*args, **kwargs)
         finally:
-            m.site = previous
+            m.site, m.call = previous, previous_call
         if site is not None and torch.is_grad_enabled():
             try:
                 if isinstance(out, torch.Tensor):
                     if out.grad_fn is not None:
                         _stamp(out.grad_fn, site)
+                        if getattr(func, "__name__", None) in spelling.CAST_METHODS:
+                            out.grad_fn.metadata[spelling.META_KEY] = spelling.cast_call(func, args, kwargs)
                 elif isinstance(out, (tuple, list)):
                     for o in out:
                         if isinstance(o, torch.Tensor) and o.grad_fn is not None:

@@ -22,7 +22,8 @@ JSON schema (``"schema": "nanlint-trace/1"``); floats that are not finite are wr
       "events": [Event], "missed": [Event], "fills": [Event],
       "first_nonfinite": Event|null, "propagated": int,
       "propagation_path": [{"filename", "line", "op", "phase", "param", "value"}],
-      "health": {"first_batch": {"min", "max", "absmax", "shapes", "nonfinite", "source"}|null,
+      "health": {"first_batch": {"min", "max", "absmax", "shapes", "nonfinite", "source", "floating",
+                                 "tensors": [{"name", "dtype", "shape", "min", "max"}]}|null,
                  "module_outputs": {name: {"min", "max", "absmax", "calls"}},
                  "grad_norms": {name: float},
                  "updates": [{"step", "optimizer", "group", "lr", "ratio", "weight_norm", "update_norm"}],
@@ -50,6 +51,7 @@ from nanlint.trace.records import Event
 from nanlint.trace.session import TraceResult
 
 SCHEMA = "nanlint-trace/1"
+FLOATING = frozenset({"float16", "bfloat16", "float32", "float64"})
 
 ADVICE = {
     "log": "compute in log space (log_softmax, logsigmoid) or clamp first: x.clamp_min(eps).log()",
@@ -69,6 +71,8 @@ ADVICE = {
     "nllloss": "a mean over 0 targets: every target of the batch equals ignore_index (or has weight 0), so the "
                "loss is 0/0; skip such batches, or use reduction='sum' divided by the count clamped to 1",
     "fill": "use torch.finfo(x.dtype).min instead of a hard-coded -1e9/-1e4 mask constant",
+    "cast": "the value does not fit the dtype it is cast to (float16 holds |x| <= 65504): normalize or scale it "
+            "before the cast, keep this tensor in float32, or use bfloat16 (float32's range)",
 }
 
 
@@ -312,6 +316,8 @@ def _story(r: TraceResult) -> list[str]:
         key = "log"
     if e.value != "nan" and e.kind == "origin" and (op in opkinds.OVERFLOW_ARITH or op == "pow"):
         key = "overflow"
+    if e.value != "nan" and e.kind == "origin" and _is_cast(e.op):
+        key = "cast"
     own = next((v.fix for v in rules if v.fix and (v.filename, v.line) == (e.filename, e.line)), None)
     # the confirmed finding's own fix at this line is exact where the generic advice is not
     advice = own or (ADVICE.get(key) if key else None) or next((v.fix or v.message for v in rules), None)
@@ -324,12 +330,26 @@ def _story(r: TraceResult) -> list[str]:
     return out
 
 
+def _is_cast(op: str) -> bool:
+    """A cast as the monitor names it (spelling.py): ``.half()``, ``autocast to float16 (input of linear)``."""
+    return op.startswith(".") or op.startswith("autocast to ") or op.startswith("cast to ") or "(cast to " in op
+
+
 def _health(r: TraceResult) -> list[str]:
     h = r.health
     out = ["Training health"]
     if h.first_batch:
         b = h.first_batch
         out.append(f"  first batch ({b['source']}): min {_fmt(b['min'])}, max {_fmt(b['max'])}, |x|max {_fmt(b['absmax'])}")
+        fed = b.get("tensors") or []
+        if len(fed) > 1 or any(t["dtype"] not in FLOATING for t in fed):
+            # several tensors (model(**batch)) or token ids: each tensor by name
+            for t in fed[:12]:
+                shape = "x".join(map(str, t["shape"])) or "scalar"
+                values = f" in [{_fmt(t['min'])}, {_fmt(t['max'])}]" if t["min"] is not None else ""
+                out.append(f"    {t['name']}: {t['dtype']} {shape}{values}")
+            if len(fed) > 12:
+                out.append(f"    ... {len(fed) - 12} more in the JSON report")
     if h.module_outputs:
         out.append("  module outputs (min, max, |x|max):")
         width = max(28, *(len(n) + 1 for n in list(h.module_outputs)[:20]))

@@ -7,6 +7,8 @@ None when there is nothing to measure. Norms are taken in float64 so no dtype na
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 REAL_DTYPES = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
@@ -20,12 +22,13 @@ def watched(t) -> bool:
     """A floating-point or complex tensor with values to look at (not meta, not empty)."""
     return (isinstance(t, torch.Tensor) and t.dtype in WATCHED_DTYPES
             and (t.layout == torch.strided or t.layout in SPARSE_VALUES)
-            and t.device.type != "meta" and t.numel() > 0)
+            and not t.is_meta and t.numel() > 0)
 
 
 def real_values(t: torch.Tensor) -> torch.Tensor | None:
     """A strided real tensor holding the numbers of ``t`` (None if it holds none the monitor can read)."""
-    t = t.detach()
+    if t.requires_grad and torch.is_grad_enabled():
+        t = t.detach()
     if t.layout != torch.strided:
         accessor = SPARSE_VALUES.get(t.layout)
         if accessor is None:
@@ -40,23 +43,45 @@ def real_values(t: torch.Tensor) -> torch.Tensor | None:
     return t
 
 
+def minmax(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min, max) of a strided real tensor, NaN if it holds one. ``torch.aminmax`` takes one pass over a
+    contiguous tensor but is very slow on other layouts (12 ms instead of 0.03 ms for a transposed 16x64x128
+    attention output), where ``amin`` and ``amax`` are not."""
+    if t.is_contiguous():
+        return torch.aminmax(t)
+    if t.dim() == 2 and t.t().is_contiguous():
+        return torch.aminmax(t.t())  # the same values in memory order
+    return t.amin(), t.amax()
+
+
 def norms(tensors: list) -> list[float]:
-    """Euclidean norms of ``tensors`` (any dtype or layout; 0.0 for one with nothing to measure), one host sync."""
-    values = []
-    for t in tensors:
-        v = real_values(t) if isinstance(t, torch.Tensor) else None
-        if v is None and isinstance(t, torch.Tensor) and not t.is_quantized and t.numel() > 0 and t.layout == torch.strided:
+    """Euclidean norms of ``tensors`` (any dtype or layout; 0.0 for one with nothing to measure), one host sync
+    per device and dtype.
+
+    They are taken in the tensor's own precision (float32 at least: ``torch._foreach_norm``, one call per group,
+    no float64 copy of every tensor); a norm that comes out non-finite is taken again in float64, so an overflow
+    of the sum of squares (|x| > 1.8e19 in float32) is never mistaken for a non-finite value."""
+    result = [0.0] * len(tensors)
+    groups: dict = {}  # (device, dtype) -> [(index, values)]
+    for i, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            continue
+        v = real_values(t)
+        if v is None:
+            if t.is_quantized or t.numel() == 0 or t.layout != torch.strided or t.is_meta:
+                continue
             v = t.detach()  # integers and bools: their norm is still a number
-        if v is not None:
-            wide = torch.float32 if v.device.type == "mps" else torch.float64  # MPS has no float64
-            v = torch.linalg.vector_norm(v if v.is_floating_point() else v.to(wide), dtype=wide)
-        values.append(v)
-    result = [0.0] * len(values)
-    by_device: dict = {}
-    for i, v in enumerate(values):
-        if v is not None:
-            by_device.setdefault(v.device, []).append(i)
-    for indices in by_device.values():  # one host sync per device
-        for i, x in zip(indices, torch.stack([values[i] for i in indices]).tolist()):
+            v = v.to(torch.float32 if v.device.type == "mps" else torch.float64)
+        elif v.is_meta:
+            continue
+        groups.setdefault((v.device, v.dtype), []).append((i, v))
+    for (device, dtype), members in groups.items():
+        values = [v for _, v in members]
+        wide = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+        found = torch.stack(torch._foreach_norm(values, 2, dtype=wide)).tolist()
+        for (i, v), x in zip(members, found):
+            if x != x or x in (math.inf, -math.inf):
+                if dtype != torch.float64 and device.type != "mps":  # MPS has no float64
+                    x = torch.linalg.vector_norm(v, dtype=torch.float64).item()
             result[i] = x
     return result
