@@ -160,8 +160,8 @@ def test_a_log_ratio_can_exceed_the_exp_range():
 def test_an_if_guard_clears_a_count_of_its_zero():
     inside, outside = probed("""
         import torch
-        def f(x, mask):
-            n = mask.sum()
+        def f(x, labels, c):
+            n = (labels == c).sum()
             if n > 0:
                 probe(n)
             probe(n)

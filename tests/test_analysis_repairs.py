@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nanlint.analysis.domain import Tier
 from nanlint.api import check_source
+from nanlint.config import Config
 from tests.test_analysis import probed, reaches_zero
 
 
@@ -269,3 +270,74 @@ def test_an_adjacency_is_all_zero_for_a_graph_without_edges():
             return (s.sum(-1) / m).mean()
     """).lstrip("\n")
     assert [(f.code, f.line) for f in check_source(source, "t.py")] == [("NAN201", 5)]
+
+
+def test_a_mask_handed_in_is_empty_one_sample_at_a_time():
+    """A padding or span mask handed in can be all False for one sample (an empty span, a fully padded row),
+    so a count along its rows reaches 0; over the whole batch every sample must be empty at once: degenerate."""
+    row, whole, mean = probed("""
+        import torch
+        def f(mask):
+            probe(mask.sum(dim=1))
+            probe(mask.sum())
+            probe(mask.float().mean())
+    """)
+    assert row.zero.tier == Tier.PLAUSIBLE
+    assert whole.zero.tier == Tier.DEGENERATE and mean.zero.tier == Tier.DEGENERATE
+
+
+def test_a_mask_computed_here_can_be_empty_over_the_whole_batch():
+    """``labels == c`` is all False whenever class c is absent from the batch: a plausible edge over the batch."""
+    [whole] = probed("""
+        import torch
+        def f(labels, c):
+            probe((labels == c).sum())
+    """)
+    assert whole.zero.tier == Tier.PLAUSIBLE
+
+
+def test_a_selection_by_a_mask_handed_in_is_empty_only_for_an_empty_batch():
+    assert codes("""
+        import torch
+        def f(x, mask):
+            return x[mask].mean()
+    """) == []
+    assert codes("""
+        import torch
+        def f(x, labels):
+            return x[labels > 2].mean()
+    """) == [("NAN203", 3)]
+
+
+def test_a_masked_mean_over_the_batch_is_strict_only_and_per_row_is_reported():
+    whole = "import torch\ndef f(loss, mask):\n    return (loss * mask).sum() / mask.sum()\n"
+    rows = "import torch\ndef f(loss, mask):\n    return (loss * mask).sum(-1) / mask.sum(-1)\n"
+    assert codes(whole) == [] and codes(rows) == [("NAN201", 3)]
+    strict = [(f.code, f.line) for f in check_source(whole, "t.py", Config(strict=True))]
+    assert strict == [("NAN201", 3)]
+
+
+RELU_SELECTS = [
+    # (source of f, whether its backward pass really gives a non-finite gradient: nanlint must say the same)
+    ("def f(v):\n    return torch.pow(torch.relu(v), 1 / 3).sum()\n", False),
+    ("def f(v):\n    return v.relu().sqrt().sum()\n", False),
+    ("def f(v):\n    return v.clamp(min=0).sqrt().sum()\n", False),
+    ("def f(v, w):\n    return torch.pow(torch.relu(v) * w, 1 / 3).sum()\n", True),
+]
+
+
+def test_relu_and_clamp_drop_the_gradient_at_their_zeros_as_torch_does():
+    """The fact matches PyTorch: relu's and clamp's backward select, so the root's inf gradient at their 0s never
+    reaches the input; a learned factor multiplied in afterwards still gets relu(v) * inf = NaN."""
+    import torch
+
+    for source, nonfinite in RELU_SELECTS:
+        namespace = {"torch": torch}
+        exec(source, namespace)
+        v = torch.tensor([-1.0, 0.5, -2.0], requires_grad=True)
+        args = [v, torch.tensor([2.0, 2.0, 2.0], requires_grad=True)] if "(v, w)" in source else [v]
+        namespace["f"](*args).backward()
+        grads = torch.cat([a.grad for a in args])
+        assert bool((~torch.isfinite(grads)).any()) == nonfinite, source
+        flagged = [c for c, _ in codes("import torch\n" + source) if c in ("NAN211", "NAN214")]
+        assert bool(flagged) == nonfinite, source

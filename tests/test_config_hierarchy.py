@@ -10,7 +10,7 @@ from nanlint import api
 from nanlint.cli import main
 
 RISKY = "import torch\nimport torch.nn.functional as F\ny = torch.log(F.softmax(x, dim=-1))\n"
-DIVIDES = "import torch\n\ndef f(x, mask):\n    return x.sum() / mask.sum()\n"
+DIVIDES = "import torch\n\ndef f(x, labels, c):\n    return x.sum() / (labels == c).sum()\n"
 
 
 def check(*args: str):

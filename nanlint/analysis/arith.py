@@ -30,6 +30,13 @@ def _weaker(a: Evidence | None, b: Evidence | None) -> Evidence | None:
     return a if a.tier <= b.tier else b
 
 
+def _selected(zero: Evidence | None, other: Value) -> Evidence | None:
+    """A relu's 0 times a factor that carries a gradient: that factor's gradient (relu(x) * inf) is not dropped."""
+    if zero is None or not zero.selects or other.grad is False or other.const is not None:
+        return zero
+    return replace(zero, selects=False)
+
+
 def _shift(points, c: float, sign: float = 1.0):
     return tuple((sign * p + c, e) for p, e in points)
 
@@ -60,6 +67,8 @@ def add(a: Value, b: Value, node, text: str) -> Value:
                       constant=b.constant or b.vanish, large=b.large, empty=b.empty)
     else:
         zero = _weaker(a.zero, b.zero) if a.nonneg and b.nonneg else None
+        if zero is not None and zero.selects and not (a.zero.selects and b.zero.selects):
+            zero = replace(zero, selects=False)  # the other term's gradient reaches its own input
         out = replace(out, points=((0.0, zero),) if zero else (), vanish=_weaker(a.vanish, b.vanish),
                       constant=_weaker(a.constant or a.vanish, b.constant or b.vanish), large=stronger(a.large, b.large))
     out = _absorbed(out, a, b, text, node)
@@ -256,6 +265,7 @@ def mul(a: Value, b: Value, node, text: str, same: bool = False) -> Value:
                       beyond=x.beyond if abs(c) == 1 else None, single=x.single, below=x.below if c > 0 else None)
         return out
     zero = stronger(a.zero, b.zero)
+    zero = _selected(zero, b if zero is a.zero else a)
     points = ((0.0, zero),) if zero is not None else ()
     if a.at(1.0) is not None and b.at(1.0) is not None and a.unit_interval and b.unit_interval:
         points += ((1.0, _weaker(a.at(1.0), b.at(1.0))),)

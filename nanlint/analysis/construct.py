@@ -209,7 +209,10 @@ def bound(x: Value, lo_v: Value | None, hi_v: Value | None, node, text: str) -> 
         if bound_lo > out.lo or (bound_lo == out.lo and bound_lo_open):
             out = replace(out, lo=bound_lo, lo_open=bound_lo_open)
         if lo_v.const is not None and x.lo < lo_v.const:
-            points.append((lo_v.const, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly {lo_v.const:g} wherever its input is below it", node, "clamp")))
+            # clamp's backward passes 0 where its input was out of range: only an input that reaches the bound
+            # itself (x.at(bound)) carries an inf gradient at the bound back to x
+            points.append((lo_v.const, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly {lo_v.const:g} wherever its input is below it", node, "clamp",
+                                                selects=x.at(lo_v.const) is None)))
         if out.nonneg:
             out = replace(out, below=None)
         if out.positive:
@@ -222,7 +225,8 @@ def bound(x: Value, lo_v: Value | None, hi_v: Value | None, node, text: str) -> 
         if bound_hi < out.hi or (bound_hi == out.hi and bound_hi_open):
             out = replace(out, hi=bound_hi, hi_open=bound_hi_open)
         if hi_v.const is not None and x.hi > hi_v.const:
-            points.append((hi_v.const, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly {hi_v.const:g} wherever its input is above it", node, "clamp")))
+            points.append((hi_v.const, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly {hi_v.const:g} wherever its input is above it", node, "clamp",
+                                                selects=x.at(hi_v.const) is None)))
         if out.hi < math.inf:
             out = replace(out, large=None)
     if out.lo >= -1 and out.hi <= 1:

@@ -83,6 +83,10 @@ class FileContext:
     def grad_flows(self, value: Value) -> bool:
         return value.grad is not False and self.gradient_possible()
 
+    def grad_reaches(self, value: Value, evidence) -> bool:
+        """A gradient flows into ``value`` and is not dropped at the edge ``evidence`` names (relu's select)."""
+        return self.grad_flows(value) and not (evidence is not None and evidence.selects)
+
     def reaches(self, evidence) -> bool:
         return evidence is not None and evidence.tier >= self.tier
 

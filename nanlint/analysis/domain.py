@@ -34,16 +34,28 @@ class Evidence:
     """Why a value reaches an edge: ``why`` is a phrase for messages ("a count (`mask.sum()`) is 0 for an
     all-False mask"), ``node`` where it came from, ``kind`` a tag rules branch on (count, underflow, uniform,
     empty, relu, difference, signal, rounding, fill, ...) and ``root`` the source text of the value whose
-    emptiness or constancy causes it, so a guard on that value (``if mask.any():``) can clear it."""
+    emptiness or constancy causes it, so a guard on that value (``if mask.any():``) can clear it. ``scope`` is
+    ``"row"`` when the edge is met one sample at a time (a padded row, an empty span of a mask handed in): a
+    reduction or selection over the whole batch meets it only when every sample is empty at once. ``selects``
+    says the op that made the edge has a backward that selects rather than multiplies (relu's threshold
+    backward passes 0 wherever its input was <= 0), so an inf or NaN gradient arriving at the edge is dropped."""
 
     tier: Tier
     why: str
     node: Any = field(default=None, compare=False, hash=False, repr=False)
     kind: str = ""
     root: str | None = None
+    scope: str = ""
+    selects: bool = False
 
     def weaker(self, tier: Tier = Tier.DEGENERATE) -> "Evidence":
         return self if self.tier <= tier else replace(self, tier=tier)
+
+    def over_batch(self) -> "Evidence":
+        """This evidence once the whole batch is reduced or selected at once."""
+        if self.scope != "row" or self.tier <= Tier.DEGENERATE:
+            return self
+        return replace(self, tier=Tier.DEGENERATE, scope="", why=f"{self.why} for every sample of the batch at once")
 
 
 def stronger(a: Evidence | None, b: Evidence | None) -> Evidence | None:

@@ -182,7 +182,8 @@ def _created(fn: str, x: Value, out: Value, node, text: str) -> Value:
     """Evidence the op itself creates."""
     if fn == "relu" or fn == "relu6":
         if not x.positive:
-            out = out.with_point(0.0, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly 0 wherever its input is negative", node, "relu"))
+            # relu's backward passes 0 where its input was <= 0: an inf gradient arriving at its 0s is dropped
+            out = out.with_point(0.0, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly 0 wherever its input is negative", node, "relu", selects=True))
             if out.vanish is None and not x.nonneg:
                 out = replace(out, vanish=Evidence(Tier.DEGENERATE, f"`{text}` is all 0 for a dead unit", node, "relu"))
         return replace(out, role=x.role if x.role in (d.ACTIVATION, d.DATA) else d.ACTIVATION if x.grad else x.role)

@@ -65,7 +65,8 @@ def named(name: str, node) -> Value | None:
         zero = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, a difference, offset or rotation) is exactly 0 when nothing moved", node, "name", root=name)
         return Value(node=node, desc=f"`{name}` (by its name, a difference, offset or rotation)", vanish=zero)
     if MASK_NAME.search(name) and not NOT_MASK.search(name):
-        false = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, a mask) can be all False", node, "name", root=name)
+        # a mask handed in marks positions of each sample (padding, a span): one sample's row can be all False
+        false = Evidence(Tier.PLAUSIBLE, f"`{name}` (by its name, a mask) can be all False", node, "name", root=name, scope="row")
         return Value(lo=0.0, hi=1.0, role=d.MASK, grad=False, node=node, desc=f"`{name}` (by its name, a mask)",
                      vanish=false, points=((0.0, false),))
     if ADJACENCY_NAME.match(name):

@@ -36,10 +36,17 @@ def _within_rows(call: OpCall) -> bool:
 
 def _vanishing_input(call: OpCall, x: Value) -> Evidence | None:
     """Why every element reduced can be 0 at once."""
-    found = x.vanish
+    found = _over(call, x.vanish)
     if x.empty is not None and not _within_rows(call):
         found = stronger(found, Evidence(x.empty.tier, f"{x.empty.why} (and the sum of nothing is 0)", x.empty.node, "empty", x.empty.root))
     return found
+
+
+def _over(call: OpCall, found: Evidence | None) -> Evidence | None:
+    """A reduction without ``dim`` runs over the whole batch: a row that is all 0 no longer makes it 0."""
+    if found is None or call.dim is not None:
+        return found
+    return found.over_batch()
 
 
 def reduce(call: OpCall) -> Value:
@@ -55,16 +62,16 @@ def reduce(call: OpCall) -> Value:
     if fn == "mean":
         out = Value(lo=x.lo, hi=x.hi, lo_open=x.lo_open, hi_open=x.hi_open, grad=x.grad, dtype=x.dtype, node=node,
                     role=x.role if x.role in (d.DATA, d.ACTIVATION, d.PROBABILITY) else None, desc=f"a mean (`{text}`)",
-                    vanish=x.vanish, constant=x.constant, large=x.large)
-        if x.vanish is not None:
-            out = out.with_point(0.0, x.vanish)
+                    vanish=_over(call, x.vanish), constant=x.constant, large=x.large)
+        if out.vanish is not None:
+            out = out.with_point(0.0, out.vanish)
         return out
     if fn in ("max", "min", "median", "aminmax"):
         out = Value(lo=x.lo, hi=x.hi, lo_open=x.lo_open, hi_open=x.hi_open, grad=x.grad, dtype=x.dtype, node=node,
                     integer=x.integer, role=x.role if x.role in (d.DATA, d.ACTIVATION, d.COUNT, d.SIZE) else None,
-                    desc=f"a `{fn}` (`{text}`)", vanish=x.vanish, constant=x.constant, large=x.large)
-        if x.vanish is not None:
-            out = out.with_point(0.0, x.vanish)
+                    desc=f"a `{fn}` (`{text}`)", vanish=_over(call, x.vanish), constant=x.constant, large=x.large)
+        if out.vanish is not None:
+            out = out.with_point(0.0, out.vanish)
         elif fn == "min" and x.nonneg and x.zero is not None:
             out = out.with_point(0.0, x.zero)
         if fn == "max" and x.dist:
@@ -105,7 +112,7 @@ def _sum(call: OpCall, x: Value, node, text: str) -> Value:
     hi = 0.0 if x.nonpos else INF
     out = Value(lo=lo, hi=hi, lo_open=x.positive, integer=x.integer or mask_like, grad=x.grad, dtype=x.dtype, node=node,
                 role=d.COUNT if counting else x.role if x.role in (d.DATA, d.ACTIVATION) else None,
-                desc=(f"a count (`{text}`)" if counting else f"a sum (`{text}`)"), large=x.large, vanish=x.vanish,
+                desc=(f"a count (`{text}`)" if counting else f"a sum (`{text}`)"), large=x.large, vanish=_over(call, x.vanish),
                 constant=x.constant)
     if x.dist:
         out = replace(out, lo=0.0, lo_open=True)

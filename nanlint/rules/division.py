@@ -69,9 +69,10 @@ def weighted_mean(rule: Rule, numerator, den):
         return None
     if w.vanish is None and not opaque(w):
         return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
-    if w.vanish is not None and w.vanish.tier < Tier.PLAUSIBLE:
-        # a padding mask handed in is all 0 only for an empty sample: what the weights themselves say
-        return Evidence(w.vanish.tier, f"the weights of a weighted mean: {w.vanish.why}", den, "weights")
+    vanish = w.vanish if w.vanish is None or site.dim is not None else w.vanish.over_batch()
+    if vanish is not None and vanish.tier < Tier.PLAUSIBLE:
+        # a padding mask handed in is all 0 over the whole batch only when every sample is empty
+        return Evidence(vanish.tier, f"the weights of a weighted mean: {vanish.why}", den, "weights")
     return Evidence(Tier.PLAUSIBLE, f"a weighted mean's weights `{weights}` are all 0 for an empty target or batch", den, "weights")
 
 

@@ -71,7 +71,7 @@ class SqrtOfMaybeZero(_RootRule):
             if not self.ctx.reaches(edge.evidence):
                 continue
             forward = site.name == "rsqrt" or edge.forward
-            if not forward and not self.ctx.grad_flows(edge.value):
+            if not forward and not self.ctx.grad_reaches(edge.value, edge.evidence):
                 return
             x = edge.operand
             why = "rsqrt(0) = inf" if site.name == "rsqrt" else (
@@ -126,7 +126,7 @@ class EpsOutsideRoot(Rule):
             if zero is None and not v.positive and not (site.name == "sqrt" and v.nonzero):
                 # adding an eps to the root says the author expects it to reach 0: the root's own gradient is not guarded
                 zero = Evidence(Tier.PLAUSIBLE, f"the eps added to `{self.text(root)}` says it can be 0", node, "eps-intent")
-            if not self.ctx.reaches(zero) or not self.ctx.grad_flows(v):
+            if not self.ctx.reaches(zero) or not self.ctx.grad_reaches(v, zero):
                 continue
             self.report(
                 node,
@@ -178,7 +178,11 @@ class FractionalPowerOfMaybeZero(Rule):
             )
             return
         zero = v.zero
-        if self.ctx.reaches(zero) and not v.positive and self.ctx.grad_flows(v) and not (p.positive and p.lo >= 1):
+        # relu's or clamp's select drops the base's inf gradient, not the exponent's: d/dp = g * x**p * log(x) with
+        # g = inf from further down is inf * 0 = NaN for a learned p
+        learned = p.const is None and p.grad is True and self.ctx.grad_flows(p)
+        dropped = not self.ctx.grad_reaches(v, zero) and not learned
+        if self.ctx.reaches(zero) and not v.positive and self.ctx.grad_flows(v) and not dropped and not (p.positive and p.lo >= 1):
             self.report(
                 node,
                 f"power `{self.text(exponent)}` of {self.ctx.describe(base, v, 'a value that may be 0')}: {self.ctx.why(zero)}; if `{self.text(exponent)}` < 1 the gradient p * x**(p - 1) is inf at x = 0 (and d/dp = x**p * log(x) is NaN there)",
@@ -230,10 +234,10 @@ class Atan2AtOrigin(Rule):
         if y is None or x is None:
             return
         vy, vx = self.value(y), self.value(x)
-        if not self.ctx.grad_flows(vy) and not self.ctx.grad_flows(vx):
+        zy, zx = vy.zero, vx.zero
+        if not self.ctx.grad_reaches(vy, zy) and not self.ctx.grad_reaches(vx, zx):
             return
         same = isinstance(y, cst.Subscript) and isinstance(x, cst.Subscript) and self.text(y.value) == self.text(x.value)
-        zy, zx = vy.zero, vx.zero
         both = self.ctx.reaches(zy) and self.ctx.reaches(zx)
         if not (both or (same and (zy is not None or zx is not None or vy.vanish is not None))):
             if not (same and not vy.nonzero and not vx.nonzero and vy.const is None) or self._replaced(y.value):

@@ -18,7 +18,7 @@ FLAGGED_201 = [
     # ...weights that come with the data are
     ("import torch\ndef f(tp, weights):\n    return (tp * weights).sum() / weights.sum()\n", 3),
     # ...but summed over its rows (dim 0) it is the sum of nothing, 0
-    ("import torch\ndef f(x, mask):\n    sel = x[mask]\n    return x / sel.sum(0)\n", 4),
+    ("import torch\ndef f(x, labels):\n    sel = x[labels == 3]\n    return x / sel.sum(0)\n", 4),
     # the same helper given a count that can be 0 keeps that too
     ("import torch\nfrom .utils import broadcast, degree\ndef f(out, index, n):\n    count = degree(index, n)\n"
      "    count = broadcast(count, ref=out, dim=0)\n    return out / count\n", 6),
@@ -26,8 +26,8 @@ FLAGGED_201 = [
     ("import torch\ndef f(signal):\n    return signal / signal.std()\n", 3),
     ("import numpy as np\ndef f(v):\n    return (v - np.mean(v)) / np.std(v)\n", 3),
     ("import torch\ndef f(wav):\n    return torch.div(wav, wav.abs().max())\n", 3),
-    ("import torch\ndef f(x, mask):\n    n = mask.sum()\n    x /= n\n    return x\n", 4),
-    ("import torch\ndef f(x, mask):\n    return x.div_(mask.float().sum())\n", 3),
+    ("import torch\ndef f(x, labels, c):\n    n = (labels == c).sum()\n    x /= n\n    return x\n", 4),
+    ("import torch\ndef f(x, labels):\n    return x.div_((labels == 0).float().sum())\n", 3),
     ("import torch\ndef f(x, mask):\n    return torch.reciprocal(torch.norm(mask.float(), dim=1))\n", 3),
     ("import torch\ndef f(image):\n    return image.var(0).reciprocal()\n", 3),
     ("def f(xs):\n    keep = [x for x in xs if x > 0]\n    return sum(keep) / len(keep)\n", 3),
@@ -49,7 +49,7 @@ def test_division_by_maybe_zero_flagged(source, line):
 @pytest.mark.parametrize(
     ("source", "confidence"),
     [
-        ("import torch\ndef f(x, mask):\n    return x / mask.sum()\n", Confidence.HIGH),
+        ("import torch\ndef f(x, labels, c):\n    return x / (labels == c).sum()\n", Confidence.HIGH),
         ("import torch\ndef f(x, signal):\n    return x / signal.abs().max()\n", Confidence.MEDIUM),
     ],
 )
@@ -207,7 +207,7 @@ def test_division_by_unsigned_sum_is_nan204_not_nan201(source, line):
 
 
 def test_nan204_leaves_the_stronger_reasons_to_nan201():
-    source = "import torch\ndef f(x, mask):\n    return x / mask.sum()\n"
+    source = "import torch\ndef f(x, labels, c):\n    return x / (labels == c).sum()\n"
     assert found(source, "NAN201") == [("NAN201", 3)]
     assert found(source, "NAN204") == []
 

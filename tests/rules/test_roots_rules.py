@@ -16,7 +16,8 @@ FLAGGED_211 = [
     (T + "def forward(x, mask):\n    return torch.sqrt((x * mask).abs().pow(2).sum(-1))\n", 4),
     (T + "def forward(x, valid):\n    x = x * valid\n    x = torch.mul(x, x)\n    x = torch.sum(x, dim=1)\n    return torch.sqrt(x)\n", 7),
     (T + "def forward(signal):\n    return signal.var(-1) ** 0.5\n", 4),
-    (T + "def forward(v):\n    return torch.pow(F.relu(v), 1 / 3)\n", 4),
+    # relu's 0 times a learned factor: the factor's gradient relu(v) * inf = NaN is not dropped by relu
+    (T + "def forward(v, w):\n    return torch.pow(F.relu(v) * w, 1 / 3)\n", 4),
     (T + "def forward(image):\n    return torch.rsqrt(image.var(-1))\n", 4),
 ]
 
@@ -27,6 +28,11 @@ def test_sqrt_of_maybe_zero_flagged(source, line):
 
 
 SILENT_211 = [
+    # relu's backward passes 0 where its input was <= 0: the inf gradient of the root at relu's 0s is dropped
+    T + "def forward(v):\n    return torch.pow(F.relu(v), 1 / 3)\n",
+    T + "def forward(out):\n    return out.relu().sqrt()\n",
+    # clamp's backward also drops the gradient of entries it clamped
+    T + "def forward(v):\n    return v.clamp(min=0).sqrt()\n",
     # sums of squares, variances and dot products of dense activations: never exactly 0 in practice
     T + "def forward(x):\n    return torch.sqrt(x.abs().pow(2).sum(-1))\n",
     T + "def forward(x):\n    return (x * x).sum(2).sqrt()\n",
@@ -159,7 +165,8 @@ def test_eps_outside_root_silent(source):
 
 FLAGGED_214 = [
     (T + "def f(x, gamma=2.0):\n    p = torch.sigmoid(x)\n    return torch.pow(1.0 - p, gamma)\n", 5),
-    (T + "def f(x, p):\n    return x.clamp(min=0, max=100).pow(p)\n", 4),
+    # raw images are exactly 0 in black regions on their own: clamp passes that entry's inf gradient back
+    (T + "def f(images, p):\n    return images.clamp(min=0, max=100).pow(p)\n", 4),
     (T + "def f(ce, gamma):\n    p = torch.exp(-ce)\n    return (1 - p) ** gamma * ce\n", 5),
     (T + "def f(r):\n    return torch.pow(2 * r - 1.0 - torch.pow(r, 2), 2.4)\n", None),
 ]
@@ -315,3 +322,13 @@ def test_numpy_spelled_std_with_axis_is_biased_and_silent():
     assert [f.code for f in check_source(source, "t.py", Config(select=("NAN231",)))] == []
     unbiased = "import torch\n\ndef cmvn(x, n):\n    return x[:n].std(axis=(2, 3), ddof=1)\n"
     assert [f.code for f in check_source(unbiased, "t.py", Config(select=("NAN231",)))] == ["NAN231"]
+
+
+def test_a_learned_exponent_gets_no_help_from_the_clamps_select():
+    """clamp drops the base's inf gradient at the entries it cut off, but d/dp = g * x**p * log(x) of a learned
+    exponent is inf * 0 = NaN there once an inf arrives from further down (PyG's PowerMeanAggregation)."""
+    learned = (T + "from torch import nn\nclass PowerMean(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+               "        self.p = nn.Parameter(torch.ones(4))\n    def forward(self, x):\n        return x.clamp(min=0, max=100).pow(self.p)\n")
+    fixed = learned.replace("nn.Parameter(torch.ones(4))", "torch.ones(4)")
+    assert found(learned, "NAN214") == [("NAN214", 9)]
+    assert found(fixed, "NAN214") == []
