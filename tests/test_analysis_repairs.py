@@ -341,3 +341,41 @@ def test_relu_and_clamp_drop_the_gradient_at_their_zeros_as_torch_does():
         assert bool((~torch.isfinite(grads)).any()) == nonfinite, source
         flagged = [c for c, _ in codes("import torch\n" + source) if c in ("NAN211", "NAN214")]
         assert bool(flagged) == nonfinite, source
+
+
+def test_a_guard_on_a_name_bound_to_the_negated_mask_clears_its_selection():
+    """``drop = ~keep; if drop.sum() > 0: x[~keep].mean()``: the test was made on the same mask, under another name."""
+    guarded = """
+        import torch
+        def f(angles, labels):
+            keep = labels > 3
+            drop = ~keep
+            if torch.sum(drop) > 0:
+                return torch.mean(angles[~keep])
+    """
+    assert codes(guarded) == []
+    assert codes(guarded.replace("            if torch.sum(drop) > 0:\n    ", "")) == [("NAN203", 5)]
+
+
+def test_a_guard_on_a_name_bound_to_a_length_clears_the_selection():
+    source = """
+        import torch
+        def f(losses, low):
+            losses = losses[losses > low]
+            n = len(losses)
+            if n >= 1:
+                return torch.mean(losses)
+            return losses.sum() * 0
+    """
+    assert codes(source) == []
+    assert codes(source.replace("if n >= 1:", "if low:")) == [("NAN203", 6)]
+
+
+def test_a_step_counter_below_a_bound_makes_the_bound_positive():
+    """``if step < warmup_steps: ... / warmup_steps``: a step counts up from 0, so warmup_steps >= 1 there."""
+    [inside] = probed("""
+        def f(step, warmup_steps):
+            if step < warmup_steps:
+                probe(warmup_steps)
+    """)
+    assert inside.positive

@@ -177,6 +177,9 @@ class Evaluator:
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract):  # `maxa - mina`
             left, right = self.key(expr.left), self.key(expr.right)
             return f"{left} - {right}" if left and right else None
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.BitInvert, cst.Not)):  # `~keep`
+            inner = self.key(expr.expression)
+            return f"~{inner}" if inner else None
         if isinstance(expr, cst.Subscript):  # one entry at a literal index: `fps[-1]`, `bounds[0]`
             base = dotted(expr.value) if isinstance(expr.value, (cst.Name, cst.Attribute)) else None
             index = literal_value(expr.slice[0].slice.value) if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
@@ -860,11 +863,20 @@ class Evaluator:
         if isinstance(op, cst.Plus):
             return self.value(node.expression, frame)
         inner = self.value(node.expression, frame)
-        if isinstance(op, cst.BitInvert) and inner.role == d.MASK:
-            return mask_value(node, f"`{self.text(node)}`")
-        if isinstance(op, cst.Not):
-            return mask_value(node, f"`{self.text(node)}`")
+        if (isinstance(op, cst.BitInvert) and inner.role == d.MASK) or isinstance(op, cst.Not):
+            return self._negated_mask(node, frame)
         return UNKNOWN
+
+    def _negated_mask(self, node: cst.UnaryOperation, frame: Frame) -> Value:
+        """``~keep``: a mask of its own, rooted in ``~keep``, so that a guard on a name bound to it
+        (``drop = ~keep; if drop.any():``) clears its emptiness where the guard held."""
+        key = self.key(node)
+        out = mask_value(node, f"`{self.text(node)}`", root=key)
+        reaches = frame.flow.uses.get(id(node.expression)) if isinstance(node.expression, cst.Name) else None
+        if key is None or not reaches or len(reaches) != 1:
+            return out
+        guards = reaches[0][1] + self.extra
+        return guard_mod.apply_guards(self, frame, out, key, guards) if guards else out
 
 
 def _cast_site(ev: Evaluator, node: cst.Call, frame: Frame) -> OpCall:

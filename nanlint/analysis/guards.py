@@ -84,7 +84,7 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
         if name in ("any",) and site is not None and site.arg("input") is not None:
             inner = site.arg("input")
             if holds:
-                return _witness(ev, inner, "any")
+                return _witness(ev, inner, "any", frame)
             return constraints(ev, frame, inner, False, depth + 1)  # not any(x == 0): all(x != 0)
         if name in ("isclose", "allclose") and not holds and len(test.args) >= 2:
             return _compare(ev, frame, test.args[0].value, cst.NotEqual(), test.args[1].value)
@@ -119,20 +119,25 @@ def constraints(ev: "Evaluator", frame: "Frame", test: cst.BaseExpression, holds
         return constraints(ev, frame, named, holds, depth + 1)
     # a bare value: `if n:`, `if mask.any():`, `if len(xs):`, `if sel.numel():`
     if holds:
-        return _truthy(ev, test)
+        return _truthy(ev, test, frame)
     return []
+
+
+def _binding(frame: "Frame | None", name: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The expression a name was bound to, when its only definition reaching here is a plain assignment."""
+    if frame is None or not isinstance(name, cst.Name):
+        return None
+    reaches = frame.flow.uses.get(id(name))
+    if not reaches or len(reaches) != 1:
+        return None
+    definition = reaches[0][0]
+    return definition.value if definition.kind == "assign" and not definition.path else None
 
 
 def _named_condition(frame: "Frame", test: cst.BaseExpression) -> cst.BaseExpression | None:
     """The condition a name was bound to, when its only definition here binds it to one (a comparison, a
     combination of comparisons, or their negation)."""
-    if not isinstance(test, cst.Name):
-        return None
-    reaches = frame.flow.uses.get(id(test))
-    if not reaches or len(reaches) != 1:
-        return None
-    definition = reaches[0][0]
-    value = definition.value if definition.kind == "assign" and not definition.path else None
+    value = _binding(frame, test)
     if isinstance(value, cst.Comparison) or (
         isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.BitAnd, cst.BitOr))) or (
         isinstance(value, cst.UnaryOperation) and isinstance(value.operator, (cst.BitInvert, cst.Not))) or (
@@ -156,13 +161,13 @@ def _called_name(call: cst.Call) -> str:
     return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
 
 
-def _truthy(ev: "Evaluator", test: cst.BaseExpression) -> list[Constraint]:
+def _truthy(ev: "Evaluator", test: cst.BaseExpression, frame: "Frame | None" = None) -> list[Constraint]:
     key = ev.key(test)
     out = [Constraint(key, nonzero=True, not_all_zero=True, nonempty=True, source=test)] if key else []
-    return out + _witness(ev, test, None)
+    return out + _witness(ev, test, None, frame)
 
 
-def _witness(ev: "Evaluator", expr: cst.BaseExpression, via: str | None) -> list[Constraint]:
+def _witness(ev: "Evaluator", expr: cst.BaseExpression, via: str | None, frame: "Frame | None" = None) -> list[Constraint]:
     """``f(x)`` is known truthy/positive: what that says about ``x``."""
     e = expr
     if isinstance(e, cst.Subscript) and isinstance(e.value, cst.Attribute) and e.value.attr.value == "shape":
@@ -183,9 +188,11 @@ def _witness(ev: "Evaluator", expr: cst.BaseExpression, via: str | None) -> list
         k = ev.key(inner)
         out = []
         if name in _NONEMPTY_WITNESS or name in _NONZERO_WITNESS:
-            if k:
-                out.append(Constraint(k, nonempty=True, not_all_zero=name in _NONZERO_WITNESS or name == "nonzero"))
-            out += _witness(ev, inner, name) if isinstance(inner, cst.Call) else []
+            bound = _binding(frame, inner)
+            aliases = [k, ev.key(bound)] if bound is not None else [k]  # `neg = ~cond; if neg.sum():`
+            for key in dict.fromkeys(a for a in aliases if a):
+                out.append(Constraint(key, nonempty=True, not_all_zero=name in _NONZERO_WITNESS or name == "nonzero"))
+            out += _witness(ev, inner, name, frame) if isinstance(inner, cst.Call) else []
         if isinstance(inner, cst.Comparison) and name in _NONZERO_WITNESS:
             # sum(x > 0) > 0, (x > 0).any(): some element of x passes, so a selection by `x > 0` is not empty
             root = ev._comparison_root(inner)
@@ -231,7 +238,7 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     if key:
         out.append(Constraint(key, type(op), rv, source=left))
     if (isinstance(op, cst.GreaterThan) and rv >= 1) or (isinstance(op, cst.GreaterThanEqual) and rv >= 2):
-        for c in _witness(ev, left, None):
+        for c in _witness(ev, left, None, frame):
             if c.nonempty:
                 out.append(Constraint(c.key, several=True, nonempty=True))
     if isinstance(left, cst.Call) and isinstance(op, (cst.LessThan, cst.LessThanEqual)) and rv >= 0:
@@ -243,7 +250,10 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     positive = (isinstance(op, cst.GreaterThan) and rv >= 0) or (isinstance(op, cst.GreaterThanEqual) and rv > 0) \
         or (isinstance(op, cst.NotEqual) and rv == 0)
     if positive:
-        out += _witness(ev, left, None)
+        out += _witness(ev, left, None, frame)
+        bound = _binding(frame, left)
+        if isinstance(bound, cst.Call):  # n = len(xs); if n >= 1:
+            out += _witness(ev, bound, None, frame)
         if isinstance(left, cst.Call):
             site = ev.opcall(left)
             if site is not None and site.name == "abs" and site.arg("input") is not None:

@@ -147,7 +147,7 @@ def _selection(ev, node, index, base: Value, frame) -> Value | None:
     base_key = ev.key(node.value)
     if base_key is not None:
         picked = guard_mod.refine(base, base_key, guard_mod.constraints(ev, frame, index, True))
-    root = ev.key(index) if isinstance(index, (cst.Name, cst.Attribute)) else None
+    root = ev.key(index)
     empty = Evidence(iv.vanish.over_batch().tier, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root) \
         if iv.vanish is not None else None  # `if mask.any():` on the way here: the mask picks something
     single = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` can hold a single element", node, "single", root)
