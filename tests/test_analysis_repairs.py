@@ -379,3 +379,20 @@ def test_a_step_counter_below_a_bound_makes_the_bound_positive():
                 probe(warmup_steps)
     """)
     assert inside.positive
+
+
+def test_a_hand_written_max_shift_bounds_the_exponent():
+    """``max_val = torch.max(pos, neg.max(1, keepdim=True)[0]).detach()`` bounds both pos and neg entry by
+    entry, so ``pos - max_val`` and ``neg - max_val`` are <= 0 and their exp cannot overflow; a max of another
+    tensor bounds nothing."""
+    pos, neg, other = probed("""
+        import torch
+        def f(pos, neg, scores):
+            pos = pos.unsqueeze(1) / 0.1
+            max_val = torch.max(pos, torch.max(neg, dim=1, keepdim=True)[0]).detach()
+            probe(pos - max_val)
+            probe(neg - max_val)
+            probe(scores - max_val)
+    """)
+    assert pos.hi <= 0 and neg.hi <= 0 and pos.large is None
+    assert other.hi > 0

@@ -179,6 +179,10 @@ def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right,
             tier = Tier.PLAUSIBLE if base.role == d.DATA else Tier.DEGENERATE
             ev_ = Evidence(tier, f"`{text}`: two entries of `{ls.base}` coincide (a degenerate box or interval)", node, "coincide", root=ls.base)
             return out.with_point(0.0, ev_)
+    if ls is not None and ls.kind == "value" and ls.base in shapes.dominated(ev, right):
+        # x - m where m bounds x entry by entry (a hand-written max shift): <= 0, exactly 0 at the maximum
+        out = replace(out, hi=min(out.hi, 0.0), below=None, large=None)
+        return out.with_point(0.0, Evidence(Tier.PLAUSIBLE, f"`{text}` is exactly 0 where the bound is met", node, "argmax"))
     if shapes.is_square_expansion(ev, left, right):
         why = f"`{text}` expands a squared distance: it is >= 0 only in exact arithmetic and rounds below 0 for nearly equal points"
         ev_ = Evidence(Tier.PLAUSIBLE, why, node, "rounding")

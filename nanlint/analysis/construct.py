@@ -76,6 +76,8 @@ def construct(call: OpCall) -> Value:
         v = call.ev.value(data)
         if v.items is not None:
             v = d.join_all(v.items)
+        elif v.element is not None:  # torch.tensor([n for n in range(k)]): what each element is
+            v = replace(v.element, empty=None)
         return replace(v, grad=grad or (v.grad if call.name == "from_numpy" else False) if grad else False, node=node,
                        items=None, dtype=dtype or v.dtype, module=None)
     if fn == "parameter":

@@ -324,3 +324,32 @@ def sum_weights(ev: "Evaluator", denominator: cst.BaseExpression, numerator: cst
 
     ev.resolved(numerator).visit(_Find())
     return weights if found else None
+
+
+_SAME_VALUES = frozenset({"detach", "clone", "contiguous", "float", "double", "half", "to", "type_as", "unsqueeze",
+                          "view", "reshape", "squeeze", "expand", "expand_as", "view_as", "reshape_as"})
+
+
+def dominated(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> set[str]:
+    """The tensors ``expr`` is an upper bound of, entry by entry: ``x.max(dim, keepdim=True)`` bounds ``x``,
+    ``torch.max(a, b)`` bounds ``a``, ``b`` and what they bound (``x - torch.max(x, y.max(1)[0]).detach()`` <= 0:
+    the max shift of a log-sum-exp written by hand)."""
+    if depth > 4:
+        return set()
+    e = _unwrap(ev, expr)
+    while isinstance(e, cst.Call) and isinstance(e.func, cst.Attribute) and e.func.attr.value in _SAME_VALUES:
+        e = _unwrap(ev, e.func.value)
+    found: set[str] = set()
+    s = stem(ev, e)
+    if s is not None and s.kind == "max":
+        found.add(s.base)
+    if isinstance(e, cst.Call):
+        site = ev.opcall(e)
+        elementwise = site is not None and (site.name in ("maximum", "fmax") or (site.name == "max" and _elementwise_max(site)))
+        if elementwise:
+            other = site.arg("other") or (site.extra_positional[0] if site.extra_positional else None)
+            for operand in (site.arg("input"), other):
+                if operand is not None:
+                    found.add(ev.text(operand))
+                    found |= dominated(ev, operand, depth + 1)
+    return found
