@@ -396,3 +396,50 @@ def test_a_hand_written_max_shift_bounds_the_exponent():
     """)
     assert pos.hi <= 0 and neg.hi <= 0 and pos.large is None
     assert other.hi > 0
+
+
+def test_the_counts_of_unique_are_at_least_one_through_a_slice_of_its_results():
+    [counts] = probed("""
+        import numpy as np
+        def f(keys):
+            inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)[1:]
+            probe(counts)
+    """)
+    assert counts.lo >= 1 and not reaches_zero(counts)
+
+
+def test_an_index_grid_is_0_only_at_its_first_entry():
+    """``l = arange(n)`` is 0 at l[0]: ``1 / l`` with ``r[0] = ...`` right after is repaired, and
+    ``l[-1]`` / ``l[1:]`` never hold the 0."""
+    assert codes("""
+        import torch
+        def f(n):
+            l = torch.arange(0, n)
+            r = 1.0 / l / (l + 1)
+            r[0] = 1.0
+            return r, 1.0 / (l * (l + 1))[-1], 1.0 / l[1:]
+    """) == []
+    assert codes("""
+        import torch
+        def f(n):
+            l = torch.arange(0, n)
+            return 1.0 / l
+    """) == [("NAN201", 4)]
+
+
+def test_a_buffer_of_zeros_handed_to_a_kernel_is_filled():
+    """``alpha_sum = zeros(...); kernels.step(q, acc, alpha_sum); acc / alpha_sum``: a custom kernel or the
+    project's module fills the buffers it is handed; torch functions do not."""
+    source = """
+        import torch
+        from mypkg import kernels
+        def f(q, n):
+            acc = torch.zeros(n)
+            alpha_sum = torch.zeros(n)
+            kernels.forward_step.default(q, acc, alpha_sum)
+            return acc / alpha_sum
+    """
+    assert codes(source) == []
+    looped = source.replace("            kernels.forward_step", "            for step in range(n):\n                kernels.forward_step")
+    assert codes(looped) == []
+    assert codes(source.replace("kernels.forward_step.default(q, acc, alpha_sum)", "torch.add(q, acc, alpha=2)")) == [("NAN201", 7)]

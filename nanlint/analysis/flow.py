@@ -34,6 +34,27 @@ def is_project_call(resolver: ImportResolver, expr) -> bool:
     return expr.func.value not in NON_WRITING_BUILTINS and qualified.split(".")[0] not in ("torch", "numpy", "math", "jax")
 
 
+def may_write_arguments(resolver: ImportResolver, expr) -> bool:
+    """A call that can fill the buffers it is handed: the project's helper (``update(preds, num, den)``), a
+    method of ``self``, a function of an imported project module or a custom kernel (``kernels.step(q, acc,
+    alpha_sum)``, ``torch.ops.lib.fn(buf)``). torch, numpy, math and jax functions do not write their arguments."""
+    if is_project_call(resolver, expr):
+        return True
+    if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute):
+        return False
+    root = expr.func
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    if not isinstance(root, cst.Name):
+        return False
+    if root.value == "self":
+        return True
+    qualified = resolver.qualify(expr.func) or ""
+    if qualified.startswith("torch.ops."):
+        return True
+    return bool(qualified) and qualified.split(".")[0] not in ("torch", "numpy", "math", "jax", "scipy", "builtins")
+
+
 NON_WRITING_BUILTINS = frozenset({"print", "len", "isinstance", "assert_", "setattr", "getattr", "hasattr", "id",
                                   "repr", "str", "format", "type", "vars", "dir", "sorted", "list", "tuple", "set",
                                   "dict", "iter", "next", "callable", "super", "warn"})
@@ -270,7 +291,7 @@ class FlowBuilder:
         """``update(preds, numerator, denominator)``: a function of the project handed a fresh buffer fills it
         (torchmetrics' ``_update`` helpers), so it is not the zeros it was built as. Builtins and torch, numpy or
         math functions are not taken to write their arguments."""
-        if not is_project_call(self.resolver, expr):
+        if not may_write_arguments(self.resolver, expr):
             return {}
         out = {}
         for a in expr.args:
@@ -496,10 +517,13 @@ BUFFER_CONSTRUCTORS = frozenset({"zeros", "zeros_like", "ones", "ones_like", "em
 
 
 def _is_buffer(reaches) -> bool:
-    """Every definition reaching here builds a fresh buffer (``torch.zeros(n)``), the kind a helper fills."""
+    """Every definition reaching here builds a fresh buffer (``torch.zeros(n)``), the kind a helper fills, or
+    is such a fill (the second time round a loop that fills it)."""
     if not reaches:
         return False
     for definition, _ in reaches:
+        if definition.kind == "unknown" and definition.value is None:
+            continue
         call = definition.value if definition.kind == "assign" and not definition.path else None
         func = call.func if isinstance(call, cst.Call) else None
         name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None

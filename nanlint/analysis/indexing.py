@@ -63,6 +63,20 @@ def _end_of_concatenation(ev, node: cst.Subscript, frame, number: int) -> Value 
     return out
 
 
+def _sliced_items(ev: "Evaluator", node: cst.Subscript, items: tuple, frame: "Frame") -> tuple | None:
+    """The items a constant slice of a tuple keeps (``parts[1:]``), or None."""
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Slice):
+        return None
+    piece = node.slice[0].slice
+    bounds = []
+    for part in (piece.lower, piece.upper, piece.step):
+        number = ev.number(part, frame) if part is not None else None
+        if part is not None and (number is None or not float(number).is_integer()):
+            return None
+        bounds.append(int(number) if number is not None else None)
+    return tuple(items[slice(*bounds)])
+
+
 def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
     base = ev.value(node.value, frame)
     index = _index(node)
@@ -74,6 +88,10 @@ def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
             if k == key:
                 return v
         return UNKNOWN  # a dict entry says nothing of the other entries
+    if base.items is not None and index is None:
+        kept = _sliced_items(ev, node, base.items, frame)
+        if kept is not None:  # unique(x, return_inverse=True, return_counts=True)[1:]
+            return replace(base, items=kept, node=node)
     if base.items is not None or base.element is not None:
         number = ev.number(index, frame) if index is not None else None
         if number is not None and float(number).is_integer():
@@ -96,7 +114,22 @@ def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
     if _at_own_nonzeros(ev, node):
         out = replace(out, points=tuple((p, e) for p, e in out.points if p != 0), vanish=None,
                       desc=f"the nonzero entries of `{ev.text(node.value)}`", node=node)
+    elif out.zero is not None and out.zero.kind == "index" and _past_first(ev, node, frame):
+        out = replace(out, points=tuple((p, e) for p, e in out.points if p != 0), node=node)
     return out
+
+
+def _past_first(ev, node: cst.Subscript, frame) -> bool:
+    """``grid[-1]``, ``grid[1:]``, ``lap[-1, 0]``: entries of an index grid (``arange(n)``) other than its first,
+    which is where its 0 is."""
+    first = node.slice[0].slice
+    if isinstance(first, cst.Index):
+        number = ev.number(first.value, frame)
+        return number is not None and number != 0
+    if isinstance(first, cst.Slice) and first.lower is not None and first.step is None:
+        number = ev.number(first.lower, frame)
+        return number is not None and number >= 1
+    return False
 
 
 _POSITIONS = ("nonzero", "argwhere")

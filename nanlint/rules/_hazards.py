@@ -253,10 +253,12 @@ def assigned_key_tested(rule, node: cst.CSTNode, edge: float):
 _REPAIR = ("isnan", "nan_to_num", "isfinite", "isinf")
 
 
-def repaired_after(rule, lookahead: int = 4, tested: set[str] = frozenset()) -> bool:
+def repaired_after(rule, lookahead: int = 4, tested: set[str] = frozenset(), first_entry: bool = False) -> bool:
     """The value the current statement assigns is checked for NaN right after (``if torch.isnan(v).any():
     v = ...``, ``v = torch.nan_to_num(v)``), or kept only where a test on ``tested`` (the names the hazard
-    depends on) allows it (``r = w / g; r = where(g > 0, r, 1.0)``): the author handles the bad value."""
+    depends on) allows it (``r = w / g; r = where(g > 0, r, 1.0)``): the author handles the bad value. With
+    ``first_entry`` (the bad value sits at the first entry of a grid: ``1 / arange(n)``), overwriting that entry
+    (``r[0] = 1.0``) repairs it too."""
     stack = rule.ctx.statement_stack
     if len(stack) < 2:
         return False
@@ -281,7 +283,23 @@ def repaired_after(rule, lookahead: int = 4, tested: set[str] = frozenset()) -> 
                             found.append(call)
 
                 later.visit(_Calls())
-                if found:
+                if found or (first_entry and _overwrites_first(later, tracked)):
                     return True
             return False
+    return False
+
+
+def _overwrites_first(statement, tracked: set[str]) -> bool:
+    """``r[0] = c`` / ``r[..., 0] = c`` for a tracked name ``r``."""
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return False
+    for small in statement.body:
+        if not isinstance(small, cst.Assign):
+            continue
+        for target in small.targets:
+            t = target.target
+            if isinstance(t, cst.Subscript) and isinstance(t.value, cst.Name) and t.value.value in tracked and t.slice:
+                last = t.slice[-1].slice
+                if isinstance(last, cst.Index) and isinstance(last.value, cst.Integer) and last.value.value == "0":
+                    return True
     return False

@@ -126,7 +126,7 @@ class DivisionByMaybeZero(_Division):
             return
         if ev.kind == "literal" and v.const == 0:
             return
-        if repaired_after(self, tested=names_in(den)):
+        if repaired_after(self, tested=names_in(den), first_entry=ev.kind == "index"):
             return  # `r = (t / n).clamp_(0, 1e4); r[torch.isnan(r)] = 0.1`, `where(n > 0, r, 1.0)`
         weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None and ev.kind == "weights" else None
         what = f"the sum of the weights of a weighted mean (`{weights}`)" if weights else None
