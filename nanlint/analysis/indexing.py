@@ -87,6 +87,8 @@ def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
         for k, v in base.entries or ():
             if k == key:
                 return v
+        if base.role == d.DATA and not base.entries:  # batch["weights"]: an entry of the data is data
+            return Value(role=d.DATA, grad=base.grad, node=node, desc=f"`{ev.text(node)}` (data)")
         return UNKNOWN  # a dict entry says nothing of the other entries
     if base.items is not None and index is None:
         kept = _sliced_items(ev, node, base.items, frame)

@@ -30,6 +30,7 @@ LOG_PROB_NAME = re.compile(r"(^|_)(log_?probs?|logps?|log_?likelihoods?|log_?pi|
 LOG_SPREAD_NAME = re.compile(r"^_*(log_?var(iance)?s?|log_?std(dev)?s?|log_?sigmas?|log_?sigma_?sq|log_?sig2?|logvar_\w+|\w+_log_?var|\w+_log_?std|\w+_log_?sigma)$", re.I)
 COSINE_NAME = re.compile(r"(^|_)(cos|cosine|cos_theta|cos_sim|cosine_sim|cosine_similarity|costheta)(_|$)", re.I)
 TEMPERATURE_NAME = re.compile(r"^(temperature|temp|tau|t_scale|logit_temperature)$", re.I)
+BATCH_NAME = re.compile(r"^(batch|minibatch|mini_batch|data_batch|train_batch|batch_data)$", re.I)
 STEP_NAME = re.compile(r"^(step|steps|global_step|current_step|cur_step|epoch|current_epoch|cur_epoch|iteration|iter|it|num_updates|step_count)$", re.I)
 AMPLITUDE_CALL = re.compile(r"(amplitude|magnitude|energy|(^|_)rms($|_)|(^|_)peak($|_))", re.I)
 
@@ -83,6 +84,8 @@ def named(name: str, node) -> Value | None:
                          f"`{name}` (by its name, raw data) takes negative values" + ("" if signed else " once normalized"), node, "name")
         return Value(role=d.DATA, node=node, desc=f"`{name}` (by its name, raw data)", vanish=silent, constant=flat,
                      points=((0.0, zeros),), below=below)
+    if BATCH_NAME.match(name):  # what the data loader yields: every entry read from it is data
+        return Value(role=d.DATA, grad=False, node=node, desc=f"`{name}` (by its name, a batch of data)")
     if STEP_NAME.match(name):  # a step or epoch counter counts up from 0
         return Value(lo=0.0, integer=True, node=node, desc=f"`{name}` (by its name, a step counter)")
     if COORDINATE_NAME.search(name):  # coordinates of data: two of them coincide (a zero-width box, a repeated point)

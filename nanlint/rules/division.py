@@ -4,6 +4,8 @@ empty. The question is the same for every spelling (``a / b``, ``a /= b``, ``tor
 ``reciprocal``): does the denominator reach 0, and why?"""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from nanlint.analysis import shapes
@@ -67,8 +69,11 @@ def weighted_mean(rule: Rule, numerator, den):
 
     if w is None or w.positive or w.role in ("activation", "random", "parameter", "probability", "setting") or w.dist:
         return None
-    if w.vanish is None and not opaque(w):
-        return None  # the weights were shown not to be all 0 (`if w.sum() < 1: return`)
+    if w.vanish is None and not (w.role == "data" and opaque(replace(w, role=None))):
+        # nothing says these weights vanish (quadrature weights, per-sample weights handed in), or they were
+        # shown not to (`if w.sum() < 1: return`): a weighted mean is not 0/0 by its shape alone. Weights read
+        # from the batch are annotations of the data: all 0 for a segment without events
+        return None
     vanish = w.vanish if w.vanish is None or site.dim is not None else w.vanish.over_batch()
     if vanish is not None and vanish.tier < Tier.PLAUSIBLE:
         # a padding mask handed in is all 0 over the whole batch only when every sample is empty

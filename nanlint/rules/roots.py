@@ -180,7 +180,7 @@ class FractionalPowerOfMaybeZero(Rule):
         zero = v.zero
         # relu's or clamp's select drops the base's inf gradient, not the exponent's: d/dp = g * x**p * log(x) with
         # g = inf from further down is inf * 0 = NaN for a learned p
-        learned = p.const is None and p.grad is True and self.ctx.grad_flows(p)
+        learned = p.const is None and self.ctx.grad_flows(p) and (p.grad is True or (p.grad is None and _module_state(self, exponent)))
         dropped = not self.ctx.grad_reaches(v, zero) and not learned
         if self.ctx.reaches(zero) and not v.positive and self.ctx.grad_flows(v) and not dropped and not (p.positive and p.lo >= 1):
             self.report(
@@ -312,3 +312,23 @@ def _dims(rule: Rule, site) -> set[int] | None:
         return {int(v) for v in values}
     value = rule.ctx.ev.number(dim)
     return {int(value)} if value is not None else set()
+
+
+def _module_state(rule, expr, depth: int = 3) -> bool:
+    """``expr`` is (a view of) an attribute of ``self``: module state, which may be a learned parameter."""
+    flow = rule.ctx.frame.flow
+    for _ in range(depth):
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):  # p.view(-1, c)
+            expr = expr.func.value
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+            return True
+        if not isinstance(expr, cst.Name):
+            return False
+        reaches = flow.uses.get(id(expr)) or ()
+        values = [r[0].value for r in reaches if r[0].kind == "assign" and not r[0].path]
+        if not values:
+            return False
+        if any(_module_state(rule, v, depth - 1) for v in values[1:]):
+            return True
+        expr = values[0]
+    return False

@@ -16,7 +16,7 @@ FLAGGED_201 = [
     # two loops over the same range meet on the diagonal
     ("def f(n, x):\n    out = []\n    for i in range(n):\n        for j in range(n):\n            out.append(x / (j - i))\n    return out\n", 5),
     # ...weights that come with the data are
-    ("import torch\ndef f(tp, weights):\n    return (tp * weights).sum() / weights.sum()\n", 3),
+    ("import torch\ndef f(tp, batch):\n    weights = batch['weights']\n    return (tp * weights).sum() / weights.sum()\n", 4),
     # ...but summed over its rows (dim 0) it is the sum of nothing, 0
     ("import torch\ndef f(x, labels):\n    sel = x[labels == 3]\n    return x / sel.sum(0)\n", 4),
     # the same helper given a count that can be 0 keeps that too
@@ -255,9 +255,15 @@ def test_division_by_abs_of_a_scale_is_silent():
 
 WEIGHTED_MEANS = [
     ("import torch\ndef loss(loss_map, gt_score):\n    return torch.sum(loss_map * gt_score) / torch.sum(gt_score)\n", 3),
-    ("import torch\ndef loss(per_frame, weight):\n    return torch.dot(per_frame, weight[0]) / torch.sum(weight)\n", 3),
-    ("import torch\ndef loss(l, w):\n    total = (l * w).sum()\n    return total / w.sum()\n", 4),
+    ("import torch\ndef loss(per_frame, batch):\n    weight = batch[2][0][0:1].float()\n    return torch.dot(per_frame, weight[0]) / torch.sum(weight)\n", 4),
+    ("import torch\ndef loss(l, batch):\n    w = batch['weights']\n    total = (l * w).sum()\n    return total / w.sum()\n", 5),
 ]
+
+
+def test_a_weighted_mean_with_weights_nothing_says_vanish_is_silent():
+    """Quadrature weights, or per-sample weights handed in: all 0 only by the caller's error."""
+    assert found("import torch\ndef loss(l, w):\n    return (l * w).sum() / w.sum()\n", "NAN201") == []
+    assert found("import torch\ndef f(x, n):\n    q = torch.rand(n) + 0.5\n    return (x * q).sum() / q.sum()\n", "NAN201") == []
 
 
 @pytest.mark.parametrize(("source", "line"), WEIGHTED_MEANS)

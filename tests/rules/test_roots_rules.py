@@ -332,3 +332,12 @@ def test_a_learned_exponent_gets_no_help_from_the_clamps_select():
     fixed = learned.replace("nn.Parameter(torch.ones(4))", "torch.ones(4)")
     assert found(learned, "NAN214") == [("NAN214", 9)]
     assert found(fixed, "NAN214") == []
+
+
+def test_an_exponent_kept_on_the_module_may_be_learned():
+    """``p = self.p`` of a module whose class is not seen may be a Parameter: the clamp's select does not save
+    its gradient; an exponent handed in as an argument is taken as a setting."""
+    module_state = T + "def forward(self, x):\n    p = self.p\n    return x.clamp(min=0, max=100).pow(p)\n"
+    handed_in = T + "def forward(self, x, p):\n    return x.clamp(min=0, max=100).pow(p)\n"
+    assert found(module_state, "NAN214") == [("NAN214", 5)]
+    assert found(handed_in, "NAN214") == []
