@@ -102,10 +102,11 @@ class SqrtOfMaybeNegative(_RootRule):
 
 
 class EpsOutsideRoot(Rule):
-    """``x.std() + eps``, ``sqrt(v) + eps``: the eps keeps the division away from 0, not the root's gradient."""
+    """``sqrt(v) + eps``: the eps keeps the division away from 0, not the root's gradient. ``x.std() + eps`` is
+    not reported: torch's std backward passes 0 where the std is 0 (since PyTorch 1.10), sqrt's does not."""
 
     code = "NAN213"
-    triggers = ("std", "sqrt")
+    triggers = ("sqrt",)
     contextual = True
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
@@ -118,12 +119,12 @@ class EpsOutsideRoot(Rule):
             if not (e.positive and (e.role == d.EPS or (e.const is not None and e.const < 0.1))):
                 continue
             site = self.op(root)
-            if site is None or site.name not in ("std", "sqrt") or site.arg("input") is None:
+            if site is None or site.name != "sqrt" or site.arg("input") is None:
                 continue
             x = site.arg("input")
             v = self.value(x)
-            zero = stronger_zero(v) if site.name == "std" else v.zero
-            if zero is None and not v.positive and not (site.name == "sqrt" and v.nonzero):
+            zero = v.zero
+            if zero is None and not v.positive and not v.nonzero:
                 # adding an eps to the root says the author expects it to reach 0: the root's own gradient is not guarded
                 zero = Evidence(Tier.PLAUSIBLE, f"the eps added to `{self.text(root)}` says it can be 0", node, "eps-intent")
             if not self.ctx.reaches(zero) or not self.ctx.grad_reaches(v, zero):
@@ -135,11 +136,6 @@ class EpsOutsideRoot(Rule):
                 hint="put it inside the root: `torch.sqrt(x.var(dim) + eps)`",
             )
             return
-
-
-def stronger_zero(v) -> Evidence | None:
-    """The evidence that a ``std`` of ``v`` is 0: ``v`` is constant (or all 0)."""
-    return d.stronger(v.constant, v.vanish)
 
 
 class FractionalPowerOfMaybeZero(Rule):

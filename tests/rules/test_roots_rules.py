@@ -142,8 +142,8 @@ def test_sqrt_of_maybe_negative_silent(source):
 @pytest.mark.parametrize(
     ("source", "line"),
     [
-        (T + "def f(x, eps=1e-5):\n    return x / (x.std(dim=(2, 3), keepdim=True) + eps)\n", 4),
-        (T + "class A(torch.nn.Module):\n    def __init__(self):\n        self.eps = 1e-5\n    def forward(self, x):\n        return (torch.std(x, dim=2) + self.eps).view(-1)\n", 7),
+        (T + "def f(images, eps=1e-5):\n    return images / (images.var(dim=(2, 3), keepdim=True).sqrt() + eps)\n", 4),
+        (T + "class A(torch.nn.Module):\n    def __init__(self):\n        self.eps = 1e-5\n    def forward(self, x):\n        return (torch.sqrt(torch.var(x, dim=2)) + self.eps).view(-1)\n", 7),
         (T + "def f(x):\n    return x / (torch.sqrt((x * x).mean(-1)) + 1e-6)\n", 4),
     ],
 )
@@ -157,10 +157,27 @@ def test_eps_outside_root_flagged(source, line):
         T + "def f(x, eps=1e-5):\n    return x / torch.sqrt(x.var(dim=-1, keepdim=True) + eps)\n",
         "import numpy as np\ndef f(img, eps=1e-7):\n    return (img - img.mean()) / (img.std() + eps)\n",
         T + "def f(x):\n    return x.std() + 1.0\n",
+        # torch's std backward is 0 where the std is 0
+        T + "def f(x, eps=1e-5):\n    return x / (x.std(dim=(2, 3), keepdim=True) + eps)\n",
     ],
 )
 def test_eps_outside_root_silent(source):
     assert found(source, "NAN213") == []
+
+
+def test_std_and_norm_backward_are_masked_at_0_and_a_hand_written_root_is_not():
+    """Why NAN213 reports `sqrt(var) + eps` and not `std() + eps`: what torch really does at a constant input."""
+    import torch
+
+    def grad(f):
+        x = torch.ones(2, 3, 4, requires_grad=True)
+        f(x).sum().backward()
+        return bool(torch.isfinite(x.grad).all())
+
+    assert grad(lambda x: x / (x.std(dim=2, keepdim=True) + 1e-5))
+    assert grad(lambda x: (x - x).norm(dim=2))
+    assert not grad(lambda x: x / (x.var(dim=2, keepdim=True).sqrt() + 1e-5))
+    assert found(T + "def f(x):\n    return x / (x.var(dim=2, keepdim=True).sqrt() + 1e-5)\n", "NAN213") == [("NAN213", 4)]
 
 
 FLAGGED_214 = [
