@@ -18,4 +18,18 @@ def check_paths(paths, config=None, force_exclude=False):
     return _check_paths(paths, config, force_exclude)
 
 
-__all__ = ["Finding", "Fix", "Span", "check_paths", "check_source", "__version__"]
+def __getattr__(name):
+    """``nanlint.watch`` and ``nanlint.NonFiniteError`` import torch: only when they are used."""
+    if name in ("watch", "Watch", "NonFiniteError"):
+        from nanlint.trace import watchapi
+
+        return getattr(watchapi, name)
+    if name in ("lightning_callback", "hf_callback"):
+        from nanlint.trace import callbacks
+
+        return getattr(callbacks, name)
+    raise AttributeError(f"module 'nanlint' has no attribute {name!r}")
+
+
+__all__ = ["Finding", "Fix", "NonFiniteError", "Span", "Watch", "check_paths", "check_source", "hf_callback",
+           "lightning_callback", "watch", "__version__"]

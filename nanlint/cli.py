@@ -499,10 +499,12 @@ def show_settings(path, config_file, isolated, output_format) -> None:
 
 
 def _register_trace() -> None:
-    from nanlint.trace.command import trace
+    from nanlint.trace.command import replay, trace
 
-    trace.short_help = "Run a training script for one step and report where inf/NaN is born."
+    trace.short_help = "Run a training script for one step (or --until-nan) and report where inf/NaN is born."
     main.add_command(trace)
+    replay.short_help = "Re-run a saved failing step (trace --save-failing-step) under the full monitor."
+    main.add_command(replay)
 
 
 _register_trace()

@@ -46,7 +46,7 @@ import math
 import os
 import re
 
-from nanlint.trace import opkinds
+from nanlint.trace import opkinds, report_until
 from nanlint.trace.records import Event
 from nanlint.trace.session import TraceResult
 
@@ -107,7 +107,7 @@ def to_dict(r: TraceResult) -> dict:
 
 
 def render_json(r: TraceResult) -> str:
-    return json.dumps(to_dict(r), indent=2) + "\n"
+    return json.dumps(_plain(report_until.json_part(r, to_dict(r))), indent=2) + "\n"
 
 
 def _rel(path: str | None) -> str:
@@ -172,7 +172,14 @@ def _ran_nothing(r: TraceResult) -> bool:
 
 
 def render_full(r: TraceResult) -> str:
-    out = [f"nanlint trace {r.target}{' ' + ' '.join(r.args) if r.args else ''}", _status_line(r), ""]
+    until = report_until.info(r)
+    if until is not None and until["step"] is None:
+        return report_until.render_clean(r)
+    out = [f"nanlint trace {'--until-nan ' if until else ''}{r.target}{' ' + ' '.join(r.args) if r.args else ''}",
+           _status_line(r), *report_until.headline(r), ""]
+    replayed = getattr(r, "replayed", None)
+    if replayed and replayed.get("bundle") and until is None:
+        out[0] = f"nanlint replay {replayed['bundle']} {r.target}{' ' + ' '.join(r.args) if r.args else ''}"
     if _ran_nothing(r):
         return "\n".join(out + _short(r)) + "\n"
     out.append(_result_line(r))
@@ -210,6 +217,7 @@ def render_full(r: TraceResult) -> str:
             f"{e.value} by `{e.op}` at {_where(e)}" for e in r.fills[:5]) + (" ..." if len(r.fills) > 5 else ""))
     out.append("")
     out += _health(r)
+    out += report_until.health_lines(r)
     if r.redirects:
         out.append("Files the script wrote, moved or deleted (redirected; your files are untouched)")
         for d in r.redirects:
