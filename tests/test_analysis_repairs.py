@@ -443,3 +443,59 @@ def test_a_buffer_of_zeros_handed_to_a_kernel_is_filled():
     looped = source.replace("            kernels.forward_step", "            for step in range(n):\n                kernels.forward_step")
     assert codes(looped) == []
     assert codes(source.replace("kernels.forward_step.default(q, acc, alpha_sum)", "torch.add(q, acc, alpha=2)")) == [("NAN201", 7)]
+
+
+def test_a_bound_on_the_smallest_or_largest_element_bounds_every_element():
+    """``if x.min() <= -1 or x.max() >= 1: raise`` leaves x in (-1, 1): 1 - x**2 > 0 and its log is finite."""
+    [v, w] = probed("""
+        import torch
+        def inverse(x, y):
+            if torch.min(x) <= -1 or torch.max(x) >= 1:
+                raise ValueError("outside (-1, 1)")
+            assert y.amax().item() < 0.5
+            probe(x)
+            probe(y)
+    """)
+    assert (v.lo, v.hi, v.lo_open, v.hi_open) == (-1.0, 1.0, True, True)
+    assert v.hi == 1.0 and w.hi == 0.5 and w.lo == float("-inf")
+    assert codes("""
+        import torch
+        def inverse(x):
+            if torch.min(x) <= -1 or torch.max(x) >= 1:
+                raise ValueError("outside (-1, 1)")
+            return -torch.log(1 - x ** 2)
+    """) == []
+
+
+def test_the_wrong_extreme_bounds_nothing():
+    """``x.max() > -1`` says nothing of x's smallest element, nor ``torch.max(y, z) < 1`` of y's."""
+    [v, w] = probed("""
+        import torch
+        def f(x, y, z):
+            if x.max() <= -1:
+                raise ValueError
+            if torch.max(y, z) <= -1:
+                raise ValueError
+            probe(x)
+            probe(y)
+    """)
+    assert v.lo == float("-inf") and w.hi == float("inf")
+
+
+def test_an_unpacked_shape_entry_is_a_size_whatever_its_name():
+    """``n_images, h, w, c = x.shape``: each entry is a size, as ``x.shape[0]`` is, not raw data by its name."""
+    [n, h] = probed("""
+        import numpy as np
+        def tile(img_nhwc):
+            n_images, height, width, n_channels = img_nhwc.shape
+            probe(n_images)
+            probe(height)
+    """)
+    assert n.lo == 1 and n.integer and not reaches_zero(n) and h.lo == 1
+    assert codes("""
+        import numpy as np
+        def tile(img_nhwc):
+            n_images, height, width, n_channels = img_nhwc.shape
+            new_height = int(np.ceil(np.sqrt(n_images)))
+            return float(n_images) / new_height
+    """) == []

@@ -907,7 +907,7 @@ def element_of(v: Value) -> Value:
         return v.element
     if v.items:
         return d.join_all(v.items)
-    if v.role in (d.DATA, d.ACTIVATION, d.PROBABILITY, d.MASK):
+    if v.role in (d.DATA, d.ACTIVATION, d.PROBABILITY, d.MASK, d.SIZE):
         return replace(v, items=None, empty=None)
     return UNKNOWN
 
@@ -917,6 +917,8 @@ def item_of(v: Value, index: int) -> Value:
         return v.items[index]
     if v.element is not None:
         return v.element
+    if v.role == d.SIZE:  # `n, c, h, w = x.shape`: each entry is a size, as `x.shape[0]` is
+        return replace(v, items=None, desc=f"an entry of {v.desc}" if v.desc else None)
     return UNKNOWN
 
 

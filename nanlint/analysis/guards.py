@@ -237,6 +237,7 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     key = ev.key(left)
     if key:
         out.append(Constraint(key, type(op), rv, source=left))
+    out += _extreme_bound(ev, left, op, rv)
     if (isinstance(op, cst.GreaterThan) and rv >= 1) or (isinstance(op, cst.GreaterThanEqual) and rv >= 2):
         for c in _witness(ev, left, None, frame):
             if c.nonempty:
@@ -261,6 +262,42 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
                 if k:
                     out.append(Constraint(k, nonzero=True, source=site.arg("input")))
     return out
+
+
+_LOWEST = frozenset({"min", "amin", "nanmin"})
+_HIGHEST = frozenset({"max", "amax", "nanmax"})
+
+
+def _unwrapped(ev: "Evaluator", expr: cst.BaseExpression) -> cst.BaseExpression:
+    """``x.min().item()``, ``float(x.min())``: the tensor value under a conversion to a Python number."""
+    while isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("item", "cpu", "detach") and not expr.args:
+            expr = func.value
+        elif isinstance(func, cst.Name) and func.value in ("float", "int") and len(expr.args) == 1:
+            expr = expr.args[0].value
+        else:
+            break
+    return expr
+
+
+def _extreme_bound(ev: "Evaluator", left: cst.BaseExpression, op, rv: float) -> list[Constraint]:
+    """A bound on a tensor's smallest (largest) element bounds every element: ``if x.min() <= -1: raise``
+    leaves ``x > -1``; ``assert x.amax() < 1`` leaves ``x < 1``. Only the direction the extreme sets (the
+    elementwise ``torch.max(a, b) < 1`` bounds ``a`` too)."""
+    call = _unwrapped(ev, left)
+    if not isinstance(call, cst.Call):
+        return []
+    site = ev.opcall(call)
+    if site is None or site.arg("input") is None:
+        return []
+    lower = isinstance(op, (cst.GreaterThan, cst.GreaterThanEqual))
+    upper = isinstance(op, (cst.LessThan, cst.LessThanEqual))
+    if not ((site.name in _LOWEST and lower) or (site.name in _HIGHEST and upper)):
+        return []
+    inner = site.arg("input")
+    k = ev.key(inner)
+    return [Constraint(k, type(op), rv, source=inner)] if k else []
 
 
 def _interval(v: Value) -> str:
