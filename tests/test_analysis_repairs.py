@@ -499,3 +499,29 @@ def test_an_unpacked_shape_entry_is_a_size_whatever_its_name():
             new_height = int(np.ceil(np.sqrt(n_images)))
             return float(n_images) / new_height
     """) == []
+
+
+def test_a_mask_comparing_a_tensor_with_its_own_unique_values_holds_a_true():
+    """``for c in torch.unique(labels): labels == c`` selects at least one element, so the per-class mean is
+    finite; a class handed in from outside can be absent."""
+    [own, broadcast, outside] = probed("""
+        import torch
+        def f(labels, c):
+            for k in torch.unique(labels):
+                probe(labels == k)
+            u = labels.unique()
+            probe(labels == u[:, None])
+            probe(labels == c)
+    """)
+    assert own.vanish is None and broadcast.vanish is None
+    assert outside.vanish is not None and outside.vanish.tier >= Tier.PLAUSIBLE
+    assert codes("""
+        import torch
+        def per_class_mean(x, labels):
+            out = []
+            for k in torch.unique(labels):
+                out.append(x[labels == k].mean(0))
+            u = torch.unique(labels)
+            mask = labels == u.unsqueeze(1)
+            return out, (x.sum(1) * mask).sum(1) / mask.sum(1)
+    """) == []

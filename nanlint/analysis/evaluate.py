@@ -22,6 +22,7 @@ from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
 from nanlint.analysis.flow import Def, FlowBuilder, Guard, ScopeFlow, is_project_call, self_key
 from nanlint.analysis.opcall import OpCall, bind
 from nanlint.analysis.reduce import mask_value
+from nanlint.analysis import members
 from nanlint.analysis.transfer import transfer
 from nanlint.analysis.syntax import literal_value
 from nanlint.resolver import ImportResolver, Target, dotted
@@ -371,7 +372,10 @@ class Evaluator:
 
             return subscript(self, node, frame)
         if isinstance(node, cst.Comparison):
-            return mask_value(node, f"`{self.text(node)}`", self._comparison_root(node))
+            out = mask_value(node, f"`{self.text(node)}`", self._comparison_root(node))
+            if members.compares_with_own_values(self, frame, node):  # labels == c for c in unique(labels)
+                out = replace(out, vanish=None, desc=f"a mask that holds a True (`{self.text(node)}` compares with its own values)")
+            return out
         if isinstance(node, cst.IfExp):
             taken = self._branch_taken(node)
             if taken is not None:

@@ -223,7 +223,8 @@ class StackedSaturatingActivations(FamilyRule):
         if target.op == "Sequential" and target.namespace == "nn" and target.qualname is not None:
             self._sequential(node)
             return
-        if target.op not in SATURATING_NAMES or target.namespace not in ("torch", "method", "nn", "numpy", "tf", "jax", "scipy"):
+        # numpy and scipy compute no gradient: their tanh(tanh(c)) is a formula for a constant, not a layer
+        if target.op not in SATURATING_NAMES or target.namespace not in ("torch", "method", "nn", "tf", "jax"):
             return
         if target.namespace == "nn" and target.qualname is not None:
             return  # constructing the module, not applying it
@@ -246,8 +247,8 @@ class StackedSaturatingActivations(FamilyRule):
         if not isinstance(direct, cst.Call):
             return  # tanh(x / c) * c (soft-capping) is a scaled value, not a squashed one
         found = produced_by(self, subject, SATURATING)
-        if found is None:
-            return
+        if found is None or self.ctx.value(subject).grad is False:
+            return  # no gradient flows through it (a constant, no_grad, detached): nothing vanishes
         op, origin = found
         self.report(
             node,

@@ -1,0 +1,67 @@
+"""Values drawn from a tensor's own elements: ``for c in torch.unique(labels): mask = labels == c`` compares
+``labels`` with one of its own values, so the mask holds at least one True and a selection by it is not
+empty (the per-class mean of a class that exists)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from nanlint.analysis import optable as ops
+
+if TYPE_CHECKING:
+    from nanlint.analysis.evaluate import Evaluator, Frame
+
+_DRAWN = frozenset({"unique", "unique_consecutive"})
+
+
+def drawn_from(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression, depth: int = 0) -> str | None:
+    """The key of the tensor whose own values ``node`` holds (one of them, or all of them broadcast), or None."""
+    if depth > 6:
+        return None
+    node = _reshaped(node)
+    if isinstance(node, cst.Name):
+        reaches = frame.flow.uses.get(id(node))
+        if not reaches or len(reaches) != 1:
+            return None
+        definition = reaches[0][0]
+        if definition.kind != "assign" or definition.path not in ((), ("element",)) or definition.value is None:
+            return None
+        return drawn_from(ev, frame, definition.value, depth + 1)
+    if isinstance(node, cst.Call):
+        site = ev.opcall(node, frame)
+        if site is not None and site.name in _DRAWN and site.arg("input") is not None:
+            if any(a.keyword is not None and a.keyword.value in ("return_counts", "return_inverse") for a in node.args):
+                return None  # a tuple: its first item is the values, but the unpacking is not followed here
+            return ev.key(_reshaped(site.arg("input")))
+    return None
+
+
+def _reshaped(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``u.unsqueeze(1)``, ``u[:, None]``, ``u.view(-1, 1)``: the same values in another shape."""
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in ops.IDENTITY_METHODS:
+            node = node.func.value
+        elif isinstance(node, cst.Subscript) and all(_broadcast_index(e) for e in node.slice):
+            node = node.value
+        else:
+            return node
+
+
+def _broadcast_index(element: cst.SubscriptElement) -> bool:
+    s = element.slice
+    if isinstance(s, cst.Index):
+        return isinstance(s.value, cst.Name) and s.value.value == "None" or isinstance(s.value, cst.Ellipsis)
+    return isinstance(s, cst.Slice) and s.lower is None and s.upper is None and s.step is None
+
+
+def compares_with_own_values(ev: "Evaluator", frame: "Frame", node: cst.Comparison) -> bool:
+    """``x == v`` (either side) where ``v`` holds values of ``x`` itself."""
+    if len(node.comparisons) != 1 or not isinstance(node.comparisons[0].operator, cst.Equal):
+        return False
+    left, right = node.left, node.comparisons[0].comparator
+    for a, b in ((left, right), (right, left)):
+        key = ev.key(_reshaped(a))
+        if key is not None and drawn_from(ev, frame, b) == key:
+            return True
+    return False
