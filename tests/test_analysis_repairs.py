@@ -525,3 +525,40 @@ def test_a_mask_comparing_a_tensor_with_its_own_unique_values_holds_a_true():
             mask = labels == u.unsqueeze(1)
             return out, (x.sum(1) * mask).sum(1) / mask.sum(1)
     """) == []
+
+
+def test_dividing_by_a_temperature_grows_a_value_halving_it_does_not():
+    """``s / 0.05`` passes exp's 88.7 for a score of 4.5; ``s / 0.5`` only doubles the score."""
+    [cold, half] = probed("""
+        import torch
+        def f(s):
+            probe(s / 0.05)
+            probe(s / 0.5)
+    """)
+    assert cold.large is not None and half.large is None
+    assert codes("""
+        import torch
+        def f(emb):
+            s = (emb @ emb.T).clamp(0, float("inf"))
+            return torch.exp(s / 0.5)
+    """) == []
+
+
+def test_a_power_with_a_nonpositive_exponent_of_a_probability_is_never_0():
+    """``p ** (-q)`` for p in [0, 1] and q >= 0 is >= 1 (inf at p = 0), so its log never meets log(0)."""
+    [v] = probed("""
+        import torch
+        import torch.nn.functional as F
+        def f(logits, t):
+            p = F.softmax(logits, dim=1)
+            q = F.softmax(t, dim=1)
+            probe(p ** (-q))
+    """)
+    assert v.lo == 1.0 and not reaches_zero(v) and v.vanish is None
+    assert [c for c in codes("""
+        import torch
+        import torch.nn.functional as F
+        def f(logits):
+            m = F.softmax(logits, dim=1).mean(0)
+            return torch.log(m ** (-m)).sum()
+    """) if c[0].startswith("NAN10")] == []

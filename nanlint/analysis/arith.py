@@ -293,6 +293,9 @@ def mul(a: Value, b: Value, node, text: str, same: bool = False) -> Value:
                    desc=a.desc if b.role == d.MASK else b.desc if a.role == d.MASK else None)
 
 
+SMALL_DIVISOR = 0.11
+
+
 def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
            left: cst.BaseExpression | None = None, right: cst.BaseExpression | None = None) -> Value:
     if a.const is not None and b.const is not None and b.const != 0:
@@ -308,7 +311,9 @@ def divide(call: OpCall | None, a: Value, b: Value, node, text: str,
                       below=a.below if b.const > 0 else None)
     if a.const is not None and a.const != 0:
         out = _reciprocal_points(out, a.const, b, text, node)
-    if b.positive and b.hi <= 1 and not a.bounded_above and a.const is None:
+    # a score of a few units passes exp's 88.7 once divided by about 0.1 or less (a contrastive temperature);
+    # halving or dividing by 0.5 only doubles it
+    if b.positive and b.hi <= SMALL_DIVISOR and not a.bounded_above and a.const is None:
         why = f"`{text}` divides by a small value ({_small(b)}): the quotient grows large"
         out = replace(out, large=stronger(out.large, Evidence(Tier.PLAUSIBLE, why, node, "temperature")))
     elif b.role == d.EPS and b.const is None and a.const is None and not a.bounded_above:
@@ -339,7 +344,7 @@ def _reciprocal_points(out: Value, c: float, b: Value, text: str, node) -> Value
 
 
 def _small(b: Value) -> str:
-    return f"{b.const:g}" if b.const is not None else "at most 1"
+    return f"{b.const:g}" if b.const is not None else f"at most {b.hi:g}"
 
 
 def power(a: Value, p: float | None, node, text: str, exponent: Value | None = None) -> Value:
@@ -349,6 +354,10 @@ def power(a: Value, p: float | None, node, text: str, exponent: Value | None = N
                     dtype=a.dtype, node=node, role=a.role if a.role != d.PROBABILITY else None)
         keep = tuple((q, e) for q, e in a.points if q in (0.0, 1.0))
         out = replace(out, points=keep, vanish=a.vanish)
+        if exponent is not None and exponent.nonpos and a.nonneg:
+            # x ** -g for x >= 0: 0 ** -g is inf (or 1 at g = 0), never 0; x <= 1 gives x ** -g >= 1
+            out = replace(out, points=tuple((q, e) for q, e in keep if q != 0.0), vanish=None,
+                          lo=1.0 if a.hi <= 1 else 0.0, lo_open=a.hi > 1)
         if exponent is not None and exponent.zero is not None:
             out = out.with_point(1.0, exponent.zero)  # x ** 0 = 1
         if a.positive and a.const is not None and exponent is not None:
