@@ -562,3 +562,19 @@ def test_a_power_with_a_nonpositive_exponent_of_a_probability_is_never_0():
             m = F.softmax(logits, dim=1).mean(0)
             return torch.log(m ** (-m)).sum()
     """) if c[0].startswith("NAN10")] == []
+
+
+def test_a_mask_name_is_its_condition_after_an_if_chain():
+    """``safe = n > 0`` reaches ``x[safe] / n[safe]`` along each branch of an ``if``/``elif`` chain between
+    them: it is the same definition, and the selection keeps only n > 0."""
+    assert codes("""
+        import torch
+        def f(I_pos, s, variant):
+            n = torch.sum(I_pos, dim=1)
+            safe = n > 0
+            if variant == "a":
+                s = torch.log(1 + s)
+            elif variant == "b":
+                s = s * 2
+            return torch.sum(s * I_pos, dim=-1)[safe] / n[safe].reshape(-1)
+    """) == []

@@ -127,11 +127,18 @@ def _binding(frame: "Frame | None", name: cst.BaseExpression) -> cst.BaseExpress
     """The expression a name was bound to, when its only definition reaching here is a plain assignment."""
     if frame is None or not isinstance(name, cst.Name):
         return None
+    definition = single_definition(frame, name)
+    return definition.value if definition is not None and definition.kind == "assign" and not definition.path else None
+
+
+def single_definition(frame: "Frame", name: cst.Name):
+    """The one definition of ``name`` that reaches this use (along each path: the branches of an ``if`` chain
+    before the use reach it with different guards, but it is the same definition), or None."""
     reaches = frame.flow.uses.get(id(name))
-    if not reaches or len(reaches) != 1:
+    if not reaches:
         return None
-    definition = reaches[0][0]
-    return definition.value if definition.kind == "assign" and not definition.path else None
+    first = reaches[0][0]
+    return first if all(r[0] is first for r in reaches) else None
 
 
 def _named_condition(frame: "Frame", test: cst.BaseExpression) -> cst.BaseExpression | None:

@@ -21,11 +21,10 @@ def drawn_from(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression, depth:
         return None
     node = _reshaped(node)
     if isinstance(node, cst.Name):
-        reaches = frame.flow.uses.get(id(node))
-        if not reaches or len(reaches) != 1:
-            return None
-        definition = reaches[0][0]
-        if definition.kind != "assign" or definition.path not in ((), ("element",)) or definition.value is None:
+        from nanlint.analysis.guards import single_definition
+
+        definition = single_definition(frame, node)
+        if definition is None or definition.kind != "assign" or definition.path not in ((), ("element",)) or definition.value is None:
             return None
         return drawn_from(ev, frame, definition.value, depth + 1)
     if isinstance(node, cst.Call):
