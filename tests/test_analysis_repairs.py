@@ -578,3 +578,87 @@ def test_a_mask_name_is_its_condition_after_an_if_chain():
                 s = s * 2
             return torch.sum(s * I_pos, dim=-1)[safe] / n[safe].reshape(-1)
     """) == []
+
+
+def test_a_running_total_is_what_its_increments_add_up_to():
+    """``s += (x == 1).sum()`` round a loop is a count (0 when no element ever matched); ``n += 1`` is at least 1
+    once the loop ran; ``t += y.abs()`` stays >= 0: the loop's back edge widens the total, it does not erase it."""
+    [s, n, t] = probed("""
+        import torch
+        def f(xs, ys):
+            s = 0
+            n = 0
+            for x in xs:
+                s += (x == 1).sum()
+                n += 1
+            t = torch.zeros(3)
+            for y in ys:
+                t += y.abs()
+            probe(s)
+            probe(n)
+            probe(t)
+    """)
+    assert (s.lo, s.hi, s.integer) == (0.0, float("inf"), True) and reaches_zero(s)
+    assert (n.lo, n.hi) == (1.0, float("inf")) and not reaches_zero(n)
+    assert t.lo == 0.0 and t.hi == float("inf")
+
+
+def test_a_metric_state_updated_across_methods_keeps_its_counts():
+    """``self.pos += (pred == 1).sum()`` in ``update``, read in ``compute``: 0 for a class never predicted;
+    ``self.total += y.shape[0]`` is 0 only before any update; ``if self.pos == 0: return`` guards the read;
+    ``tps[c], fps[c] = stat_scores(...)`` writes each item of the tuple into its own buffer."""
+    assert codes("""
+        import torch
+        class Precision:
+            def __init__(self):
+                self.tp = 0
+                self.pos = 0
+                self.correct = 0
+                self.total = 0
+            def update(self, pred, y):
+                self.tp += ((pred == 1) & (y == 1)).sum()
+                self.pos += (pred == 1).sum()
+                self.correct += (pred == y).sum()
+                self.total += y.shape[0]
+            def compute(self):
+                return self.tp / self.pos
+            def accuracy(self):
+                return self.correct / self.total
+            def guarded(self):
+                if self.pos == 0:
+                    return torch.zeros(())
+                return self.tp / self.pos
+    """) == [("NAN201", 14)]
+    assert codes("""
+        import torch
+        def stat_scores(pred, target, c):
+            tp = ((pred == c) * (target == c)).sum()
+            fp = ((pred == c) * (target != c)).sum()
+            return tp, fp
+        def iou(pred, target, num_classes):
+            tps = torch.zeros((num_classes,))
+            fps = torch.zeros((num_classes,))
+            for c in range(num_classes):
+                tps[c], fps[c] = stat_scores(pred, target, c)
+            return tps / (fps + tps)
+    """) == [("NAN201", 11)]
+
+
+def test_a_test_of_a_tensor_converted_to_a_number_guards_the_tensor():
+    """``if observed.item() == 0: ... else: total / observed`` and ``float(n) > 0`` are tests of the tensor."""
+    assert codes("""
+        import torch
+        def f(mats, labels, cl):
+            total = torch.zeros(())
+            observed = torch.zeros(())
+            for mat in mats:
+                valid = mat[labels == cl]
+                total += valid.sum()
+                observed += valid.numel()
+            if observed.item() == 0:
+                return torch.tensor(0.0)
+            n = (labels == cl).sum()
+            if float(n) > 0:
+                return total / observed, total / n
+            return total / observed
+    """) == []

@@ -165,12 +165,12 @@ class Calls:
         if key in self._class_attrs:
             return self._class_attrs[key]
         self._class_attrs[key] = None  # a cycle through attributes
-        found = self._class_attribute(cls, attr)
+        found = self._class_attribute(cls, attr, key)
         self._class_attrs[key] = found
         return found
 
-    def _class_attribute(self, cls: cst.ClassDef, attr: str) -> Value | None:
-        from nanlint.analysis.evaluate import LocalFunction
+    def _class_attribute(self, cls: cst.ClassDef, attr: str, key: tuple) -> Value | None:
+        from nanlint.analysis.evaluate import CYCLE, LocalFunction
 
         scopes = self.ev.scopes
         for klass in scopes.lineage(cls):
@@ -185,6 +185,7 @@ class Calls:
                         if any(isinstance(t, cst.Name) and t.value == attr for t in targets):
                             values.append(self.ev.value(small.value, self.ev.frame_of(klass)))
             sites = 0
+            updates = []
             for name, method in scopes.methods.get(id(klass), {}).items():
                 flow = self.ev.flow_of(method)
                 defs = flow.defs.get(f"self.{attr}")
@@ -192,8 +193,26 @@ class Calls:
                     continue
                 frame = self.ev.frame_of(method)
                 for definition in defs[-6:]:
+                    if definition.kind == "aug" or (definition.kind == "subscript" and isinstance(definition.value, cst.AugAssign)):
+                        updates.append((definition, frame))
+                        continue
+                    v = self.ev.definition_value(definition, frame)
+                    if v is CYCLE:
+                        continue
                     sites += 1
-                    values.append(self.ev.definition_value(definition, frame))
+                    values.append(v)
+            if updates and values:
+                # `self.total += n` reads what the other assignments set (`self.total = 0` in reset)
+                self._class_attrs[key] = d.join_all(values)
+            updated = []
+            for definition, frame in updates:
+                v = self.ev.definition_value(definition, frame)
+                if v is CYCLE:  # this update reads the attribute it updates: the others say what it was
+                    continue
+                sites += 1
+                updated.append(v)
+            if updates:  # the initial fill is weakened before the updates join it: theirs is the reason for a 0
+                values = [_weaken_fills(v) for v in values] + updated
             if values:
                 out = d.join_all(values)
                 if sites + len(values) > 2 or len(values) > 1:

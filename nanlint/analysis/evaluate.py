@@ -451,6 +451,8 @@ class Evaluator:
                     self.extra = saved
             else:
                 v = self.definition_value(definition, frame)
+            if v is CYCLE:
+                continue
             v = _rooted(v, name)
             if self.extra:
                 guards = guards + self.extra
@@ -612,7 +614,10 @@ class Evaluator:
     def _join_defs(self, defs: list[Def], frame: Frame, name: str) -> Value:
         out = None
         for definition in defs[-8:]:
-            v = _rooted(self.definition_value(definition, frame), name)
+            v = self.definition_value(definition, frame)
+            if v is CYCLE:
+                continue
+            v = _rooted(v, name)
             out = v if out is None else d.join(out, v)
         return out or UNKNOWN
 
@@ -622,7 +627,7 @@ class Evaluator:
         if found is not None:
             return found
         if key in self.active:
-            return UNKNOWN
+            return CYCLE  # the back edge of a loop (s += x reads s): the join skips it, the update widens
         self.active.add(key)
         try:
             found = self._definition(definition, frame)
@@ -645,9 +650,16 @@ class Evaluator:
         if kind == "aug":
             statement = definition.value
             site = self.opcall(statement, frame)
-            return transfer(site) if site is not None else UNKNOWN
+            out = transfer(site) if site is not None else UNKNOWN
+            return _accumulated(self, statement, out, frame) if site is not None else out
         if kind == "param":
             return self.calls.parameter(definition, frame)
+        if kind == "entry":  # `self.x` as the method found it
+            found = self.calls.class_attribute(frame.cls, definition.name.partition(".")[2]) if frame.cls is not None else None
+            if found is not None:
+                return found
+            attr = definition.name.partition(".")[2]
+            return names.named(attr, definition.node) or Value(role=d.PARAMETER, node=definition.node)
         if kind == "self":
             cls = frame.cls
             return Value(module=Instance(cls), node=definition.node) if cls is not None else UNKNOWN
@@ -672,11 +684,16 @@ class Evaluator:
             if reaches is not None:
                 out = None
                 for definition, guards in reaches:
-                    v = _rooted(self.definition_value(definition, frame), key)
+                    v = self.definition_value(definition, frame)
+                    if v is CYCLE:
+                        continue
+                    v = _rooted(v, key)
                     if guards:
                         v = guard_mod.apply_guards(self, frame, v, key, guards)
                     out = v if out is None else d.join(out, v)
-                return out or UNKNOWN
+                if out is not None or not reaches:
+                    return out or UNKNOWN
+                # only the loop's own update reaches here: what the attribute held on entry is the class's
             if frame.cls is not None:
                 found = self.calls.class_attribute(frame.cls, attr)
                 if found is not None:
@@ -904,6 +921,35 @@ def _rooted(v: Value, key: str) -> Value:
             changes["points"] = tuple((p, changes["vanish"] if p == 0 else e) for p, e in v.points)
         return replace(v, **changes)
     return v
+
+
+CYCLE = Value()  # a definition read while it is being evaluated: the loop's back edge, skipped by the joins
+
+
+def _accumulated(ev: "Evaluator", statement: cst.AugAssign, out: Value, frame: Frame) -> Value:
+    """``s += x`` computed from the value before the first pass (the back edge is skipped) is widened to
+    what the loop can accumulate: a total that grows is unbounded above, one that shrinks unbounded below. Its
+    other facts stay: a running sum from 0 of counts that can be 0 is 0 when every count was 0."""
+    op = statement.operator
+    if not isinstance(op, (cst.AddAssign, cst.SubtractAssign)) or not _may_repeat(ev, statement, frame):
+        return out
+    inc = ev.value(statement.value, frame)
+    up, down = (inc.hi > 0, inc.lo < 0) if isinstance(op, cst.AddAssign) else (inc.lo < 0, inc.hi > 0)
+    changes = {}
+    if up and out.hi < math.inf:
+        changes.update(hi=math.inf, hi_open=False, large=None, const=None)
+    if down and out.lo > -math.inf:
+        changes.update(lo=-math.inf, lo_open=False, const=None)
+    return replace(out, **changes) if changes else out
+
+
+def _may_repeat(ev: "Evaluator", statement: cst.AugAssign, frame: Frame) -> bool:
+    """The update runs more than once: its target reads its own result (a loop's back edge), or it is an
+    attribute a method updates on every call (``self.total += n``)."""
+    target = statement.target
+    if not isinstance(target, cst.Name):
+        return isinstance(target, cst.Attribute)
+    return any(r[0].node is statement for r in frame.flow.uses.get(id(target), ()))
 
 
 def element_of(v: Value) -> Value:

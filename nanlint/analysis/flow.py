@@ -95,6 +95,31 @@ class ScopeFlow:
         return self.defs.get(name, [])
 
 
+def _self_reads(function: cst.FunctionDef) -> list[str]:
+    """The ``self.x`` keys a method's own body reads or updates (not those of nested functions)."""
+    found: dict[str, None] = {}
+
+    class _Reads(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            key = self_key(node)
+            if key is not None:
+                found[key] = None
+                return False
+            return True
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is function
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    function.visit(_Reads())
+    return list(found)
+
+
 def self_key(expr: cst.BaseExpression) -> str | None:
     """``self.x`` -> ``"self.x"`` (the key a method tracks the attribute under)."""
     if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
@@ -152,6 +177,11 @@ class FlowBuilder:
                 env[star.name.value] = ((self._define(star.name.value, "unknown", None, star), ()),)
         for name, reaches in env.items():
             self.flow.params[name] = reaches[0][0]
+        if isinstance(node, cst.FunctionDef) and any(r[0][0].kind == "self" for r in env.values()):
+            # what each `self.x` the method reads held when it was called: the class's attribute, with the
+            # method's own guards on the way to the read (`if self.total == 0: return`)
+            for key in _self_reads(node):
+                env.setdefault(key, ((Def(key, "entry", None, node), ()),))
         return env
 
     def _define(self, name: str, kind: str, value, node, path=(), target=None) -> Def:
@@ -325,17 +355,17 @@ class FlowBuilder:
             return
         if isinstance(target, cst.Subscript):
             self._expr(target, before)
-            self._subscript_write(target, statement, out, before)
+            self._subscript_write(target, statement, out, before, path)
             return
         if isinstance(target, cst.Attribute):
             self._expr(target.value, before)
 
-    def _subscript_write(self, target: cst.Subscript, statement, out: Env, before: Env) -> None:
+    def _subscript_write(self, target: cst.Subscript, statement, out: Env, before: Env, path=()) -> None:
         key = _target_key(target.value)
         if key is None:
             return
         self._expr(target.value, before)
-        out[key] = ((self._define(key, "subscript", statement, statement, target=target), ()),)
+        out[key] = ((self._define(key, "subscript", statement, statement, path, target=target), ()),)
 
     def _if(self, s: cst.If, env: Env) -> Env | None:
         self._expr(s.test, env)

@@ -244,6 +244,9 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     key = ev.key(left)
     if key:
         out.append(Constraint(key, type(op), rv, source=left))
+    plain = _unwrapped(ev, left)
+    if plain is not left and ev.key(plain):  # `if observed.item() == 0:` is a test of `observed`
+        out.append(Constraint(ev.key(plain), type(op), rv, source=plain))
     out += _extreme_bound(ev, left, op, rv)
     if (isinstance(op, cst.GreaterThan) and rv >= 1) or (isinstance(op, cst.GreaterThanEqual) and rv >= 2):
         for c in _witness(ev, left, None, frame):

@@ -204,6 +204,11 @@ def subscript_write(ev: "Evaluator", definition, frame: "Frame") -> Value:
     old = ev.value(target.value, frame)
     index = _index(target)
     rhs = ev.value(statement.value, frame)
+    if definition.path:  # `tps[c], fps[c] = stat_scores(...)`: this target's item of the tuple
+        from nanlint.analysis.evaluate import element_of, item_of
+
+        for step in definition.path:
+            rhs = element_of(rhs) if step == "element" else item_of(rhs, step)
     if isinstance(statement, cst.AugAssign):
         written = arith.add(old, rhs, statement, ev.text(statement)) if isinstance(statement.operator, cst.AddAssign) else d.join(old, rhs)
     else:
