@@ -40,7 +40,8 @@ def main() -> int:
     parser.add_argument("--new", action="store_true", help="list the new findings")
     args = parser.parse_args()
     with args.labels.open(encoding="utf-8") as f:
-        labels = {(r["package"], r["file"], int(r["line"]), r["rule"]): r for r in csv.DictReader(f, delimiter="\t")}
+        labels = {(r["package"].split("==")[0], r["file"], int(r["line"]), r["rule"]): r
+                  for r in csv.DictReader(f, delimiter="\t")}
     found = findings(args.trees)
     kept, gone = Counter(), Counter()
     for key, row in labels.items():

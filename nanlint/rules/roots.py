@@ -20,6 +20,7 @@ from nanlint.rules._hazards import (
     is_fractional_power,
     repaired_after,
 )
+from nanlint.rules import _context as C
 from nanlint.rules.base import Rule
 
 
@@ -109,11 +110,36 @@ class EpsOutsideRoot(Rule):
     triggers = ("sqrt",)
     contextual = True
 
+    def visit_Module(self, node: cst.Module) -> None:
+        self._reported: set[int] = set()  # a named root is reported once, however often an eps is added to it
+
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if not isinstance(node.operator, cst.Add):
-            return
-        for root, eps in ((node.left, node.right), (node.right, node.left)):
-            if not isinstance(root, cst.Call):
+        if isinstance(node.operator, cst.Add):
+            self._check(node, ((node.left, node.right), (node.right, node.left)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        """``std.add(eps)``, ``std.add_(self.eps)``, ``torch.add(std, eps)``."""
+        site = self.op(node)
+        if site is not None and site.name == "add" and site.arg("input") is not None and site.arg("other") is not None:
+            if site.arg("alpha") is None:
+                self._check(node, ((site.arg("input"), site.arg("other")),))
+
+    def _root(self, expr: cst.BaseExpression) -> tuple[cst.Call, bool] | None:
+        """The ``sqrt`` call ``expr`` is, or the one the name ``expr`` was bound to (then True)."""
+        if isinstance(expr, cst.Name):
+            bound = C.bound_value(self, expr)
+            if bound is None or not isinstance(bound[0], cst.Call):
+                return None
+            return bound[0], True
+        return (expr, False) if isinstance(expr, cst.Call) else None
+
+    def _check(self, node: cst.CSTNode, pairs) -> None:
+        for addend, eps in pairs:
+            found = self._root(addend)
+            if found is None:
+                continue
+            root, named = found
+            if named and id(root) in self._reported:
                 continue
             e = self.value(eps)
             if not (e.positive and (e.role == d.EPS or (e.const is not None and e.const < 0.1))):
@@ -129,9 +155,12 @@ class EpsOutsideRoot(Rule):
                 zero = Evidence(Tier.PLAUSIBLE, f"the eps added to `{self.text(root)}` says it can be 0", node, "eps-intent")
             if not self.ctx.reaches(zero) or not self.ctx.grad_reaches(v, zero):
                 continue
+            self._reported.add(id(root))
             self.report(
-                node,
-                f"the eps is added after the `{site.name}`: it keeps the division away from 0, but {self.ctx.why(zero)}, where the gradient of `{site.name}` is inf (then NaN)",
+                root if named else node,  # the root is where the eps belongs
+                f"the eps is added after the `{site.name}`"
+                + (f" (`{self.text(node)}`, line {self.ctx.line_of(node)})" if named else "")
+                + f": it keeps the division away from 0, but {self.ctx.why(zero)}, where the gradient of `{site.name}` is inf (then NaN)",
                 confidence=confidence_of(zero),
                 hint="put it inside the root: `torch.sqrt(x.var(dim) + eps)`",
             )
