@@ -662,3 +662,25 @@ def test_a_test_of_a_tensor_converted_to_a_number_guards_the_tensor():
                 return total / observed, total / n
             return total / observed
     """) == []
+
+
+def test_a_size_less_the_count_of_a_mask_of_the_same_tensor_counts_the_rest():
+    """``target.size(0) - (target == ignore).sum()`` is the count of the targets kept: 0 when every one is
+    ignored; ``len(x) - 1`` and a size less a count of another tensor say nothing of the sort."""
+    [rest, other, minus_one] = probed("""
+        import torch
+        def f(target, ignore_index, y):
+            ignored = target == ignore_index
+            probe(target.size(0) - ignored.sum())
+            probe(target.size(0) - (y > 0).sum())
+            probe(len(target) - 1)
+    """)
+    assert rest.lo == 0 and rest.integer and reaches_zero(rest)
+    assert not reaches_zero(other) and not reaches_zero(minus_one)
+    assert codes("""
+        import torch
+        def mean_loss(loss, target, ignore_index):
+            ignored = target == ignore_index
+            size = float((target.size(0) - ignored.sum()).item())
+            return loss.masked_fill(ignored, 0.0).sum() / size
+    """) == [("NAN201", 5)]

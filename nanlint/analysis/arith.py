@@ -17,6 +17,7 @@ from dataclasses import replace
 import libcst as cst
 
 from nanlint.analysis import domain as d
+from nanlint.analysis import members
 from nanlint.analysis import intervals as iv
 from nanlint.analysis.domain import INF, Evidence, Tier, Value, stronger
 from nanlint.analysis.opcall import OpCall
@@ -149,8 +150,14 @@ def _bound_text(v: Value) -> str:
 def _difference_facts(call: OpCall, out: Value, a: Value, b: Value, left, right, text: str) -> Value:
     """What the structure of ``left - right`` says: self-differences, coordinates, pairs, expansions."""
     ev = call.ev
-    ls, rs = shapes.stem(ev, left), shapes.stem(ev, right)
     node = out.node
+    rest = members.complement_of(ev, call.frame or ev.frame, left, right)
+    if rest is not None:  # n - (x == c).sum(): the elements the mask leaves out
+        why = f"`{text}` counts the elements where `{rest}` fails: 0 when it holds for every one"
+        out = replace(out, lo=0.0, lo_open=False, below=None, integer=True, role=d.COUNT, grad=False,
+                      desc=f"a count of the rest (`{text}`)")
+        return out.with_point(0.0, Evidence(Tier.PLAUSIBLE, why, node, "complement"))
+    ls, rs = shapes.stem(ev, left), shapes.stem(ev, right)
     if ls is not None and rs is not None and ls.base == rs.base:
         base = ev.value(ls.base_expr) if ls.base_expr is not None else d.UNKNOWN
         if ls.kind == "max" and rs.kind == "min":  # range of one tensor: 0 when it is constant

@@ -64,3 +64,72 @@ def compares_with_own_values(ev: "Evaluator", frame: "Frame", node: cst.Comparis
         if key is not None and drawn_from(ev, frame, b) == key:
             return True
     return False
+
+
+_SIZE_METHODS = frozenset({"numel", "nelement", "size"})
+_COUNT_CALLS = frozenset({"sum", "count_nonzero"})
+_CASTS = frozenset({"long", "int", "float", "double", "item", "to", "type", "cpu", "detach"})
+
+
+def complement_of(ev: "Evaluator", frame: "Frame", left: cst.BaseExpression, right: cst.BaseExpression) -> str | None:
+    """``target.size(0) - (target == ignore).sum()``, ``mask.numel() - mask.sum()``, ``len(x) - (x > t).sum()``:
+    the count of the elements the mask leaves out, 0 when it holds everywhere. Returns the mask's text."""
+    sized = _sized(ev, left)
+    if sized is None:
+        return None
+    mask = _counted(ev, frame, right)
+    if mask is None:
+        return None
+    expr, root = mask
+    return ev.text(expr) if root == sized else None
+
+
+def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
+    while True:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _CASTS:
+            node = node.func.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in ("int", "float") and len(node.args) == 1:
+            node = node.args[0].value
+        else:
+            return node
+
+
+def _sized(ev: "Evaluator", node: cst.BaseExpression) -> str | None:
+    """The key of the tensor whose size ``node`` is."""
+    node = _strip(node)
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute) and node.value.attr.value == "shape":
+        return ev.key(node.value.value)
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Call):  # x.size()[0]
+        node = node.value
+    if isinstance(node, cst.Call):
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _SIZE_METHODS:
+            return ev.key(func.value)
+        if isinstance(func, cst.Name) and func.value == "len" and len(node.args) == 1:
+            return ev.key(node.args[0].value)
+    return None
+
+
+def _counted(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression) -> tuple[cst.BaseExpression, str] | None:
+    """``(mask, root)`` for a count of a mask's True elements, ``root`` the key of the tensor it compares."""
+    node = _strip(node)
+    if not isinstance(node, cst.Call):
+        return None
+    site = ev.opcall(node, frame)
+    if site is None or site.name not in _COUNT_CALLS or site.arg("input") is None:
+        return None
+    mask = _strip(site.arg("input"))
+    compared = mask
+    if isinstance(mask, cst.Name):
+        from nanlint.analysis.guards import single_definition
+
+        definition = single_definition(frame, mask)
+        if definition is not None and definition.kind == "assign" and not definition.path:
+            compared = definition.value
+    if isinstance(compared, cst.Comparison):
+        root = ev._comparison_root(compared)
+        return (mask, root) if root else None
+    key = ev.key(mask)
+    if key is not None and ev.value(mask, frame).role == "mask":
+        return mask, key
+    return None
