@@ -684,3 +684,16 @@ def test_a_size_less_the_count_of_a_mask_of_the_same_tensor_counts_the_rest():
             size = float((target.size(0) - ignored.sum()).item())
             return loss.masked_fill(ignored, 0.0).sum() / size
     """) == [("NAN201", 5)]
+
+
+def test_a_test_before_an_assignment_is_about_the_old_value():
+    """``x[x < eps] = eps; x = x.sqrt()``: the test repaired the old ``x``; it says nothing of the root's result
+    being 0. A test after the assignment (``r = v.sqrt(); if (r == 0).any(): ...``) does."""
+    assert codes("""
+        import torch
+        def f(v, eps=1e-8):
+            norms = v.pow(2).sum(-1)
+            norms[norms < eps] = eps
+            norms = norms.sqrt()
+            return norms
+    """) == []

@@ -242,7 +242,12 @@ def assigned_key_tested(rule, node: cst.CSTNode, edge: float):
             key = rule.ctx.ev.key(small.targets[0].target)
             if key is None:
                 return None
-            for value, test in rule.ctx.ev.scopes_tests(rule.ctx.frame.flow.node).get(key, ()):
+            ev = rule.ctx.ev
+            tests = ev.scopes_tests(rule.ctx.frame.flow.node).get(key, ())
+            born = ev.def_generation.get(id(small))
+            for value, test in tests:
+                if born is not None and ev.test_generation.get(id(test), 0) < born:
+                    continue  # a test of the value before this assignment (`x[x < eps] = eps; x = x.sqrt()`)
                 if value == edge:
                     from nanlint.analysis.domain import Evidence, Tier
 
