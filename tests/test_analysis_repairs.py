@@ -697,3 +697,20 @@ def test_a_test_before_an_assignment_is_about_the_old_value():
             norms = norms.sqrt()
             return norms
     """) == []
+
+
+def test_a_device_move_keeps_the_values_also_of_an_attribute_moved_in_place():
+    """``self.n = c_f.to_device(self.n, device=d)`` keeps what ``self.n`` held (integers 0..m), so
+    ``(1 - c**2) ** self.n`` is an integer power, defined at 0."""
+    assert codes("""
+        import torch
+        from . import common_functions as c_f
+        class L(torch.nn.Module):
+            def __init__(self, margin=4):
+                super().__init__()
+                self.n_range = torch.tensor([n for n in range(0, margin // 2 + 1)])
+            def cast_types(self, dtype, device):
+                self.n_range = c_f.to_device(self.n_range, device=device, dtype=dtype)
+            def forward(self, cosine):
+                return ((1 - cosine ** 2) ** self.n_range).sum()
+    """) == []

@@ -41,6 +41,7 @@ class Calls:
     def __init__(self, ev: "Evaluator"):
         self.ev = ev
         self._class_attrs: dict[tuple, Value | None] = {}
+        self._partial: dict[tuple, list] = {}  # the values of an attribute found so far, while it is evaluated
         self._index: dict[str, list] | None = None
         self._contexts: dict[int, list] = {}
 
@@ -163,9 +164,17 @@ class Calls:
     def class_attribute(self, cls: cst.ClassDef, attr: str) -> Value | None:
         key = (id(cls), attr)
         if key in self._class_attrs:
-            return self._class_attrs[key]
+            found = self._class_attrs[key]
+            if found is None and self._partial.get(key):
+                # a cycle (`self.x = to_device(self.x)`): what the assignments read so far say it holds
+                return d.join_all(self._partial[key])
+            return found
         self._class_attrs[key] = None  # a cycle through attributes
-        found = self._class_attribute(cls, attr, key)
+        self._partial[key] = []
+        try:
+            found = self._class_attribute(cls, attr, key)
+        finally:
+            self._partial.pop(key, None)
         self._class_attrs[key] = found
         return found
 
@@ -177,7 +186,8 @@ class Calls:
             method = scopes.methods.get(id(klass), {}).get(attr)
             if method is not None:
                 return Value(module=LocalFunction(method, klass, True), grad=False)
-            values = []
+            values = self._partial.get(key, [])
+            values.clear()
             for statement in scopes.class_body.get(id(klass), ()):
                 for small in getattr(statement, "body", ()) if isinstance(statement, cst.SimpleStatementLine) else ():
                     if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:

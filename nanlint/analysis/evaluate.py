@@ -744,6 +744,8 @@ class Evaluator:
             return local
         if ns == "nn":
             return self.calls.nn_module(node, target, frame)
+        if ns in ("method", "local", "other") and node.args and node.args[0].keyword is None and names.MOVE_CALL.search(target.op or ""):
+            return replace(self.value(node.args[0].value, frame), node=node)  # c_f.to_device(x, device=...): x, elsewhere
         if ns == "method":
             op = target.op
             base = ops.canonical(op)

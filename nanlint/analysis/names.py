@@ -32,6 +32,7 @@ COSINE_NAME = re.compile(r"(^|_)(cos|cosine|cos_theta|cos_sim|cosine_sim|cosine_
 TEMPERATURE_NAME = re.compile(r"^(temperature|temp|tau|t_scale|logit_temperature)$", re.I)
 BATCH_NAME = re.compile(r"^(batch|minibatch|mini_batch|data_batch|train_batch|batch_data)$", re.I)
 STEP_NAME = re.compile(r"^(step|steps|global_step|current_step|cur_step|epoch|current_epoch|cur_epoch|iteration|iter|it|num_updates|step_count)$", re.I)
+MOVE_CALL = re.compile(r"^(to_device|to_dtype|move_to_device|move_to|to_cuda|to_cpu|send_to_device|to_torch_device)$", re.I)
 AMPLITUDE_CALL = re.compile(r"(amplitude|magnitude|energy|(^|_)rms($|_)|(^|_)peak($|_))", re.I)
 
 
