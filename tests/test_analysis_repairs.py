@@ -714,3 +714,24 @@ def test_a_device_move_keeps_the_values_also_of_an_attribute_moved_in_place():
             def forward(self, cosine):
                 return ((1 - cosine ** 2) ** self.n_range).sum()
     """) == []
+
+
+def test_the_squared_distance_expansion_with_a_negated_cross_term_or_einops_rounds_below_0():
+    """``x2 + y2 + xy`` with ``xy = x @ y.T * -2``, and the einops spelling (``reduce(x ** 2, ..., 'sum')``,
+    ``rearrange``, ``einsum(x, y, ...)``) are the expansion ``|x|^2 + |y|^2 - 2 x.y``: a sqrt of it is NaN for
+    nearly equal points; ``torch.cdist`` is not."""
+    assert codes("""
+        import torch
+        from einops import einsum, rearrange, reduce
+        def cdist(x, y):
+            x2 = reduce(x ** 2, 'b n d -> b n', 'sum')
+            y2 = reduce(y ** 2, 'b n d -> b n', 'sum')
+            xy = einsum(x, y, 'b i d, b j d -> b i j') * -2
+            return (rearrange(x2, 'b i -> b i 1') + rearrange(y2, 'b j -> b 1 j') + xy).sqrt()
+        def plain(x, y):
+            x2 = (x ** 2).sum(-1)
+            y2 = (y ** 2).sum(-1)
+            return (x2[:, None] + y2[None, :] + x @ y.T * -2).sqrt()
+        def library(x, y):
+            return torch.cdist(x, y)
+    """) == [("NAN212", 7), ("NAN212", 11)]

@@ -99,10 +99,37 @@ def _constant_index(s) -> bool:
     return False
 
 
+def _einops_input(ev: "Evaluator", e) -> cst.BaseExpression | None:
+    """The tensor of ``einops.rearrange(t, ...)`` / ``repeat`` / ``reduce(t, ..., 'sum')`` (same values, or
+    their sum), or None."""
+    if not isinstance(e, cst.Call) or not e.args or e.args[0].keyword is not None:
+        return None
+    qualified = ev.resolver.qualify(e.func) or ""
+    if qualified in ("einops.rearrange", "einops.repeat") or (
+            qualified == "einops.reduce" and any(isinstance(a.value, cst.SimpleString) and a.value.evaluated_value in ("sum", "mean") for a in e.args[1:])):
+        return e.args[0].value
+    return None
+
+
+def _einsum_pair(ev: "Evaluator", e) -> bool:
+    """``einops.einsum(x, y, 'b i d, b j d -> b i j')`` / ``torch.einsum('...', x, y)``: a product of two
+    different tensors."""
+    if not isinstance(e, cst.Call):
+        return False
+    qualified = ev.resolver.qualify(e.func) or ""
+    if qualified not in ("einops.einsum", "torch.einsum"):
+        return False
+    operands = [a.value for a in e.args if a.keyword is None and not isinstance(a.value, cst.SimpleString)]
+    return len(operands) == 2 and ev.text(operands[0]) != ev.text(operands[1])
+
+
 def _is_squared_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> bool:
     e = ev.resolved(expr)
     if depth > 4:
         return False
+    inner = _einops_input(ev, e)
+    if inner is not None:
+        return _is_squared_term(ev, inner, depth + 1)
     if isinstance(e, cst.BinaryOperation):
         if isinstance(e.operator, cst.Power) and ev.number(e.right) == 2:
             return True
@@ -134,6 +161,11 @@ def _is_cross_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) ->
     e = ev.resolved(expr)
     if depth > 4:
         return False
+    if _einsum_pair(ev, e):
+        return True
+    inner = _einops_input(ev, e)
+    if inner is not None:
+        return _is_cross_term(ev, inner, depth + 1)
     if isinstance(e, cst.BinaryOperation):
         if isinstance(e.operator, cst.MatrixMultiply):
             return True
@@ -161,6 +193,27 @@ def is_square_expansion(ev: "Evaluator", left: cst.BaseExpression, right: cst.Ba
     if isinstance(lhs, cst.BinaryOperation) and isinstance(lhs.operator, cst.Add):
         return _is_squared_term(ev, lhs) and _is_cross_term(ev, right)
     return _is_squared_term(ev, lhs) and _is_product_term(ev, right)
+
+
+def is_sum_expansion(ev: "Evaluator", left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+    """``x2 + y2 + xy`` with ``xy = -2 * x @ y.T`` (``einsum(...) * -2``): the squared-distance expansion
+    written as a sum with a negated cross term."""
+    for squares, cross in ((left, right), (right, left)):
+        if _is_negated_cross(ev, cross) and _is_squared_term(ev, squares):
+            return True
+    return False
+
+
+def _is_negated_cross(ev: "Evaluator", expr: cst.BaseExpression) -> bool:
+    e = ev.resolved(expr)
+    if isinstance(e, cst.UnaryOperation) and isinstance(e.operator, cst.Minus):
+        return _is_cross_term(ev, e.expression)
+    if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, cst.Multiply):
+        for factor, other in ((e.left, e.right), (e.right, e.left)):
+            number = ev.number(factor)
+            if number is not None and number < 0 and _is_cross_term(ev, other):
+                return True
+    return False
 
 
 def _is_product_term(ev: "Evaluator", expr: cst.BaseExpression, depth: int = 0) -> bool:

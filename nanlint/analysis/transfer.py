@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nanlint.analysis import arith, construct, elementwise, reduce
+from nanlint.analysis import arith, construct, elementwise, reduce, shapes
 from nanlint.analysis import domain as d
 from nanlint.analysis import optable as ops
-from nanlint.analysis.domain import Value
+from nanlint.analysis.domain import Evidence, Tier, Value
 from nanlint.analysis.opcall import OpCall
 
 
@@ -63,7 +63,12 @@ def _arith(call: OpCall) -> Value:
         alpha = call.keyword("alpha")
         if alpha is not None:
             b = arith.mul(b, call.ev.value(alpha), node, text)
-        return arith.add(a, b, node, text)
+        out = arith.add(a, b, node, text)
+        if alpha is None and shapes.is_sum_expansion(call.ev, left, right):
+            why = f"`{text}` expands a squared distance: it is >= 0 only in exact arithmetic and rounds below 0 for nearly equal points"
+            ev_ = Evidence(Tier.PLAUSIBLE, why, node, "rounding")
+            out = replace(out, below=ev_).with_point(0.0, ev_)
+        return out
     if fn == "sub":
         return arith.sub(call, a, b, node, text, left, right)
     if fn == "rsub":
