@@ -95,28 +95,35 @@ class ScopeFlow:
         return self.defs.get(name, [])
 
 
+_SELF_READS_PLAN = None
+
+
 def _self_reads(function: cst.FunctionDef) -> list[str]:
     """The ``self.x`` keys a method's own body reads or updates (not those of nested functions)."""
-    found: dict[str, None] = {}
+    global _SELF_READS_PLAN
+    from nanlint.traversal import Plan
 
-    class _Reads(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
+    if _SELF_READS_PLAN is None:
+        _SELF_READS_PLAN = Plan({"Attribute", "FunctionDef", "Lambda", "ClassDef"})
+    plan = _SELF_READS_PLAN
+    found: dict[str, None] = {}
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute):
             key = self_key(node)
             if key is not None:
                 found[key] = None
-                return False
-            return True
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return node is function
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-    function.visit(_Reads())
+                continue
+        elif isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue  # a scope of its own
+        for name in plan.fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if plan.relevant(type(value)):
+                    stack.append(value)
+            elif isinstance(value, (tuple, list)):
+                stack.extend(c for c in value if isinstance(c, cst.CSTNode) and plan.relevant(type(c)))
     return list(found)
 
 
