@@ -735,3 +735,19 @@ def test_the_squared_distance_expansion_with_a_negated_cross_term_or_einops_roun
         def library(x, y):
             return torch.cdist(x, y)
     """) == [("NAN212", 7), ("NAN212", 11)]
+
+
+def test_einops_moves_keep_values_and_its_reduce_is_a_reduction():
+    """``reduce(mask, 'b n -> b', 'sum')`` is a count per sample (0 for a sample whose mask is all False);
+    ``rearrange`` keeps a softmax a softmax; a clamped count is safe."""
+    assert codes("""
+        import torch
+        from einops import rearrange, reduce
+        def masked_mean(t, mask):
+            return reduce(t * mask, 'b n -> b', 'sum') / reduce(mask, 'b n -> b', 'sum')
+        def clamped(t, mask):
+            den = reduce(mask.float(), 'b n -> b', 'sum').clamp(min=1e-5)
+            return reduce(t, 'b n -> b', 'sum') / den
+        def log_prob(logits):
+            return torch.log(rearrange(logits.softmax(-1), 'b n -> n b'))
+    """) == [("NAN201", 4), ("NAN101", 9)]

@@ -23,6 +23,7 @@ from nanlint.analysis.flow import Def, FlowBuilder, Guard, ScopeFlow, is_project
 from nanlint.analysis.opcall import OpCall, bind
 from nanlint.analysis.reduce import mask_value
 from nanlint.analysis import members
+from nanlint.analysis.einops_ops import einops_value
 from nanlint.analysis.transfer import transfer
 from nanlint.analysis.syntax import literal_value
 from nanlint.resolver import ImportResolver, Target, dotted
@@ -739,6 +740,12 @@ class Evaluator:
     def _call(self, node: cst.Call, frame: Frame) -> Value:
         target = self.target(node)
         ns = target.namespace
+        if target.op in ("rearrange", "repeat", "reduce"):
+            qualified = self.resolver.qualify(node.func) or ""
+            if qualified.startswith("einops."):
+                found = einops_value(self, node, qualified, frame)
+                if found is not None:
+                    return found
         local = self.calls.evaluate(node, target, frame)
         if local is not None:
             return local
