@@ -751,3 +751,33 @@ def test_einops_moves_keep_values_and_its_reduce_is_a_reduction():
         def log_prob(logits):
             return torch.log(rearrange(logits.softmax(-1), 'b n -> n b'))
     """) == [("NAN201", 4), ("NAN101", 9)]
+
+
+def test_registered_state_joins_the_attribute_and_its_updates():
+    """``self.add_state("tp", default=torch.tensor(0))`` / ``self.register_buffer(...)``: ``self.tp += count``
+    in ``update`` makes ``tp / (tp + fp)`` 0/0 for a class never predicted; a registered counter that only
+    starts at 0 (``num_batches_tracked``) is 0 only before the first step."""
+    assert codes("""
+        import torch
+        from torchmetrics import Metric
+        class MyPrecision(Metric):
+            def __init__(self):
+                super().__init__()
+                self.add_state("tp", default=torch.tensor(0), dist_reduce_fx="sum")
+                self.add_state("fp", default=torch.tensor(0), dist_reduce_fx="sum")
+                self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
+            def update(self, preds, target):
+                self.tp += ((preds == 1) & (target == 1)).sum()
+                self.fp += ((preds == 1) & (target == 0)).sum()
+                self.total += target.numel()
+            def compute(self):
+                return self.tp / (self.tp + self.fp), self.tp.float() / self.total
+        class Norm(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+            def forward(self, x):
+                if self.training:
+                    self.num_batches_tracked += 1
+                return x / self.num_batches_tracked
+    """) == [("NAN201", 14)]

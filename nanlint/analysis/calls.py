@@ -17,6 +17,7 @@ import libcst as cst
 from nanlint.analysis import construct, domain as d, elementwise, names, optable as ops
 from nanlint.analysis.domain import UNKNOWN, Tier, Value
 from nanlint.analysis.opcall import OpCall
+from nanlint.analysis.registered import registered
 from nanlint.resolver import Target
 from nanlint.traversal import Plan, iter_nodes
 
@@ -42,6 +43,7 @@ class Calls:
         self.ev = ev
         self._class_attrs: dict[tuple, Value | None] = {}
         self._partial: dict[tuple, list] = {}  # the values of an attribute found so far, while it is evaluated
+        self._registrations: dict[int, dict] = {}  # method -> its register_buffer / add_state calls
         self._index: dict[str, list] | None = None
         self._contexts: dict[int, list] = {}
 
@@ -178,6 +180,12 @@ class Calls:
         self._class_attrs[key] = found
         return found
 
+    def _registered(self, method: cst.FunctionDef) -> dict:
+        found = self._registrations.get(id(method))
+        if found is None:
+            found = self._registrations[id(method)] = registered(method)
+        return found
+
     def _class_attribute(self, cls: cst.ClassDef, attr: str, key: tuple) -> Value | None:
         from nanlint.analysis.evaluate import CYCLE, LocalFunction
 
@@ -197,6 +205,12 @@ class Calls:
             sites = 0
             updates = []
             for name, method in scopes.methods.get(id(klass), {}).items():
+                for initial in self._registered(method).get(attr, ()):  # self.add_state("tp", default=...)
+                    # registered state is updated in place (running statistics, EMA, metric totals), often
+                    # through `.data` or helpers: its initial zeros are not what a later read sees
+                    sites += 1
+                    values.append(_weaken_fills(self.ev.value(initial, self.ev.frame_of(method))))
+            for name, method in scopes.methods.get(id(klass), {}).items():
                 flow = self.ev.flow_of(method)
                 defs = flow.defs.get(f"self.{attr}")
                 if not defs:
@@ -207,7 +221,8 @@ class Calls:
                         updates.append((definition, frame))
                         continue
                     v = self.ev.definition_value(definition, frame)
-                    if v is CYCLE:
+                    if v is CYCLE:  # a mutation that reads the attribute (buf.data.mul_(d).add_(x)): an update
+                        updates.append((definition, frame))
                         continue
                     sites += 1
                     values.append(v)
