@@ -94,6 +94,15 @@ class ScopeFlow:
     def all_defs(self, name: str) -> list[Def]:
         return self.defs.get(name, [])
 
+    def sole_definition(self, use: cst.CSTNode) -> "Def | None":
+        """The one definition that reaches ``use`` (along each path: the branches of an ``if`` chain before
+        the use reach it with different guards, but it is the same definition), or None."""
+        reaches = self.uses.get(id(use))
+        if not reaches:
+            return None
+        first = reaches[0][0]
+        return first if all(r[0] is first for r in reaches) else None
+
 
 _SELF_READS_PLAN = None
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nanlint.analysis import members
 from nanlint.analysis.domain import Evidence, Tier, Value, stronger
 from nanlint.analysis.flow import Guard
 
@@ -127,18 +128,8 @@ def _binding(frame: "Frame | None", name: cst.BaseExpression) -> cst.BaseExpress
     """The expression a name was bound to, when its only definition reaching here is a plain assignment."""
     if frame is None or not isinstance(name, cst.Name):
         return None
-    definition = single_definition(frame, name)
+    definition = frame.flow.sole_definition(name)
     return definition.value if definition is not None and definition.kind == "assign" and not definition.path else None
-
-
-def single_definition(frame: "Frame", name: cst.Name):
-    """The one definition of ``name`` that reaches this use (along each path: the branches of an ``if`` chain
-    before the use reach it with different guards, but it is the same definition), or None."""
-    reaches = frame.flow.uses.get(id(name))
-    if not reaches:
-        return None
-    first = reaches[0][0]
-    return first if all(r[0] is first for r in reaches) else None
 
 
 def _named_condition(frame: "Frame", test: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -244,7 +235,7 @@ def _compare(ev: "Evaluator", frame, left, op, right) -> list[Constraint]:
     key = ev.key(left)
     if key:
         out.append(Constraint(key, type(op), rv, source=left))
-    plain = _unwrapped(ev, left)
+    plain = members.converted(left)
     if plain is not left and ev.key(plain):  # `if observed.item() == 0:` is a test of `observed`
         out.append(Constraint(ev.key(plain), type(op), rv, source=plain))
     out += _extreme_bound(ev, left, op, rv)
@@ -278,24 +269,11 @@ _LOWEST = frozenset({"min", "amin", "nanmin"})
 _HIGHEST = frozenset({"max", "amax", "nanmax"})
 
 
-def _unwrapped(ev: "Evaluator", expr: cst.BaseExpression) -> cst.BaseExpression:
-    """``x.min().item()``, ``float(x.min())``: the tensor value under a conversion to a Python number."""
-    while isinstance(expr, cst.Call):
-        func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("item", "cpu", "detach") and not expr.args:
-            expr = func.value
-        elif isinstance(func, cst.Name) and func.value in ("float", "int") and len(expr.args) == 1:
-            expr = expr.args[0].value
-        else:
-            break
-    return expr
-
-
 def _extreme_bound(ev: "Evaluator", left: cst.BaseExpression, op, rv: float) -> list[Constraint]:
     """A bound on a tensor's smallest (largest) element bounds every element: ``if x.min() <= -1: raise``
     leaves ``x > -1``; ``assert x.amax() < 1`` leaves ``x < 1``. Only the direction the extreme sets (the
     elementwise ``torch.max(a, b) < 1`` bounds ``a`` too)."""
-    call = _unwrapped(ev, left)
+    call = members.converted(left)
     if not isinstance(call, cst.Call):
         return []
     site = ev.opcall(call)

@@ -21,9 +21,7 @@ def drawn_from(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression, depth:
         return None
     node = _reshaped(node)
     if isinstance(node, cst.Name):
-        from nanlint.analysis.guards import single_definition
-
-        definition = single_definition(frame, node)
+        definition = frame.flow.sole_definition(node)
         if definition is None or definition.kind != "assign" or definition.path not in ((), ("element",)) or definition.value is None:
             return None
         return drawn_from(ev, frame, definition.value, depth + 1)
@@ -84,7 +82,9 @@ def complement_of(ev: "Evaluator", frame: "Frame", left: cst.BaseExpression, rig
     return ev.text(expr) if root == sized else None
 
 
-def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
+def converted(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The tensor under a cast or a conversion to a Python number (``x.float()``, ``x.sum().item()``,
+    ``float(x)``): the same values."""
     while True:
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value in _CASTS:
             node = node.func.value
@@ -96,7 +96,7 @@ def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
 
 def _sized(ev: "Evaluator", node: cst.BaseExpression) -> str | None:
     """The key of the tensor whose size ``node`` is."""
-    node = _strip(node)
+    node = converted(node)
     if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute) and node.value.attr.value == "shape":
         return ev.key(node.value.value)
     if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Call):  # x.size()[0]
@@ -112,18 +112,16 @@ def _sized(ev: "Evaluator", node: cst.BaseExpression) -> str | None:
 
 def _counted(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression) -> tuple[cst.BaseExpression, str] | None:
     """``(mask, root)`` for a count of a mask's True elements, ``root`` the key of the tensor it compares."""
-    node = _strip(node)
+    node = converted(node)
     if not isinstance(node, cst.Call):
         return None
     site = ev.opcall(node, frame)
     if site is None or site.name not in _COUNT_CALLS or site.arg("input") is None:
         return None
-    mask = _strip(site.arg("input"))
+    mask = converted(site.arg("input"))
     compared = mask
     if isinstance(mask, cst.Name):
-        from nanlint.analysis.guards import single_definition
-
-        definition = single_definition(frame, mask)
+        definition = frame.flow.sole_definition(mask)
         if definition is not None and definition.kind == "assign" and not definition.path:
             compared = definition.value
     if isinstance(compared, cst.Comparison):

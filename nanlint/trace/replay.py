@@ -12,7 +12,7 @@ import torch
 
 from nanlint.trace.bundle import COMPUTED, set_rng_states
 from nanlint.trace.patches import Patcher
-from nanlint.trace.stephooks import is_training_call, loader_source
+from nanlint.trace.stephooks import is_training_call, loader_source, patch_loader_items
 
 
 @contextlib.contextmanager
@@ -76,7 +76,6 @@ class Injector:
 
     def install(self) -> None:
         from torch.optim import optimizer as optimizer_mod
-        from torch.utils.data import dataloader as dl
 
         injector = self
 
@@ -102,20 +101,7 @@ class Injector:
 
         self.patcher.set(torch.nn.Module, "__call__", __call__)
 
-        def next_wrapper(original):
-            def __next__(self):
-                item = original(self)
-                return injector._at_item(self, item)
-            return __next__
-
-        def iter_wrapper(original):
-            def __init__(self, loader, *args, **kwargs):
-                self._nanlint_loader = loader
-                return original(self, loader, *args, **kwargs)
-            return __init__
-
-        self.patcher.wrap(dl._BaseDataLoaderIter, "__init__", iter_wrapper)
-        self.patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
+        patch_loader_items(self.patcher, self._at_item)
 
     def remove(self) -> None:
         self._handle.remove()
@@ -206,13 +192,12 @@ class Injector:
             self.substituted["modules"] += 1
             return
 
-    def _at_item(self, it, item):
+    def _at_item(self, loader, item):
         if not self.items:
             return item
         source, saved = self.items[0]
-        loader = getattr(it, "_nanlint_loader", None)
-        here = loader_source(loader) if loader is not None else None
-        if here is not None and source is not None and here != source:
+        here = loader_source(loader)
+        if source is not None and here != source:
             return item  # another DataLoader (validation): left alone
         self.items.pop(0)
         self.substituted["items"] += 1

@@ -171,6 +171,16 @@ def _ran_nothing(r: TraceResult) -> bool:
     return not r.progressed and not r.ops_watched and not r.events
 
 
+def notes_and_error(r: TraceResult) -> list[str]:
+    """The report's notes and the script's own traceback, each a section when there is one."""
+    out = []
+    if r.notes:
+        out += ["Notes", *[f"  - {n}" for n in r.notes], ""]
+    if r.script_traceback:
+        out += ["The script's error", *["  " + line for line in r.script_traceback.rstrip().splitlines()], ""]
+    return out
+
+
 def render_full(r: TraceResult) -> str:
     until = report_until.info(r)
     if until is not None and until["step"] is None:
@@ -223,14 +233,7 @@ def render_full(r: TraceResult) -> str:
         for d in r.redirects:
             out.append(f"  {d['operation']:<10} {d['path']}" + (f" -> {d['to']}" if d["to"] else _UNDONE.get(d["operation"], " (skipped)")))
         out.append("")
-    if r.notes:
-        out.append("Notes")
-        out += [f"  - {n}" for n in r.notes]
-        out.append("")
-    if r.script_traceback:
-        out.append("The script's error")
-        out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
-        out.append("")
+    out += notes_and_error(r)
     out.append(_result_line(r))  # again at the end, where a CI log's tail shows it
     return "\n".join(out) + "\n"
 

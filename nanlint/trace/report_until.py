@@ -82,19 +82,12 @@ def json_part(r, data: dict) -> dict:
 
 def render_clean(r) -> str:
     """A watched run that ended without a non-finite step (or did not run a step): no replay, a short report."""
-    from nanlint.trace.report import _result_line, _status_line
+    from nanlint.trace.report import _result_line, _status_line, notes_and_error
 
     out = [f"nanlint trace --until-nan {r.target}{' ' + ' '.join(r.args) if r.args else ''}",
            _status_line(r).replace("0 ops watched", "cheap watch").replace("; autocast: off", ""), *headline(r), ""]
     out += health_lines(r)
-    if r.notes:
-        out.append("Notes")
-        out += [f"  - {n}" for n in r.notes]
-        out.append("")
-    if r.script_traceback:
-        out.append("The script's error")
-        out += ["  " + line for line in r.script_traceback.rstrip().splitlines()]
-        out.append("")
+    out += notes_and_error(r)
     out.append(_result_line(r).replace("the script could not run a step", "the script failed" if r.error or r.script_exit_code else
                                        "no optimizer step was watched"))
     return "\n".join(out) + "\n"

@@ -274,3 +274,13 @@ def run_script(script: str | None, module: str | None, args: list[str], root: st
                     and "site-packages" not in real and "dist-packages" not in real):  # holds libraries, not user code
                 loaded.append(real)
                 del sys.modules[name]
+
+
+def patch_environment(patcher: Patcher, notes: set[str], device: str | None, user_file) -> None:
+    """What every traced run patches around the script: the devices it may see, ``torch.compile``, repeated
+    warnings, ``torch.distributed`` and child processes."""
+    hide_accelerators(patcher, device)
+    patch_compile(patcher, notes)
+    patch_warnings(patcher)
+    patch_distributed(patcher, notes)
+    patch_processes(patcher, notes, user_file)

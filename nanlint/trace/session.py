@@ -292,8 +292,7 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
     from nanlint.trace.monitor import Monitor, StampMode, WatchMode
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import (Outcome, end_distributed, hide_accelerators, patch_compile, patch_distributed,
-                                      patch_processes, patch_warnings, run_script)
+    from nanlint.trace.runner import Outcome, end_distributed, patch_environment, run_script
     from nanlint.trace.stopping import Stopper, StopTrace
 
     if options.device == "cuda" and not torch.cuda.is_available():
@@ -316,11 +315,7 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
     grad_enabled, default_dtype = torch.is_grad_enabled(), torch.get_default_dtype()
     anomaly = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
     try:
-        hide_accelerators(patcher, options.device)
-        patch_compile(patcher, notes)
-        patch_warnings(patcher)
-        patch_distributed(patcher, notes)
-        patch_processes(patcher, notes, locator.user_file)
+        patch_environment(patcher, notes, options.device, locator.user_file)
         protector.install()
         health.install()
         stopper.install(options.timeout)

@@ -17,6 +17,26 @@ def loader_source(loader) -> str:
     return f"{type(dataset).__name__}/{getattr(loader, 'batch_size', None)}"
 
 
+def patch_loader_items(patcher: Patcher, on_item) -> None:
+    """Every item a DataLoader yields goes through ``on_item(loader, item)``, which returns the item to yield
+    (the watch records it; the replay puts the saved batch in its place)."""
+    from torch.utils.data import dataloader as dl
+
+    def next_wrapper(original):
+        def __next__(self):
+            return on_item(getattr(self, "_nanlint_loader", None) or self, original(self))
+        return __next__
+
+    def iter_wrapper(original):
+        def __init__(self, loader, *args, **kwargs):
+            self._nanlint_loader = loader
+            return original(self, loader, *args, **kwargs)
+        return __init__
+
+    patcher.wrap(dl._BaseDataLoaderIter, "__init__", iter_wrapper)
+    patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
+
+
 def is_training_call(module) -> bool:
     return torch.is_grad_enabled() and (module.training or not any(True for _ in module.parameters()))
 
@@ -123,25 +143,13 @@ class StepHooks:
         self.patcher.wrap(torch.autograd, "backward", wrapper)
 
     def _patch_loader(self) -> None:
-        from torch.utils.data import dataloader as dl
-
         watch = self.watch
 
-        def next_wrapper(original):
-            def __next__(self):
-                item = original(self)
-                watch.on_item(item, loader_source(getattr(self, "_nanlint_loader", None) or self))
-                return item
-            return __next__
+        def seen(loader, item):
+            watch.on_item(item, loader_source(loader))
+            return item
 
-        def iter_wrapper(original):
-            def __init__(self, loader, *args, **kwargs):
-                self._nanlint_loader = loader
-                return original(self, loader, *args, **kwargs)
-            return __init__
-
-        self.patcher.wrap(dl._BaseDataLoaderIter, "__init__", iter_wrapper)
-        self.patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
+        patch_loader_items(self.patcher, seen)
 
     # ---- module calls --------------------------------------------------------------------------
     def _patch_call(self) -> None:

@@ -125,8 +125,7 @@ def _watched_run(options, root, signals):
     from nanlint.trace.locate import Locator
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
-    from nanlint.trace.runner import (Outcome, end_distributed, hide_accelerators, patch_compile, patch_distributed,
-                                      patch_processes, patch_warnings, run_script)
+    from nanlint.trace.runner import Outcome, end_distributed, patch_environment, run_script
     from nanlint.trace.stephooks import StepHooks
     from nanlint.trace.stopping import StopTrace
 
@@ -147,11 +146,7 @@ def _watched_run(options, root, signals):
     started = time.perf_counter()
     loaded: list[str] = []
     try:
-        hide_accelerators(patcher, t.device)
-        patch_compile(patcher, notes)
-        patch_warnings(patcher)
-        patch_distributed(patcher, notes)
-        patch_processes(patcher, notes, locator.user_file)
+        patch_environment(patcher, notes, t.device, locator.user_file)
         protector.install()
         hooks.install()
 
