@@ -205,18 +205,13 @@ class Calls:
             sites = 0
             updates = []
             for name, method in scopes.methods.get(id(klass), {}).items():
+                frame = self.ev.frame_of(method)
                 for initial in self._registered(method).get(attr, ()):  # self.add_state("tp", default=...)
                     # registered state is updated in place (running statistics, EMA, metric totals), often
                     # through `.data` or helpers: its initial zeros are not what a later read sees
                     sites += 1
-                    values.append(_weaken_fills(self.ev.value(initial, self.ev.frame_of(method))))
-            for name, method in scopes.methods.get(id(klass), {}).items():
-                flow = self.ev.flow_of(method)
-                defs = flow.defs.get(f"self.{attr}")
-                if not defs:
-                    continue
-                frame = self.ev.frame_of(method)
-                for definition in defs[-6:]:
+                    values.append(_weaken_fills(self.ev.value(initial, frame)))
+                for definition in self.ev.flow_of(method).defs.get(f"self.{attr}", [])[-6:]:
                     if definition.kind == "aug" or (definition.kind == "subscript" and isinstance(definition.value, cst.AugAssign)):
                         updates.append((definition, frame))
                         continue
@@ -226,9 +221,8 @@ class Calls:
                         continue
                     sites += 1
                     values.append(v)
-            if updates and values:
-                # `self.total += n` reads what the other assignments set (`self.total = 0` in reset)
-                self._class_attrs[key] = d.join_all(values)
+            # the updates (`self.total += n`) read what the assignments above set (`self.total = 0` in reset):
+            # `class_attribute` answers a read during them from `self._partial`, which is `values`
             updated = []
             for definition, frame in updates:
                 v = self.ev.definition_value(definition, frame)
