@@ -77,3 +77,22 @@ def test_the_first_batch_fed_by_keyword_holds_its_features_and_labels(tmp_path, 
     assert (batch["min"], batch["max"]) == (fed["features"]["min"], fed["features"]["max"]) and batch["shapes"] == [[16, 8]]
     text = render_full(result)
     assert "first batch (input of TinyClassifier)" in text and "features: float32 16x8 in [" in text
+
+
+ACCELERATE = FIXTURES / "accelerate_train.py"
+
+
+def test_an_accelerate_loop_is_watched_and_its_nan_confirms_the_rule():
+    result = trace(ACCELERATE, args=["--sharpen"])
+    assert result.error is None, result.script_traceback
+    assert result.stop_reason == "1 optimizer step" and result.exit_code == 1
+    site = _site(result, ACCELERATE, "torch.log(torch.softmax")
+    assert site.verdict == "CONFIRMED" and origins(result)[0][1:4] == (site.line, "log", "forward")
+
+
+def test_accelerate_gradient_accumulation_stops_after_the_real_optimizer_step():
+    # the prepared optimizer skips step() until the accumulation boundary: the trace waits for the step that updates
+    clean = trace(ACCELERATE, args=["--accumulate"])
+    assert clean.exit_code == 0 and clean.stop_reason == "1 optimizer step"
+    assert clean.backward_passes == 2
+    assert _site(clean, ACCELERATE, "torch.log(torch.softmax").verdict == "SAFE"

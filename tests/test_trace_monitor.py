@@ -130,3 +130,20 @@ def test_norms_are_taken_in_the_tensors_precision_and_again_in_float64_when_that
     assert values[1] == pytest.approx(6e5, rel=1e-3)
     assert math.isnan(values[2]) and values[3] == math.inf
     assert values[4] == pytest.approx(math.sqrt(14)) and values[5] > 0 and values[6] == 0.0
+
+
+def test_the_update_of_a_large_parameter_is_measured_on_a_sample_that_estimates_the_whole():
+    from nanlint.trace.evidence import SNAPSHOT_ENTRIES, _sample
+
+    torch.manual_seed(0)
+    weight = torch.randn(1024, 300)  # 4.7 times the sample size
+    sample, scale = _sample(weight)
+    assert sample.numel() == SNAPSHOT_ENTRIES and scale == weight.numel() / SNAPSHOT_ENTRIES
+    old = sample.clone()
+    update = torch.randn_like(weight) * 1e-3
+    weight += update
+    new_sample, _ = _sample(weight)  # the same entries again
+    estimate = ((new_sample - old).norm() ** 2 * scale).sqrt()
+    assert abs(estimate / update.norm() - 1) < 0.02
+    small = torch.randn(10, 10)
+    assert _sample(small) == (small, 1.0)  # kept whole

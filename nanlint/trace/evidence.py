@@ -142,6 +142,22 @@ def _dense(ts) -> bool:
     return all(t.layout == torch.strided and not t.is_quantized for t in ts)
 
 
+SNAPSHOT_ENTRIES = 1 << 16  # entries of a parameter kept to measure its update; larger ones are sampled
+
+
+def _sample(p: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """A strided sample of a dense parameter's entries (the same entries every call) and the factor that turns
+    the sample's squared norm into an estimate of the whole tensor's: the update ratio needs the old weights,
+    and copying every weight before each step cost more than the rest of the monitor (4.6 ms of a 20 ms MLP
+    step). Other layouts are kept whole."""
+    n = p.numel()
+    if n <= SNAPSHOT_ENTRIES or p.layout != torch.strided or p.is_quantized:
+        return p, 1.0
+    stride = n // SNAPSHOT_ENTRIES
+    sample = p.reshape(-1)[::stride][:SNAPSHOT_ENTRIES]
+    return sample, n / sample.numel()
+
+
 def _differences(olds: list, news: list) -> list:
     """``old - new`` per pair, written into the snapshot ``olds`` where it can be (no new tensors)."""
     if olds and _dense(olds) and _dense(news) and all(o.dtype == n.dtype and o.shape == n.shape for o, n in zip(olds, news)):
@@ -430,7 +446,7 @@ class HealthWatch:
                 if id(p) not in self.monitor.param_names:
                     self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
             groups = [list(g["params"]) for g in optimizer.param_groups]  # under no_grad: nothing to detach
-            self._snapshots[id(optimizer)] = [[p.clone() for p in ps] for ps in groups]
+            self._snapshots[id(optimizer)] = [[_sample(p)[0].clone() for p in ps] for ps in groups]
             flat = [p for ps in groups for p in ps]
             with_grad = [p for p in params if p.grad is not None]
             values = _norms(flat + [p.grad for p in with_grad])  # weights and gradients in one call
@@ -487,10 +503,11 @@ class HealthWatch:
         with self._quiet([p for g in optimizer.param_groups for p in g["params"]]):
             for gi, (group, olds, norms) in enumerate(zip(optimizer.param_groups, before, weight_norms)):
                 w2 = d2 = 0.0
-                distances = _norms(_differences(olds, list(group["params"])))
-                for p, norm, distance in zip(group["params"], norms, distances):
+                samples = [_sample(p) for p in group["params"]]
+                distances = _norms(_differences(olds, [sample for sample, _ in samples]))
+                for p, norm, distance, (_, scale) in zip(group["params"], norms, distances, samples):
                     w2 += norm ** 2
-                    d2 += distance ** 2
+                    d2 += distance ** 2 * scale
                     state = optimizer.state.get(p, {})
                     name = self.monitor.param_names.get(id(p))
                     for key, value in state.items() if isinstance(state, dict) else ():
