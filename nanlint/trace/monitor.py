@@ -19,143 +19,21 @@ runs on CPU when ``deferred=True`` is asked for (the tests do), but CUDA itself 
 """
 from __future__ import annotations
 
-import math
 import sys
 import weakref
-from dataclasses import dataclass
 
 import torch
-from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from nanlint.trace import bounds, opkinds, spelling, tensors
+from nanlint.trace import bounds, opkinds, sitefigures, spelling, tensors
+from nanlint.trace.classify import EventLog
 from nanlint.trace.locate import Locator
+from nanlint.trace.oprecords import (FINITE, INF, META_KEY, Known, OpInfo, Rec, _all_of, _collect, _finite,
+                                     _flat_items, _minmax, _NODE_OPS, _OP_INFO, _op_info, _REAL, _STRIDED, _Tensor,
+                                     _watched, _WATCHED, _wide)
 from nanlint.trace.records import Event, OpEvidence
 
-INF = math.inf
-UNINITIALISED = frozenset({"empty", "emptylike", "emptystrided", "newempty", "newemptystrided", "resize",
-                           "resizeas", "set", "emptypermuted"})
-META_KEY = "nanlint"
-# Ops whose result is finite whenever their inputs are (no arithmetic that can overflow or divide): on the CPU
-# path their result is not scanned when every input is known to be finite, which saves a pass over memory.
-FINITE_PRESERVING = frozenset({
-    "relu", "relu6", "thresholdbackward", "neg", "abs", "clone", "cat", "stack", "indexselect", "gather",
-    "embedding", "where", "sigmoid", "tanh", "softmax", "logsoftmax", "sigmoidbackward", "tanhbackward",
-    "gelu", "silu", "hardtanh", "elu", "sign", "floor", "ceil", "round", "trunc", "maskedfill", "clamp",
-    "clampmin", "clampmax", "max", "min", "amax", "amin", "sort", "topk", "constantpadnd", "zeroslike",
-    "oneslike", "zero", "maxpool2dwithindices", "unsafeview", "contiguous", "repeat", "flip", "roll", "tril",
-    "triu", "index", "scatter", "maskedselect", "unsafesplit", "split", "splitwithsizes", "unsafesplitwithsizes",
-    "chunk", "unsafechunk", "safesoftmax"})
-# not nll_loss: with every target equal to ignore_index its mean is 0/0 inside the kernel
-# Ops that overwrite their first argument whatever it held (``empty_like(x).bernoulli_(p)`` in dropout): what it
-# held (uninitialised memory) is not an input
-OVERWRITE = frozenset({"bernoulli", "uniform", "normal", "fill", "zero", "copy", "random", "exponential",
-                       "geometric", "cauchy", "lognormal"})
-MAX_EVENTS = 500
 
-
-@dataclass
-class OpInfo:
-    name: str  # aten overload packet name
-    norm: str  # normalized for opkinds
-    is_view: bool
-    skip: bool
-    written: tuple  # (positional index, keyword name) of written tensor arguments
-    preserving: bool  # finite from finite inputs (FINITE_PRESERVING)
-    bound: object  # bounds.rule of the op, or None
-    overwrite: bool  # in place, its first argument's old values do not matter (OVERWRITE)
-
-
-def _finite(rec: "Rec") -> bool:
-    """Known finite now (CPU path: every earlier record is classified, leaves carry their (min, max))."""
-    s = rec.stats
-    if type(s) is tuple:
-        mn, mx = s
-        return mn == mn and mx == mx and mn != -INF and mx != INF
-    return s is None and rec.inputs is None and not (rec.nan or rec.inf)
-
-
-class Rec:
-    """One checked tensor: an op's result, or a leaf input checked once."""
-
-    __slots__ = ("op", "phase", "site", "node", "param", "stats", "inputs", "fill", "ev", "evkey", "nan", "inf",
-                 "leaf", "value", "bound")
-
-    def __init__(self, op, phase, site, node, param, stats, inputs, fill, leaf=False, bound=None):
-        self.op, self.phase, self.site, self.node, self.param = op, phase, site, node, param
-        self.stats, self.inputs, self.fill, self.leaf = stats, inputs, fill, leaf
-        self.ev = None
-        self.evkey = None
-        self.nan = self.inf = False
-        self.value = None
-        self.bound = bound  # finite, with |x| <= bound (CPU path; None: not known)
-
-
-def _all_of(t: torch.Tensor, base: torch.Tensor) -> bool:
-    """``t`` is a view of every element of its contiguous ``base``, once each (a transpose, a permute, a reshape)."""
-    if t.numel() != base.numel() or t.storage_offset() != base.storage_offset() or t.dtype != base.dtype:
-        return False
-    if not base.is_contiguous():
-        return False
-    expected = 1
-    for stride, size in sorted(zip(t.stride(), t.shape)):
-        if size != 1:
-            if stride != expected:
-                return False
-            expected *= size
-    return True
-
-
-class Known:
-    """A result known finite without a scan: its inputs were finite and the op keeps it so. ``bound``: |x| <= bound
-    (None: not known). Read like a classified ``Rec``; the shared ``FINITE`` has no bound and never gets one."""
-
-    __slots__ = ("bound",)
-    stats = inputs = ev = None
-    nan = inf = leaf = fill = False
-
-    def __init__(self, bound) -> None:
-        self.bound = bound
-
-
-FINITE = Known(None)
-
-
-_OP_INFO: dict = {}  # aten overload -> OpInfo (what an op is does not change: shared by every monitor)
-_NODE_OPS: dict[str, str] = {}  # autograd node name -> its forward op (SqrtBackward0 -> sqrt)
-
-
-def _op_info(func) -> OpInfo:
-    name = func._overloadpacket.__name__
-    norm = opkinds.normalize(name)
-    written = []
-    for i, arg in enumerate(func._schema.arguments):
-        if arg.alias_info is not None and arg.alias_info.is_write:
-            written.append((i, arg.name))
-    overwrite = norm in OVERWRITE and bool(written) and written[0][0] == 0
-    return OpInfo(name, norm, bool(func.is_view), norm in UNINITIALISED, tuple(written), norm in FINITE_PRESERVING,
-                  bounds.rule(norm, overwrite), overwrite)
-
-
-_watched = tensors.watched
-_minmax = tensors.minmax
-_Tensor = torch.Tensor
-_WATCHED = tensors.WATCHED_DTYPES
-_REAL = tensors.REAL_DTYPES
-_STRIDED = torch.strided
-
-
-def _real(t) -> bool:
-    """A dense real floating-point tensor: the kind whose domain edges (log of 0, exp overflow) are measured."""
-    return _watched(t) and t.is_floating_point() and t.layout == torch.strided
-
-
-def _wide(t: torch.Tensor) -> torch.Tensor:
-    """Statistics kept on the device in the widest dtype it has, so a float64 value never narrows to inf."""
-    return t.float() if t.device.type == "mps" else t.double()
-
-
-class Monitor:
+class Monitor(EventLog):
     """Collects records, classifies them into events, and aggregates evidence at flagged lines."""
 
     def __init__(self, locator: Locator, flagged: set[tuple[str, int]] | None = None, deferred: bool = False) -> None:
@@ -422,7 +300,7 @@ class Monitor:
                 opname = spelling.cast_name(self.call if phase == "forward" else None, dtype, self.autocast)
             rec = Rec(opname, phase, site, nodename, p, self._stats(o), tuple(inputs), fill or not inputs)
             if flagged and phase != "backward":
-                self._measure(rec, info, args, o, scalar_max)
+                sitefigures.measure(rec, info, args, o, scalar_max, self.deferred)
             produced[id(o)] = (weakref.ref(o), rec)
             self.pending.append(rec)
         if not self.deferred:
@@ -507,39 +385,6 @@ class Monitor:
                 return None
         return self._stats(t)
 
-    def _measure(self, rec: Rec, info: OpInfo, args, out, scalar_max) -> None:
-        """Evidence for a flagged line: what brought this op close to a non-finite value."""
-        norm = info.norm
-        ev = {}
-        x = args[0] if args and _real(args[0]) else None
-        if x is not None:
-            x = x.detach()
-        if x is not None and (norm in opkinds.LOG_LIKE or norm in opkinds.ROOT_LIKE):
-            ev["min_input"] = x.min()
-            ev["min_pos_input"] = torch.where(x > 0, x, INF).min()
-        elif norm in opkinds.DIV_LIKE:
-            den = args[1] if len(args) > 1 else None
-            if _real(den):
-                a = den.detach().abs()
-                ev["min_abs_denominator"] = a.min()
-                ev["min_pos_input"] = torch.where(a > 0, a, INF).min()
-            elif isinstance(den, (int, float)):
-                ev["min_abs_denominator"] = torch.tensor(float(abs(den)))
-        elif x is not None and norm in opkinds.EXP_LIKE:
-            ev["max_input"] = x.max()
-        elif norm in opkinds.SIGMOID_LIKE and _real(out):
-            o = out.detach()
-            ev["saturated_share"] = ((o == 0) | (o == 1)).float().mean()
-        if self.deferred:
-            ev = {k: _wide(v) for k, v in ev.items()}
-        else:
-            ev = {k: v.item() for k, v in ev.items()}
-        if scalar_max is not None:
-            ev["max_abs_scalar"] = scalar_max
-        rec.ev = ev
-        rec.evkey = (rec.site[0], rec.site[1], rec.op, rec.phase)
-        rec.value = str(out.dtype).replace("torch.", "")
-
     def _birth_figures(self, event: Event, info: OpInfo, args) -> None:
         """The inputs that made the first non-finite value of an op (CPU path: they are still alive): the
         figures the report leads with ("smallest |denominator| 0", "mean over 0 elements")."""
@@ -548,7 +393,7 @@ class Monitor:
         self.paused += 1
         try:
             with torch.no_grad():
-                event.figures = _figures(info.norm, args)
+                event.figures = sitefigures.birth_figures(info.norm, args)
         except Exception as exc:
             self.internal_error(exc)
         finally:
@@ -569,235 +414,3 @@ class Monitor:
         text = f"{type(exc).__name__}: {exc}"
         if text not in self.internal_errors and len(self.internal_errors) < 10:
             self.internal_errors.append(text)
-
-    # ---- classification ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        pending = self.pending
-        if not pending:
-            return
-        self.pending = []
-        if self.deferred:
-            self.paused += 1
-            try:
-                values = torch.stack([r.stats for r in pending]).cpu().tolist()
-                for r, v in zip(pending, values):
-                    r.stats = v
-                evs = [(r, k) for r in pending if r.ev for k, v in r.ev.items() if isinstance(v, torch.Tensor)]
-                if evs:
-                    flat = torch.stack([r.ev[k].reshape(()) for r, k in evs]).cpu().tolist()
-                    for (r, k), v in zip(evs, flat):
-                        r.ev[k] = v
-            finally:
-                self.paused -= 1
-        for r in pending:
-            self._classify(r)
-
-    def known_range(self, t: torch.Tensor) -> tuple | None:
-        """(min, max) of ``t`` if the monitor scanned it already (CPU path), else None."""
-        entry = self.produced.get(id(t))
-        if entry is not None and entry[0]() is t and type(entry[1].stats) is tuple:
-            return entry[1].stats
-        return None
-
-    def _classify(self, r: Rec) -> None:
-        if r.stats is None:  # not scanned: carries the state of its inputs
-            inputs, r.inputs = r.inputs or (), None
-            r.nan = any(i.nan for i in inputs)
-            r.inf = any(i.inf for i in inputs)
-            if r.nan or r.inf:
-                self._propagate(r, "nan" if r.nan else "inf")
-            return
-        mn, mx = r.stats
-        nan = mn != mn or mx != mx
-        inf = mx == INF or mn == -INF
-        r.nan, r.inf = nan, inf
-        if r.ev is not None:
-            self._merge_evidence(r, mn, mx)
-        inputs, r.inputs = r.inputs, None
-        if not (nan or inf):
-            if not self.deferred:
-                r.bound = max(-mn, mx)
-            return
-        self.nan_or_inf_seen = True
-        value = "nan" if nan else "+-inf" if (mx == INF and mn == -INF) else "inf" if mx == INF else "-inf"
-        if r.leaf:
-            self._event("input", value, r.op, r.phase, r.site, r.node, r.param)
-            return
-        in_nan = any(i.nan for i in inputs)
-        in_bad = in_nan or any(i.inf for i in inputs)
-        if nan and not in_nan:
-            self._event("origin", value, r.op, r.phase, r.site, r.node, r.param, from_inf=in_bad)
-        elif not nan and not in_bad:
-            if r.fill:
-                key = (r.site, r.op, r.phase)
-                if key in self.fills:
-                    self.fills[key].propagated += 1
-                else:
-                    self.fills[key] = self._make_event("fill", value, r.op, r.phase, r.site, r.node, r.param)
-            else:
-                self._event("origin", value, r.op, r.phase, r.site, r.node, r.param)
-        else:
-            self._propagate(r, value)
-
-    def _propagate(self, r: Rec, value: str) -> None:
-        self.propagated += 1
-        if len(self.propagations) < 2000:
-            self.propagations.append((r.site, r.op, r.phase, r.param, value))
-
-    def _merge_evidence(self, r: Rec, mn, mx) -> None:
-        ev = OpEvidence(op=r.op, phase=r.phase, calls=1, dtype=r.value, out_min=mn, out_max=mx, **r.ev)
-        old = self.evidence.get(r.evkey)
-        if old is None:
-            self.evidence[r.evkey] = ev
-        else:
-            old.merge(ev)
-
-    def _make_event(self, kind, value, op, phase, site, node, param, **extra) -> Event:
-        filename, line = site if site is not None else (None, None)
-        return Event(len(self.events) + len(self.fills), kind, value, op, phase, filename, line, node, param,
-                     step=self.steps_done, **extra)
-
-    def _event(self, kind, value, op, phase, site, node, param, **extra) -> None:
-        for e in self.events[-50:]:  # the same origin repeated (each layer, each call): count it once
-            if (e.kind, e.value, e.op, e.phase, e.param) == (kind, value, op, phase, param) and (e.filename, e.line) == (site or (None, None)):
-                e.propagated += 1
-                return
-        if len(self.events) < MAX_EVENTS:
-            self.events.append(self._make_event(kind, value, op, phase, site, node, param, **extra))
-
-    def all_events(self) -> list[Event]:
-        return sorted(self.events + list(self.fills.values()), key=lambda e: e.index)
-
-
-def _figures(norm: str, args) -> dict:
-    given = [a for a in args if isinstance(a, torch.Tensor)]
-    x = given[0].detach() if given else None
-    figures: dict = {}
-    if x is None:
-        return figures
-    if not x.numel():
-        figures["elements reduced"] = 0
-        return figures
-    if not _real(x):
-        return figures
-    if norm in opkinds.DIV_LIKE:
-        den = args[1] if len(args) > 1 else None
-        if _real(den):
-            figures["smallest |denominator|"] = float(den.detach().abs().min())
-        elif isinstance(den, (int, float)):
-            figures["smallest |denominator|"] = abs(float(den))
-        elif norm == "reciprocal":
-            figures["smallest |denominator|"] = float(x.abs().min())
-    elif norm in opkinds.LOG_LIKE or norm in opkinds.ROOT_LIKE:
-        figures["smallest input"] = float(x.min())
-    elif norm in opkinds.EXP_LIKE:
-        figures["largest exponent"] = float(x.max())
-        figures["largest exponent that fits"] = round(math.log(torch.finfo(x.dtype).max), 2)
-    elif norm in ("pow", "mul", "add", "sub", "matmul", "mm", "bmm", "addmm", "sum", "mean", "cumsum"):
-        figures["largest |input|"] = float(x.abs().max())
-        figures["largest finite value"] = float(torch.finfo(x.dtype).max)
-    return figures
-
-
-def _collect(value, into: list) -> None:
-    if isinstance(value, torch.Tensor):
-        into.append(value)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            if isinstance(v, torch.Tensor):
-                into.append(v)
-
-
-def _flat_items(items) -> list:
-    """``items`` with the tensors and numbers of its lists and tuples (``cat([a, b])``, ``index(x, [i, None])``) in
-    place of them."""
-    flat = []
-    for a in items:
-        if type(a) is list or type(a) is tuple:
-            flat.extend(a)
-        else:
-            flat.append(a)
-    return flat
-
-
-class WatchMode(TorchDispatchMode):
-    """Below autograd: every aten op, forward, backward and optimizer step."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # torch wraps __torch_dispatch__ in torch._disable_dynamo otherwise, which costs about 10 us per op;
-        # nothing is compiled while tracing (torch.compile is the identity), so there is nothing to skip
-        return False
-
-    def __init__(self, monitor: Monitor) -> None:
-        super().__init__()
-        self.monitor = monitor
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        m = self.monitor
-        if m.paused:
-            return func(*args, **kwargs)
-        try:
-            out = func(*args, **kwargs)
-        except RuntimeError as exc:
-            m.op_error(func, exc)
-            raise
-        m.paused += 1
-        try:
-            m.after(func, args, kwargs, out)
-        except Exception as exc:  # a monitor bug must never break the user's script
-            m.internal_error(exc)
-        finally:
-            m.paused -= 1
-        return out
-
-
-class StampMode(TorchFunctionMode):
-    """Above autograd: the user's line of each torch call, stamped into the autograd nodes it created."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        super().__init__()
-        self.monitor = monitor
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if kwargs is None:
-            kwargs = {}
-        m = self.monitor
-        if m.paused or m.in_step:  # the step's ops are attributed to the step() line: no lookup needed
-            return func(*args, **kwargs)
-        previous, previous_call = m.site, m.call
-        site = m.locator.site(sys._getframe(1))
-        m.site, m.call = site, (func, args, kwargs)
-        try:
-            out = func(*args, **kwargs)
-        finally:
-            m.site, m.call = previous, previous_call
-        if site is not None and torch.is_grad_enabled():
-            try:
-                if isinstance(out, torch.Tensor):
-                    if out.grad_fn is not None:
-                        _stamp(out.grad_fn, site)
-                        if getattr(func, "__name__", None) in spelling.CAST_METHODS:
-                            out.grad_fn.metadata[spelling.META_KEY] = spelling.cast_call(func, args, kwargs)
-                elif isinstance(out, (tuple, list)):
-                    for o in out:
-                        if isinstance(o, torch.Tensor) and o.grad_fn is not None:
-                            _stamp(o.grad_fn, site)
-            except Exception as exc:
-                m.internal_error(exc)
-        return out
-
-
-def _stamp(node, site) -> None:
-    """Stamp ``node`` and the unstamped nodes behind it (a composite call creates several)."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        meta = n.metadata
-        if META_KEY in meta:
-            continue
-        meta[META_KEY] = site
-        for nxt, _ in n.next_functions:
-            if nxt is not None:
-                stack.append(nxt)

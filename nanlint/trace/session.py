@@ -289,7 +289,8 @@ def _run(options, target, label, root, files, findings, started, saved_env, sign
     from nanlint.trace.evidence import HealthWatch
     from nanlint.trace.join import join
     from nanlint.trace.locate import Locator
-    from nanlint.trace.monitor import Monitor, StampMode, WatchMode
+    from nanlint.trace.modes import StampMode, WatchMode
+    from nanlint.trace.monitor import Monitor
     from nanlint.trace.patches import Patcher
     from nanlint.trace.protect import Protector
     from nanlint.trace.runner import Outcome, end_distributed, patch_environment, run_script

@@ -21,7 +21,8 @@ class Watch:
 def watching(project_root: str, flagged: set | None = None, deferred: bool = False, health: bool = True):
     from nanlint.trace.evidence import HealthWatch
     from nanlint.trace.locate import Locator
-    from nanlint.trace.monitor import Monitor, StampMode, WatchMode
+    from nanlint.trace.modes import StampMode, WatchMode
+    from nanlint.trace.monitor import Monitor
 
     monitor = Monitor(Locator(project_root), flagged or set(), deferred=deferred)
     watch = HealthWatch(monitor) if health else None
