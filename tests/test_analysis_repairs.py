@@ -781,3 +781,72 @@ def test_registered_state_joins_the_attribute_and_its_updates():
                     self.num_batches_tracked += 1
                 return x / self.num_batches_tracked
     """) == [("NAN201", 14)]
+
+
+def test_python_numbers_divided_by_zero_raise_instead_of_making_nan():
+    """``total / n`` of Python ints (annotated, documented, ``len``, ``.item()``, ``.shape[0]``) raises
+    ZeroDivisionError: no inf or NaN is made, so NAN201 is quiet; a tensor on either side still divides to inf."""
+    source = '''
+        import math
+        import torch
+
+        def annotated(sample_count: int, total_count: int):
+            return math.ceil(total_count / sample_count)
+
+        def documented(sample_count, total_count):
+            """Repeat a subset.
+
+            Arguments
+            ---------
+            sample_count: int
+                the number of samples
+            total_count : int, optional
+                the total
+            """
+            return total_count / sample_count
+
+        def measured(x, mask):
+            k = len(mask.nonzero())
+            return x.shape[0] / k
+
+        def tensor_by_count(x, mask):
+            k = len(mask.nonzero())
+            return x.sum() / k
+
+        def tensor_documented(values, sample_count):
+            """values: torch.Tensor, sample_count: the count
+
+            sample_count : torch.Tensor
+                the counts
+            """
+            return values / sample_count
+    '''
+    found = codes(source)
+    lines = [line for code, line in found if code == "NAN201"]
+    assert len(lines) == 2, found  # the tensor divided by a length, and the count documented as a tensor
+    import textwrap
+
+    text = textwrap.dedent(source).lstrip("\n").splitlines()
+    assert {text[line - 1].strip() for line in lines} == {"return x.sum() / k", "return values / sample_count"}
+
+
+def test_a_documented_scalar_type_is_read_from_numpy_google_and_sphinx_docstrings():
+    import libcst as cst
+
+    from nanlint.analysis.calls import documented_type
+
+    fn = cst.parse_module('''
+def f(a, b, c, d, e, g, h):
+    """Doc.
+
+    a: int
+        the number
+    b : float, optional
+    c (int): y
+    d: torch.Tensor
+    :type e: int
+    :param float g: w
+    h : int or None
+    """
+''').body[0]
+    assert [documented_type(fn, n) for n in "abcdegh"] == ["int", "float", "int", None, "int", "float", None]

@@ -67,9 +67,10 @@ class CallValues:
         if attr == "data":
             return replace(self.value(base, frame), grad=False)
         if attr in ("shape",):
-            return Value(lo=1.0, integer=True, role=d.SIZE, grad=False, node=node, desc=f"the shape of `{self.text(base)}`")
+            return Value(lo=1.0, integer=True, role=d.SIZE, grad=False, node=node, desc=f"the shape of `{self.text(base)}`",
+                         pynum=True)
         if attr in ("ndim", "size") and not isinstance(node, cst.Call):
-            return Value(lo=1.0 if attr == "ndim" else 0.0, integer=True, role=d.SIZE, grad=False, node=node)
+            return Value(lo=1.0 if attr == "ndim" else 0.0, integer=True, role=d.SIZE, grad=False, node=node, pynum=True)
         if attr in ("values", "indices"):
             v = self.value(base, frame)
             if v.items is not None and len(v.items) == 2:

@@ -9,6 +9,8 @@ the call sites of a function, so that the rules can check its body with the valu
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -131,8 +133,11 @@ class Calls:
         if setting and definition.value is None:
             # what a constructor takes (sizes, counts per class, weights) is configuration the user sets
             return Value(grad=False, role=d.SETTING, node=param, desc=f"`{name}` (a constructor argument)")
-        if isinstance(annotation, cst.Name) and annotation.value in ("int", "bool"):
-            return Value(integer=True, grad=False, node=param, desc=f"`{name}`")
+        typed = annotation.value if isinstance(annotation, cst.Name) else None
+        if annotation is None and isinstance(frame.flow.node, cst.FunctionDef):
+            typed = documented_type(frame.flow.node, name)
+        if typed in ("int", "bool"):
+            return Value(integer=True, grad=False, node=param, desc=f"`{name}`", pynum=True)
         if named is None or named.role not in (d.EPS,):
             if _numbers_annotation(annotation):
                 # `class_weights: Optional[List[float]]`: numbers the user sets, not data that can be empty
@@ -151,7 +156,8 @@ class Calls:
                 return v
         if setting:
             return Value(grad=False, role=d.SETTING, node=param, desc=f"`{name}` (a constructor argument)")
-        return named or Value(node=param)
+        out = named or Value(node=param)
+        return replace(out, pynum=True) if typed == "float" else out
 
     def _in_data_class(self, frame: "Frame") -> bool:
         cls = frame.cls
@@ -378,6 +384,32 @@ def _weaken_fills(v: Value) -> Value:
     points = tuple((p, e.weaker() if e.kind in ("fill", "literal") else e) for p, e in v.points)
     vanish = v.vanish.weaker() if v.vanish is not None and v.vanish.kind == "fill" else v.vanish
     return replace(v, points=points, vanish=vanish)
+
+
+_SCALAR_WORDS = frozenset({"int", "float", "bool", "or", "optional"})
+
+
+def documented_type(fn: cst.FunctionDef, name: str) -> str | None:
+    """The Python scalar type a docstring gives a parameter (``name : int``, ``name (float, optional):``,
+    ``:type name: int``, ``:param int name:``): "int", "float" or "bool"; None for anything else (a tensor, an
+    array, several kinds, no word at all)."""
+    doc = fn.get_docstring(clean=True)
+    if not doc or name not in doc:
+        return None
+    escaped = re.escape(name)
+    for pattern in (rf"^\s*\**{escaped}\s*:\s*([^\n]+)$", rf"^\s*{escaped}\s*\(([^)\n]+)\)\s*:",
+                    rf":type\s+{escaped}\s*:\s*([^\n]+)$", rf":param\s+(\w+)\s+{escaped}\s*:"):
+        found = re.search(pattern, doc, re.MULTILINE)
+        if found is None:
+            continue
+        words = [w for w in re.split(r"[\s,|]+", found.group(1).strip().rstrip(".").lower()) if w]
+        if not words or len(words) > 4 or not all(w in _SCALAR_WORDS for w in words):
+            return None
+        kinds = [w for w in words if w in ("int", "float", "bool")]
+        if not kinds:
+            return None
+        return "float" if "float" in kinds else kinds[0]
+    return None
 
 
 _NUMBER_TYPES = frozenset({"float"})  # ints are as often lengths or indices from the data

@@ -109,6 +109,9 @@ class Value:
     single: Evidence | None = None  # a reduced dimension can hold one element
     role: str | None = None
     grad: bool | None = None  # can carry a gradient; None: unknown
+    # a Python int or float (a literal, len(), .item(), a parameter annotated int/float): dividing two of them by
+    # 0 raises ZeroDivisionError, it never makes an inf or a NaN
+    pynum: bool = False
     dist: bool = False  # sums to 1 along a dim (softmax): its peak is >= 1/n
     unit: bool = False  # unit-norm vectors (F.normalize)
     dtype: str | None = None  # float16, bfloat16, float32, float64, complex, int, bool
@@ -228,7 +231,8 @@ def constant(x: float, node: Any = None) -> Value:
     points = ((0.0, Evidence(Tier.PLAUSIBLE, "the constant 0", node, "literal")),) if x == 0 else ()
     integer = float(x).is_integer() if math.isfinite(x) else False
     role = EPS if 0 < x < 0.1 else LITERAL
-    return Value(lo=x, hi=x, const=float(x), integer=integer, points=points, role=role, grad=False, node=node)
+    return Value(lo=x, hi=x, const=float(x), integer=integer, points=points, role=role, grad=False, node=node,
+                 pynum=True)
 
 
 def interval(lo: float, hi: float, **more) -> Value:
@@ -272,6 +276,7 @@ def join(a: Value, b: Value) -> Value:
         single=stronger(a.single, b.single),
         role=a.role if a.role == b.role else _configured(a, b) or (named.role if named.evidence_at_least(Tier.DEGENERATE) else None),
         grad=join_grad(a.grad, b.grad),
+        pynum=a.pynum and b.pynum,
         dist=a.dist and b.dist,
         unit=a.unit and b.unit,
         dtype=a.dtype if a.dtype == b.dtype else None,

@@ -81,7 +81,8 @@ def _subscript(ev: "Evaluator", node: cst.Subscript, frame: "Frame") -> Value:
     base = ev.value(node.value, frame)
     index = _index(node)
     if base.role == d.SIZE:
-        return Value(lo=1.0, integer=True, role=d.SIZE, grad=False, node=node, desc=f"a size (`{ev.text(node)}`)")
+        return Value(lo=1.0, integer=True, role=d.SIZE, grad=False, node=node, desc=f"a size (`{ev.text(node)}`)",
+                     pynum=base.pynum)
     if index is not None and isinstance(index, (cst.SimpleString, cst.ConcatenatedString)):
         key = index.evaluated_value if isinstance(index, cst.SimpleString) else None
         for k, v in base.entries or ():

@@ -67,6 +67,8 @@ class NameValues:
             found = names.named(name, node) or self._named_alias(name, frame, node)
             if found is not None and found.role != d.EPS and self._computed_here(reaches, frame):
                 return out  # the code's own arithmetic, only imprecisely known: the name is no evidence of 0
+            if found is not None and out.pynum:
+                return replace(found, pynum=True)  # what the name says of a Python number it still is
             return found or out
         return out
 

@@ -127,6 +127,25 @@ TRANSFERS = {
 }
 
 
+# ops whose result is a Python number whatever they are given: ``x.item()``, ``len(x)``, ``x.numel()``, ``x.size(0)``
+_PYTHON_RESULTS = frozenset({"item", "len", "numel", "nelement", "dim", "ndimension", "size", "float"})
+
+
 def transfer(call: OpCall) -> Value:
     fn = TRANSFERS.get(call.spec.transfer)
-    return fn(call) if fn is not None else d.UNKNOWN
+    out = fn(call) if fn is not None else d.UNKNOWN
+    pynum = _python_number(call)
+    return out if out.pynum == pynum else replace(out, pynum=pynum)
+
+
+def _python_number(call: OpCall) -> bool:
+    """The op's result is a Python int or float: Python arithmetic on Python numbers raises at a zero divisor
+    (and ``math`` raises at every domain edge) instead of making inf or NaN."""
+    if call.namespace == "math":
+        return True
+    if call.name in _PYTHON_RESULTS and call.namespace in ("method", "builtin"):
+        return True
+    if call.namespace in ("operator", "builtin"):
+        operands = [call.arg(name) for name in call.spec.args]
+        return all(expr is not None and call.ev.value(expr, call.frame).pynum for expr in operands)
+    return False

@@ -112,6 +112,11 @@ class _Division(Rule):
     def _check(self, node) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _raises_instead(self, numerator, den) -> bool:
+        """Both sides are Python numbers (``len(xs) / n`` with ``n: int``, ``hits / total.item()``): a zero
+        divisor raises ZeroDivisionError, which is a crash the user sees, not an inf or a NaN."""
+        return numerator is not None and self.value(numerator).pynum and self.value(den).pynum
+
 
 class DivisionByMaybeZero(_Division):
     code = "NAN201"
@@ -121,6 +126,8 @@ class DivisionByMaybeZero(_Division):
         if found is None:
             return
         site, numerator, den = found
+        if self._raises_instead(numerator, den):
+            return
         v, ev = self._zero(den)
         if ev is None and numerator is not None and not v.positive:
             ev = weighted_mean(self, numerator, den)
@@ -178,6 +185,8 @@ class DivisionByUnsignedSum(_Division):
         if found is None:
             return
         site, numerator, den = found
+        if self._raises_instead(numerator, den):
+            return
         v, ev = self._zero(den)
         if ev is None or numerator is not None and weighted_mean(self, numerator, den) is not None:
             return  # a weighted mean's weight sum is NAN201's
