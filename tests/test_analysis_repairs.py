@@ -850,3 +850,51 @@ def f(a, b, c, d, e, g, h):
     """
 ''').body[0]
     assert [documented_type(fn, n) for n in "abcdegh"] == ["int", "float", "int", None, "int", "float", None]
+
+
+def _division_sides(source: str, numerator_first: bool):
+    """The zero evidence of the denominator of the one division in ``source``, asked after (or before) the
+    numerator's value, on the very same nodes (the memo is keyed by node)."""
+    import textwrap
+
+    import libcst as cst
+
+    from nanlint.analysis.context import FileContext
+    from nanlint.analysis.walker import Walker
+    from nanlint.api import analysis_options
+    from nanlint.rules.base import Rule
+
+    source = textwrap.dedent(source)
+    module = cst.parse_module(source)
+    ctx = FileContext(source, "t.py", module, analysis_options(Config(), "t.py"))
+    out = []
+
+    class Sides(Rule):
+        code = "NAN101"  # borrows a catalog entry; never registered
+
+        def visit_BinaryOperation(self, node):
+            if isinstance(node.operator, cst.Divide):
+                if numerator_first:
+                    self.ctx.value(node.left)
+                out.append(self.ctx.value(node.right).zero)
+
+    Walker(ctx, [Sides(ctx)], []).walk(module)
+    return out
+
+
+def test_a_value_read_through_a_loop_back_edge_does_not_depend_on_what_was_asked_first():
+    """``image[b] = (img - img.mean()) / img.std()`` in a loop: asking for the numerator first evaluates the
+    write, whose value reads ``img.std()`` while ``image`` is being evaluated (a cut back edge). What is computed
+    under that cut is provisional; the denominator asked afterwards is still a std of a constant image."""
+    source = '''
+        import numpy as np
+        def normalize(image):
+            for batch in range(image.shape[0]):
+                img = image[batch]
+                image[batch] = (img - img.mean()) / img.std()
+            return image
+    '''
+    [first] = _division_sides(source, numerator_first=False)
+    [after] = _division_sides(source, numerator_first=True)
+    assert first is not None and first.kind == "constant"
+    assert after == first

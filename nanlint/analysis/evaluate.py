@@ -29,6 +29,7 @@ from nanlint.analysis.reduce import mask_value
 from nanlint.analysis.syntax import literal_value
 from nanlint.resolver import ImportResolver, Target, dotted
 
+_NO_CUT = 1 << 30
 ARRAY_NAMESPACES = frozenset({"torch", "method", "numpy", "math", "tf", "jax", "scipy"})
 _BINARY = {cst.Add: "add", cst.Subtract: "sub", cst.Multiply: "mul", cst.Divide: "div", cst.Power: "pow",
            cst.MatrixMultiply: "matmul", cst.FloorDivide: "floor_divide", cst.Modulo: "remainder"}
@@ -49,7 +50,11 @@ class Evaluator(NameValues, CallValues):
         self.scopes = Scopes(module, resolver)
         self.calls = Calls(self)
         self.memo: dict[tuple, Value] = {}
-        self.active: set[tuple] = set()
+        #: keys being evaluated -> their depth; a value read while an enclosing key is active sees that key cut
+        #: (UNKNOWN, or CYCLE for a definition) and is kept only until the outermost evaluation ends
+        self.active: dict[tuple, int] = {}
+        self._lowest_cut = _NO_CUT
+        self._provisional: dict[tuple, Value] = {}
         self.masked = False  # evaluating the elements a `where` masks out
         self.extra: tuple = ()  # guards carried into a definition evaluated for a use under them
         self._frames: list[Frame] = []
@@ -283,21 +288,53 @@ class Evaluator(NameValues, CallValues):
         frame = frame or self.frame
         key = (id(node), frame.key, self.masked, self.extra)
         found = self.memo.get(key)
+        if found is None:
+            found = self._provisional.get((id(self.memo), key))
         if found is not None:
             return found
-        if key in self.active:
+        if self.cut(key):
             return UNKNOWN
-        self.active.add(key)
         self._frames.append(frame)
+        outer = self.enter(key)
         try:
             found = self._eval(node, frame)
         except RecursionError:
             found = UNKNOWN
         finally:
             self._frames.pop()
-            self.active.discard(key)
-        self.memo[key] = found
+            self.leave(key, outer, found, self.memo)
         return found
+
+    # ---- cycles ----
+    def cut(self, key) -> bool:
+        """``key`` is being evaluated further up (a loop's back edge, a value that reads itself): the read is
+        cut, and what is computed under the cut is provisional."""
+        depth = self.active.get(key)
+        if depth is None:
+            return False
+        self._lowest_cut = min(self._lowest_cut, depth)
+        return True
+
+    def enter(self, key) -> int:
+        outer = self._lowest_cut
+        self._lowest_cut = _NO_CUT
+        self.active[key] = len(self.active)
+        return outer
+
+    def leave(self, key, outer: int, found, memo: dict) -> None:
+        """Memoize ``found``, for good when no key above this one was cut while computing it; otherwise only
+        for the rest of the outermost evaluation (a later question must not see a value a cycle truncated)."""
+        depth = self.active.pop(key)
+        lowest = self._lowest_cut
+        self._lowest_cut = min(outer, lowest) if lowest < depth else outer
+        if found is None:
+            return
+        if lowest < depth:
+            self._provisional[(id(memo), key)] = found
+        else:
+            memo[key] = found
+        if not self.active:
+            self._provisional.clear()
 
     def masked_out(self, node: cst.BaseExpression, frame: Frame | None = None, condition: cst.CSTNode | None = None) -> Value:
         """The value for the elements a ``where`` masks out (its ``condition`` negated; every where's when it is

@@ -224,11 +224,13 @@ class NameValues:
     def definition_value(self, definition: Def, frame: Frame) -> Value:
         key = (id(definition), frame.key, self.masked, self.extra)
         found = self._def_memo.get(key)
+        if found is None:
+            found = self._provisional.get((id(self._def_memo), key))
         if found is not None:
             return found
-        if key in self.active:
+        if self.cut(key):
             return CYCLE  # the back edge of a loop (s += x reads s): the join skips it, the update widens
-        self.active.add(key)
+        outer = self.enter(key)
         try:
             found = self._definition(definition, frame)
             if definition.no_grad:
@@ -236,8 +238,7 @@ class NameValues:
         except RecursionError:
             found = UNKNOWN
         finally:
-            self.active.discard(key)
-        self._def_memo[key] = found
+            self.leave(key, outer, found, self._def_memo)
         return found
 
     def _definition(self, definition: Def, frame: Frame) -> Value:

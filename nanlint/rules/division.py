@@ -115,7 +115,7 @@ class _Division(Rule):
     def _raises_instead(self, numerator, den) -> bool:
         """Both sides are Python numbers (``len(xs) / n`` with ``n: int``, ``hits / total.item()``): a zero
         divisor raises ZeroDivisionError, which is a crash the user sees, not an inf or a NaN."""
-        return numerator is not None and self.value(numerator).pynum and self.value(den).pynum
+        return numerator is not None and self.value(den).pynum and self.value(numerator).pynum
 
 
 class DivisionByMaybeZero(_Division):
@@ -126,8 +126,6 @@ class DivisionByMaybeZero(_Division):
         if found is None:
             return
         site, numerator, den = found
-        if self._raises_instead(numerator, den):
-            return
         v, ev = self._zero(den)
         if ev is None and numerator is not None and not v.positive:
             ev = weighted_mean(self, numerator, den)
@@ -140,6 +138,8 @@ class DivisionByMaybeZero(_Division):
             return
         if repaired_after(self, tested=names_in(den), first_entry=ev.kind == "index"):
             return  # `r = (t / n).clamp_(0, 1e4); r[torch.isnan(r)] = 0.1`, `where(n > 0, r, 1.0)`
+        if self._raises_instead(numerator, den):
+            return
         weights = shapes.sum_weights(self.ctx.ev, den, numerator) if numerator is not None and ev.kind == "weights" else None
         what = f"the sum of the weights of a weighted mean (`{weights}`)" if weights else None
         described = self.ctx.describe(den, v, "a value that may be 0") if what is None else what
@@ -185,11 +185,11 @@ class DivisionByUnsignedSum(_Division):
         if found is None:
             return
         site, numerator, den = found
-        if self._raises_instead(numerator, den):
-            return
         v, ev = self._zero(den)
         if ev is None or numerator is not None and weighted_mean(self, numerator, den) is not None:
             return  # a weighted mean's weight sum is NAN201's
+        if self._raises_instead(numerator, den):
+            return
         self.report(
             node,
             f"division by {self.ctx.describe(den, v)}: {ev.why}, and x/0 = inf",
