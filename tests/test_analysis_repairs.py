@@ -898,3 +898,39 @@ def test_a_value_read_through_a_loop_back_edge_does_not_depend_on_what_was_asked
     [after] = _division_sides(source, numerator_first=True)
     assert first is not None and first.kind == "constant"
     assert after == first
+
+
+def test_a_helper_the_file_calls_only_under_no_grad_carries_no_gradient():
+    """``target = sharpen(probs)`` inside ``with torch.no_grad():`` is the only call of ``sharpen``: its
+    gradient-only hazards (a fractional power at 0) cannot fire. A helper also called with gradients, and
+    ``forward`` (run by torch whatever the file's own calls say), keep theirs."""
+    source = '''
+        import torch
+
+        def sharpen(probabilities, temperature):
+            return probabilities ** (1.0 / temperature)
+
+        def used_both(probabilities, temperature):
+            return probabilities ** (1.0 / temperature)
+
+        def relay(probabilities, temperature):
+            return sharpen(probabilities, temperature)
+
+        class Teacher(torch.nn.Module):
+            def forward(self, probabilities, temperature):
+                return probabilities ** (1.0 / temperature)
+
+        class Loss(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.teacher = Teacher()
+
+            def forward(self, a, b, t):
+                with torch.no_grad():
+                    target = relay(torch.softmax(b, -1), t)
+                    z = used_both(torch.softmax(b, -1), t)
+                    q = self.teacher.forward(torch.softmax(b, -1), t)
+                w = used_both(torch.softmax(a, -1), t)
+                return (target * torch.log_softmax(a, -1)).sum() + z.sum() + w.sum() + q.sum()
+    '''
+    assert [line for code, line in codes(source) if code == "NAN214"] == [7, 14]

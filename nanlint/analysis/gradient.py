@@ -4,7 +4,8 @@ Gradient-only hazards (the inf gradient of ``sqrt`` at 0, the NaN gradient of a 
 matter only where a backward pass can run: not under ``torch.no_grad()`` / ``inference_mode`` (blocks or
 decorators), not in the ``backward`` of a custom ``autograd.Function`` (it is computed, not differentiated),
 not in data processing (feature extractors, image processors, tokenizers, datasets, collators) or in
-post-processing functions, whose outputs are data. Values carry their own part: literals, sizes, integer and
+post-processing functions, whose outputs are data, nor in a helper the file calls only from such places
+(``target = sharpen(target)`` inside ``with torch.no_grad():``). Values carry their own part: literals, sizes, integer and
 boolean tensors, index grids, random draws, NumPy arrays and ``.detach()``-ed tensors have no gradient.
 """
 from __future__ import annotations
@@ -34,6 +35,8 @@ def no_grad_here(ctx: "FileContext") -> bool:
                 return True
             if _DATA_FUNCTION.match(node.name.value):
                 return True
+            if node.name.value in _called_without_grad(ctx):
+                return True
     for klass in ctx.class_stack:
         if DATA_CLASS.search(klass.name.value) or any(DATA_CLASS.search(_base(b)) for b in klass.bases):
             return True
@@ -54,3 +57,64 @@ def _base(base: cst.Arg) -> str:
     if isinstance(value, cst.Name):
         parts.append(value.value)
     return ".".join(reversed(parts))
+
+
+# run by torch or a framework with gradients whatever the file's own calls of them look like (a teacher's
+# `model.forward(x)` under no_grad says nothing of the student's)
+_CALLED_BY_FRAMEWORKS = frozenset({"forward", "__call__", "step", "backward", "training_step", "closure", "loss"})
+
+
+class _CallSites(cst.CSTVisitor):
+    """Each call of a name (``f(...)``, ``obj.f(...)``) in a module: the function it is made from, and whether
+    it sits under ``no_grad`` there (a block or a decorator)."""
+
+    def __init__(self, resolver) -> None:
+        self.resolver = resolver
+        self.no_grad: list[bool] = []
+        self.functions: list[str] = []
+        self.calls: dict[str, list[tuple[str | None, bool]]] = {}
+
+    def visit_With(self, node: cst.With) -> None:
+        self.no_grad.append(any(_is_no_grad(item.item, self.resolver) for item in node.items))
+
+    def leave_With(self, node: cst.With) -> None:
+        self.no_grad.pop()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.no_grad.append(any(_is_no_grad(d.decorator, self.resolver) for d in node.decorators))
+        self.functions.append(node.name.value)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.no_grad.pop()
+        self.functions.pop()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name is not None:
+            caller = self.functions[-1] if self.functions else None
+            self.calls.setdefault(name, []).append((caller, any(self.no_grad)))
+
+
+def _called_without_grad(ctx: "FileContext") -> frozenset[str]:
+    """Names of the functions this module calls, every time, where no gradient flows: under ``no_grad`` or
+    from a function that is itself only called so. A function it never calls is not one of them."""
+    found = getattr(ctx, "_called_without_grad", None)
+    if found is not None:
+        return found
+    sites = _CallSites(ctx.resolver)
+    ctx.module.visit(sites)
+    quiet: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, calls in sites.calls.items():
+            if name in _CALLED_BY_FRAMEWORKS:
+                continue
+            if name not in quiet and all(no_grad or (caller is not None and caller in quiet) for caller, no_grad in calls):
+                if all(caller != name for caller, _ in calls):  # recursion proves nothing
+                    quiet.add(name)
+                    changed = True
+    found = frozenset(quiet)
+    ctx._called_without_grad = found
+    return found
