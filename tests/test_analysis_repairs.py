@@ -934,3 +934,22 @@ def test_a_helper_the_file_calls_only_under_no_grad_carries_no_gradient():
                 return (target * torch.log_softmax(a, -1)).sum() + z.sum() + w.sum() + q.sum()
     '''
     assert [line for code, line in codes(source) if code == "NAN214"] == [7, 14]
+
+
+def test_confusion_matrix_cells_are_counts_and_a_guard_on_a_sum_is_read_as_spelled():
+    """A confusion matrix handed in holds counts (0 for a class never predicted, no gradient): ``tp / (tp + fp)``
+    is a 0/0, ``where((tp + fp) > 0, tp / (tp + fp), nan)`` guards it (the condition tests the very sum), and the
+    where's unused branch has no gradient to poison (NAN241 is quiet on counts)."""
+    source = '''
+        import torch
+
+        def precision(confusion_matrix):
+            tp, fp = confusion_matrix[..., 0], confusion_matrix[..., 1]
+            return tp / (tp + fp)
+
+        def guarded(confusion_matrix):
+            tp, fp = confusion_matrix[..., 0], confusion_matrix[..., 1]
+            nan = torch.tensor(float("nan"))
+            return torch.where((tp + fp) > 0, tp / (tp + fp), nan)
+    '''
+    assert codes(source) == [("NAN201", 5)]

@@ -30,6 +30,7 @@ from nanlint.analysis.syntax import literal_value
 from nanlint.resolver import ImportResolver, Target, dotted
 
 _NO_CUT = 1 << 30
+_KEYED_OPERATORS = {cst.Subtract: "-", cst.Add: "+", cst.Multiply: "*"}
 ARRAY_NAMESPACES = frozenset({"torch", "method", "numpy", "math", "tf", "jax", "scipy"})
 _BINARY = {cst.Add: "add", cst.Subtract: "sub", cst.Multiply: "mul", cst.Divide: "div", cst.Power: "pow",
            cst.MatrixMultiply: "matmul", cst.FloorDivide: "floor_divide", cst.Modulo: "remainder"}
@@ -138,9 +139,10 @@ class Evaluator(NameValues, CallValues):
         """The key a guard constrains: a name, ``self.x``, or a dotted chain (``x.data`` is ``x``)."""
         while isinstance(expr, cst.Attribute) and expr.attr.value in ("data", "T", "mT"):
             expr = expr.value
-        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract):  # `maxa - mina`
+        operator = _KEYED_OPERATORS.get(type(expr.operator)) if isinstance(expr, cst.BinaryOperation) else None
+        if operator is not None:  # `maxa - mina`, `tp + fp`, `w * h`: tested as spelled
             left, right = self.key(expr.left), self.key(expr.right)
-            return f"{left} - {right}" if left and right else None
+            return f"{left} {operator} {right}" if left and right else None
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.BitInvert, cst.Not)):  # `~keep`
             inner = self.key(expr.expression)
             return f"~{inner}" if inner else None

@@ -21,7 +21,9 @@ NOT_SIGNAL = re.compile(r"(^|_)(n|nb|total|size|sizes|shape|len|length|lengths|n
 TARGET_NAME = re.compile(r"^(gt|target|targets|y_true|ground_truth)$|^gt_|_gt$|(^|_)(gt|target)_(score|map|mask|heatmap|prob|probs)(_|$)", re.I)
 ADJACENCY_NAME = re.compile(r"^(adj|adjs|adj_t|adjacency|adj_matrix|adjacency_matrix|adj_mat)$", re.I)
 COORDINATE_NAME = re.compile(r"^(boxes|bboxes?|box|gt_boxes|anchors|points|pts|coords|coordinates|keypoints|kpts|vertices|verts|train_x|train_inputs|x_train|knots)$", re.I)
-COUNT_NAME = re.compile(r"(^|_)(counts?|class_counts?|per_class|frequenc(y|ies)|occurrences|histogram|hist|n_per_class)(_|$)", re.I)
+# counts, including the cells of a confusion matrix (true_positives, confmat): 0 for a class never predicted
+COUNT_NAME = re.compile(r"(^|_)(counts?|class_counts?|per_class|frequenc(y|ies)|occurrences|histogram|hist|n_per_class|"
+                        r"confusion_matri(x|ces)|confmat|conf_mat|(true|false)_(positive|negative)s?)(_|$)", re.I)
 ZEROABLE_VECTOR = re.compile(r"^(omega|rotvec|rot_vec|axis_angle|aa|angle|angles|theta|translation|trans|tvec|t_vec|displacement|disp|offset|offsets|delta|deltas|shift|motion|flow|velocity|vel|residual|residuals|resid|error|errors|err|diff|difference|grad|grads|gradient|gradients)$", re.I)
 PROB_NAME = re.compile(r"(^|_)(probs|probas|probabilities|softmax|sigmoid|likelihoods|posteriors?|pmf)(_|$)", re.I)
 NOT_PROB = re.compile(r"(threshold|thresh|drop|dropout|keep|mask|ratio|min|max|temperature|logits?|log)", re.I)
