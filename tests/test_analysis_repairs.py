@@ -953,3 +953,42 @@ def test_confusion_matrix_cells_are_counts_and_a_guard_on_a_sum_is_read_as_spell
             return torch.where((tp + fp) > 0, tp / (tp + fp), nan)
     '''
     assert codes(source) == [("NAN201", 5)]
+
+
+def test_writing_a_selection_into_a_full_tensor_does_not_make_it_empty():
+    """``scores = ones_like(rss); scores[cond] = 1 - rss[cond] / tss[cond]``: ``scores`` keeps its own extent, so
+    its mean is over every entry even when ``cond`` selects nothing."""
+    source = '''
+        import torch
+
+        def r2(rss, tss):
+            cond = tss != 0
+            scores = torch.ones_like(rss)
+            scores[cond] = 1 - rss[cond] / tss[cond]
+            return torch.mean(scores)
+
+        def selected(rss, tss):
+            cond = tss != 0
+            return torch.mean(rss[cond])
+    '''
+    assert codes(source) == [("NAN203", 11)]
+
+
+def test_a_selection_tested_for_elements_is_guarded_as_spelled():
+    """``-1 if len(p[p > -1]) == 0 else mean(p[p > -1])``, and the same as an early return: the mean is over a
+    selection the test showed is not empty."""
+    source = '''
+        import torch
+
+        def ap(prec):
+            return torch.tensor([-1.0]) if len(prec[prec > -1]) == 0 else torch.mean(prec[prec > -1])
+
+        def ap_return(prec):
+            if len(prec[prec > -1]) == 0:
+                return -1.0
+            return float(prec[prec > -1].mean())
+
+        def unguarded(prec):
+            return torch.mean(prec[prec > -1])
+    '''
+    assert codes(source) == [("NAN203", 12)]

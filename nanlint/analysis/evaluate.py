@@ -148,7 +148,10 @@ class Evaluator(NameValues, CallValues):
             return f"~{inner}" if inner else None
         if isinstance(expr, cst.Subscript):  # one entry at a literal index: `fps[-1]`, `bounds[0]`
             base = dotted(expr.value) if isinstance(expr.value, (cst.Name, cst.Attribute)) else None
-            index = literal_value(expr.slice[0].slice.value) if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
+            element = expr.slice[0].slice.value if len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index) else None
+            index = literal_value(element) if element is not None else None
+            if base and isinstance(element, cst.Comparison):  # a selection, `prec[prec > -1]`: tested as spelled
+                return f"{base}[{self.text(element)}]"
             return f"{base}[{int(index)}]" if base and index is not None and float(index).is_integer() else None
         return dotted(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
 

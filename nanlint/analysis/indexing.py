@@ -200,6 +200,16 @@ def _gather(ev, node, base: Value, index: Value) -> Value:
 
 
 def subscript_write(ev: "Evaluator", definition, frame: "Frame") -> Value:
+    """``x[i] = v``: ``x`` with some entries from ``v``. Its extent is its own: writing the values of an empty
+    selection (``out[cond] = a[cond] / b[cond]``) does not make ``out`` empty."""
+    out = _written(ev, definition, frame)
+    old = ev.value(definition.target.value, frame)
+    if out.empty is not old.empty or out.single is not old.single:
+        out = replace(out, empty=old.empty, single=old.single)
+    return out
+
+
+def _written(ev: "Evaluator", definition, frame: "Frame") -> Value:
     statement = definition.value
     target = definition.target
     old = ev.value(target.value, frame)
