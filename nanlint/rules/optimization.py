@@ -16,7 +16,10 @@ from nanlint.rules._context import FamilyRule
 FAMILIES = {
     **dict.fromkeys(("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam", "FusedAdam", "AdamP", "Lamb", "LAMB", "Lion", "Adafactor", "AdaBelief", "AdaBound"), "adam"),
     **dict.fromkeys(("RMSprop", "RMSProp"), "rmsprop"),
-    **dict.fromkeys(("SGD", "ASGD", "FusedSGD", "LARS"), "sgd"),
+    **dict.fromkeys(("SGD", "ASGD", "FusedSGD"), "sgd"),
+    # layer-wise trust ratio: each layer moves by about lr * eta (eta ~1e-3) of its weight norm, so SimCLR's
+    # 0.3 * batch / 256 = 4.8 is a healthy rate
+    **dict.fromkeys(("LARS", "LARC", "Lars", "FusedLARS"), "lars"),
     **dict.fromkeys(("Adagrad",), "adagrad"),
 }
 LR_NAME = re.compile(r"^(lr|learning_rate|base_lr|lr0|init_lr|initial_lr|max_lr|peak_lr|learningrate|learning_rate_init|step_size_lr)$", re.I)
@@ -28,7 +31,7 @@ class LargeLearningRate(FamilyRule):
 
     code = "NAN501"
     triggers = ("lr", "learning_rate", "learning-rate", "optim", "SGD", "Adam", "RMSprop", "Adagrad")
-    default_options = {"adam": 0.01, "rmsprop": 0.01, "sgd": 1.0, "adagrad": 1.0, "other": 1.0}
+    default_options = {"adam": 0.01, "rmsprop": 0.01, "sgd": 1.0, "lars": 30.0, "adagrad": 1.0, "other": 1.0}
 
     # ---- sites ----
     def visit_Call(self, node: cst.Call) -> None:
