@@ -992,3 +992,26 @@ def test_a_selection_tested_for_elements_is_guarded_as_spelled():
             return torch.mean(prec[prec > -1])
     '''
     assert codes(source) == [("NAN203", 12)]
+
+
+def test_a_selection_of_one_element_is_plausible_for_a_class_and_degenerate_for_a_threshold():
+    """``x[labels == c].std()``: a class with one sample in the batch is ordinary. ``x[x > t].var()`` or a mask
+    handed in that picks exactly one entry is a degenerate input: reported only with ``--strict``."""
+    import textwrap
+
+    source = textwrap.dedent('''
+        import torch
+
+        def per_class(x, labels, c):
+            return x[labels == c].std()
+
+        def above(x, t):
+            return x[x > t].var()
+
+        def masked(item, item_mask):
+            return item.masked_select(item_mask).var()
+    ''').lstrip("\n")
+    default = [(f.code, f.line) for f in check_source(source, "t.py") if f.code == "NAN231"]
+    strict = [(f.code, f.line) for f in check_source(source, "t.py", Config(strict=True)) if f.code == "NAN231"]
+    assert default == [("NAN231", 4)]
+    assert strict == [("NAN231", 4), ("NAN231", 7), ("NAN231", 10)]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nanlint.analysis import arith, domain as d, guards as guard_mod
+from nanlint.analysis import arith, domain as d, guards as guard_mod, members
 from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def _selection(ev, node, index, base: Value, frame) -> Value | None:
     root = ev.key(index)
     empty = Evidence(iv.vanish.over_batch().tier, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root) \
         if iv.vanish is not None else None  # `if mask.any():` on the way here: the mask picks something
-    single = Evidence(Tier.PLAUSIBLE, f"the selection `{text}` can hold a single element", node, "single", root)
+    single = Evidence(members.single_tier(ev, index), f"the selection `{text}` can hold a single element", node, "single", root)
     return replace(picked, items=None, entries=None, dist=False, module=None, node=node, empty=empty, single=single,
                    vanish=None, desc=f"the selection `{text}`")
 

@@ -131,3 +131,17 @@ def _counted(ev: "Evaluator", frame: "Frame", node: cst.BaseExpression) -> tuple
     if key is not None and ev.value(mask, frame).role == "mask":
         return mask, key
     return None
+
+
+def single_tier(ev: "Evaluator", mask: cst.BaseExpression | None):
+    """How plausibly a selection by ``mask`` holds exactly one element: a membership test (``labels == c``, a
+    class or a group with one sample in the batch) does on ordinary data; a threshold or a mask handed in
+    picking exactly one entry is a degenerate input."""
+    from nanlint.analysis.domain import Tier
+
+    expr = ev.resolved(mask) if mask is not None else None
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _CASTS:
+        expr = expr.func.value
+    if isinstance(expr, cst.Comparison) and any(isinstance(t.operator, cst.Equal) for t in expr.comparisons):
+        return Tier.PLAUSIBLE
+    return Tier.DEGENERATE

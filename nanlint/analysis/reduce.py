@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import libcst as cst
 
-from nanlint.analysis import domain as d
+from nanlint.analysis import domain as d, members
 from nanlint.analysis.domain import INF, Evidence, Tier, Value, stronger
 from nanlint.analysis.opcall import OpCall
 
@@ -245,7 +245,7 @@ def select(call: OpCall) -> Value:
         root = call.ev.text(mask_expr) if mask_expr is not None else None
         return replace(x, node=node, desc=f"the selection `{text}`", vanish=None, constant=x.constant,
                        empty=Evidence(Tier.PLAUSIBLE, f"the selection `{text}` holds no element when the mask is all False", node, "empty", root),
-                       single=Evidence(Tier.PLAUSIBLE, f"the selection `{text}` can hold one element", node, "single", root))
+                       single=Evidence(members.single_tier(call.ev, mask_expr), f"the selection `{text}` can hold one element", node, "single", root))
     if fn in ("topk", "sorted"):
         values = replace(x, node=node, desc=f"values of `{text}`")
         if fn == "topk" and x.dist:
