@@ -1015,3 +1015,23 @@ def test_a_selection_of_one_element_is_plausible_for_a_class_and_degenerate_for_
     strict = [(f.code, f.line) for f in check_source(source, "t.py", Config(strict=True)) if f.code == "NAN231"]
     assert default == [("NAN231", 4)]
     assert strict == [("NAN231", 4), ("NAN231", 7), ("NAN231", 10)]
+
+
+def test_a_mask_narrowed_in_place_can_end_all_false_but_one_kept_by_a_slice_write_cannot():
+    """CTC decoding: ``sel = ones(n, bool); sel[1:] = ids[1:] != ids[:-1]`` keeps entry 0 True, but
+    ``sel &= ids != 0`` (drop blanks) is all False for an all-blank output, and the mean score of nothing is NaN."""
+    source = '''
+        import torch
+
+        def decode(preds_idx, preds_prob):
+            selection = torch.ones(len(preds_idx), dtype=torch.bool)
+            selection[1:] = preds_idx[1:] != preds_idx[:-1]
+            selection &= preds_idx != 0
+            return preds_prob[selection].mean().item()
+
+        def deduplicated(preds_idx, preds_prob):
+            selection = torch.ones(len(preds_idx), dtype=torch.bool)
+            selection[1:] = preds_idx[1:] != preds_idx[:-1]
+            return preds_prob[selection].mean().item()
+    '''
+    assert [f for f in codes(source) if f[0] == "NAN203"] == [("NAN203", 7)]

@@ -246,7 +246,23 @@ def _written(ev: "Evaluator", definition, frame: "Frame") -> Value:
         out = d.join(weakened, written)
         return replace(out, const=None, node=old.node, desc=old.desc).with_point(0.0, Evidence(Tier.DEGENERATE, why, statement, "fill"))
     out = d.join(old, written)
+    if old.vanish is None and _leaves_a_part(ev, target, frame):
+        # `sel = ones(n, bool); sel[1:] = a[1:] != a[:-1]`: entry 0 keeps its True, so the whole is never all 0
+        return replace(out, const=None, node=old.node, desc=old.desc, vanish=None)
     return replace(out, const=None, node=old.node, desc=old.desc)
+
+
+def _leaves_a_part(ev, target: cst.Subscript, frame) -> bool:
+    """The write goes through a slice that leaves some entries out whatever the data (``[1:]``, ``[:-1]``),
+    not through a mask or positions that may cover everything."""
+    for element in target.slice:
+        s = element.slice
+        if isinstance(s, cst.Slice) and s.step is None:
+            lower = ev.number(s.lower, frame) if s.lower is not None else 0
+            upper = ev.number(s.upper, frame) if s.upper is not None else None
+            if (lower is not None and lower >= 1) or (upper is not None and upper < 0):
+                return True
+    return False
 
 
 def _deterministic(ev, target: cst.Subscript, frame) -> bool:

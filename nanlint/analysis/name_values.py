@@ -14,6 +14,7 @@ from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
 from nanlint.analysis.flow import Def, is_project_call
 from nanlint.analysis.objects import Frame, Instance, LocalClass, LocalFunction
 from nanlint.analysis.syntax import literal_value
+from nanlint.analysis.reduce import mask_value
 from nanlint.analysis.transfer import transfer
 from nanlint.resolver import dotted
 
@@ -250,6 +251,10 @@ class NameValues:
             return v
         if kind == "aug":
             statement = definition.value
+            if isinstance(statement.operator, (cst.BitAndAssign, cst.BitOrAssign, cst.BitXorAssign)):
+                old, other = self.value(statement.target, frame), self.value(statement.value, frame)
+                if old.role == d.MASK or other.role == d.MASK or d.MASK in (old.dtype, other.dtype) or "bool" in (old.dtype, other.dtype):
+                    return mask_value(statement, f"`{self.text(statement.target)}` after `{self.text(statement)}`")
             site = self.opcall(statement, frame)
             out = transfer(site) if site is not None else UNKNOWN
             return _accumulated(self, statement, out, frame) if site is not None else out
