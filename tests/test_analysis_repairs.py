@@ -1035,3 +1035,28 @@ def test_a_mask_narrowed_in_place_can_end_all_false_but_one_kept_by_a_slice_writ
             return preds_prob[selection].mean().item()
     '''
     assert [f for f in codes(source) if f[0] == "NAN203"] == [("NAN203", 7)]
+
+
+def test_the_arguments_of_a_custom_autograd_function_reach_its_forward_through_apply():
+    """``Cumulation.apply(q, k)`` calls ``Cumulation.forward(ctx, q, k)``: normalized q and k make the
+    ``acos(q @ k.T)`` in forward the acos of a cosine, which rounds past 1 for nearly parallel vectors."""
+    source = '''
+        import math
+        import torch
+        import torch.nn.functional as F
+
+        class Cumulation(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, query, key):
+                return 1 - torch.acos(torch.matmul(query, key.transpose(-1, -2))) / math.pi
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad, grad
+
+        def attend(q, k):
+            q = F.normalize(q, p=2, dim=-1)
+            k = F.normalize(k, p=2, dim=-1)
+            return Cumulation.apply(q, k)
+    '''
+    assert codes(source) == [("NAN221", 8)]

@@ -312,8 +312,19 @@ class Calls:
 
         self._contexts[id(fn)] = []
         out = []
-        for call, scope in self._call_index().get(fn.name.value, ()):
+        function_class = self._autograd_function(fn)
+        calls = self._call_index().get(fn.name.value, ())
+        if function_class is not None:  # `Cumulation.apply(q, k)` runs `Cumulation.forward(ctx, q, k)`
+            calls = [(call, scope) for call, scope in self._call_index().get("apply", ())
+                     if isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name)
+                     and call.func.value.value == function_class]
+        for call, scope in calls:
             caller = self.ev.frame_of(scope)
+            if function_class is not None:
+                bindings = self.bindings(fn, call, caller, True)
+                if any(interesting(v) and _evidence(v) for v in bindings.values()):
+                    out.append(Frame(self.ev.flow_of(fn), bindings, ("site", id(call)), call, caller, 1, self.ev.scopes.class_of(fn)))
+                continue
             held = self.ev.value(call.func, caller).module
             if not isinstance(held, LocalFunction) or held.fn is not fn:
                 continue
@@ -325,6 +336,15 @@ class Calls:
                 break
         self._contexts[id(fn)] = out
         return out
+
+    def _autograd_function(self, fn: cst.FunctionDef) -> str | None:
+        """The class name when ``fn`` is the ``forward`` of a custom ``torch.autograd.Function``."""
+        if fn.name.value != "forward":
+            return None
+        cls = self.ev.scopes.class_of(fn)
+        if cls is None or not any(self.ev.text(b.value).endswith("Function") for b in cls.bases):
+            return None
+        return cls.name.value
 
     def _call_index(self) -> dict[str, list]:
         if self._index is None:
