@@ -1060,3 +1060,24 @@ def test_the_arguments_of_a_custom_autograd_function_reach_its_forward_through_a
             return Cumulation.apply(q, k)
     '''
     assert codes(source) == [("NAN221", 8)]
+
+
+def test_a_list_built_by_append_holds_what_was_appended():
+    """``out = []; for t in xs: out.append(F.normalize(t))``: its elements (indexed, unpacked) are unit vectors,
+    so ``acos(a @ b.T)`` of two of them is the acos of a cosine; a list extended from a list of unknown
+    origin holds unknown values as well."""
+    [element, product, mixed] = probed("""
+        import torch
+        import torch.nn.functional as F
+        def f(xs, given):
+            out = []
+            for t in xs:
+                out.append(F.normalize(t, dim=-1))
+            a, b = out
+            probe(out[0])
+            probe(torch.matmul(a, b.T))
+            given.append(F.normalize(xs[0], dim=-1))
+            probe(given[0])
+    """)
+    assert element.unit and product.beyond is not None
+    assert not mixed.unit

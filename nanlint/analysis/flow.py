@@ -55,6 +55,7 @@ def may_write_arguments(resolver: ImportResolver, expr) -> bool:
     return bool(qualified) and qualified.split(".")[0] not in ("torch", "numpy", "math", "jax", "scipy", "builtins")
 
 
+LIST_GROWERS = frozenset({"append", "extend", "insert"})
 NON_WRITING_BUILTINS = frozenset({"print", "len", "isinstance", "assert_", "setattr", "getattr", "hasattr", "id",
                                   "repr", "str", "format", "type", "vars", "dir", "sorted", "list", "tuple", "set",
                                   "dict", "iter", "next", "callable", "super", "warn"})
@@ -350,6 +351,8 @@ class FlowBuilder:
         if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Attribute):
             return None
         method = expr.func.attr.value
+        if method in LIST_GROWERS and expr.args:
+            return _target_key(expr.func.value)  # `outputs.append(h)`: the list now also holds h
         if not (method.endswith("_") and not method.endswith("__")) or method in ("requires_grad_", "retain_grad_"):
             return None
         return _target_key(expr.func.value)

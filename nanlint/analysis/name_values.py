@@ -11,7 +11,7 @@ import libcst as cst
 
 from nanlint.analysis import domain as d, guards as guard_mod, names
 from nanlint.analysis.domain import UNKNOWN, Evidence, Tier, Value
-from nanlint.analysis.flow import Def, is_project_call
+from nanlint.analysis.flow import LIST_GROWERS, Def, is_project_call
 from nanlint.analysis.objects import Frame, Instance, LocalClass, LocalFunction
 from nanlint.analysis.syntax import literal_value
 from nanlint.analysis.reduce import mask_value
@@ -242,6 +242,21 @@ class NameValues:
             self.leave(key, outer, found, self._def_memo)
         return found
 
+    def _grown_list(self, call: cst.Call, frame: Frame) -> Value:
+        """``xs.append(v)`` / ``xs.extend(vs)``: a list whose elements are what it held and the new ones."""
+        old = self.value(call.func.value, frame)
+        added = self.value(call.args[-1].value, frame)
+        if call.func.attr.value == "extend":
+            added = element_of(added)
+        if old.element is not None:
+            held = old.element
+        elif old.items:
+            held = d.join_all(old.items)
+        else:  # `[]` holds nothing yet; a list of unknown origin holds unknown values
+            held = None if old.items == () else UNKNOWN
+        element = added if held is None else d.join(held, added)
+        return Value(element=element, node=call, grad=element.grad)
+
     def _definition(self, definition: Def, frame: Frame) -> Value:
         kind = definition.kind
         if kind == "assign":
@@ -270,6 +285,9 @@ class NameValues:
             cls = frame.cls
             return Value(module=Instance(cls), node=definition.node) if cls is not None else UNKNOWN
         if kind == "mutate":
+            call = definition.value
+            if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in LIST_GROWERS:
+                return self._grown_list(call, frame)
             return self.value(definition.value, frame)
         if kind == "subscript":
             from nanlint.analysis.indexing import subscript_write
