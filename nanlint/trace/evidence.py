@@ -446,11 +446,14 @@ class HealthWatch:
                 if id(p) not in self.monitor.param_names:
                     self.monitor.param_names[id(p)] = f"param{len(self.monitor.param_names)}"
             groups = [list(g["params"]) for g in optimizer.param_groups]  # under no_grad: nothing to detach
-            self._snapshots[id(optimizer)] = [[_sample(p)[0].clone() for p in ps] for ps in groups]
-            flat = [p for ps in groups for p in ps]
+            samples = [[_sample(p) for p in ps] for ps in groups]
+            self._snapshots[id(optimizer)] = [[sample.clone() for sample, _ in ss] for ss in samples]
+            flat = [sample for ss in self._snapshots[id(optimizer)] for sample in ss]
+            scales = [scale for ss in samples for _, scale in ss]
             with_grad = [p for p in params if p.grad is not None]
-            values = _norms(flat + [p.grad for p in with_grad])  # weights and gradients in one call
-            weights, grads = values[:len(flat)], values[len(flat):]
+            values = _norms(flat + [p.grad for p in with_grad])  # weights (their samples) and gradients in one call
+            weights = [math.sqrt(n * n * scale) for n, scale in zip(values[:len(flat)], scales)]
+            grads = values[len(flat):]
             self._weight_norms[id(optimizer)] = [[weights.pop(0) for _ in ps] for ps in groups]
             # every gradient the optimizer is about to apply is finite: the step's fast path (only updates scanned)
             self.monitor.step_clean = all(math.isfinite(n) for n in grads)
