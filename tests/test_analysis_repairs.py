@@ -1081,3 +1081,25 @@ def test_a_list_built_by_append_holds_what_was_appended():
     """)
     assert element.unit and product.beyond is not None
     assert not mixed.unit
+
+
+def test_the_parameters_of_a_schedule_or_no_grad_function_carry_no_gradient():
+    """In a noise scheduler's step (and under ``@torch.no_grad()``) the sigmas are a schedule laid out to stay
+    ordered: ``(sigma_hat**2 - sigma**2) ** 0.5`` going below 0 is a degenerate schedule. The same arithmetic on
+    values of a model's forward can cross 0 on ordinary inputs."""
+    source = '''
+        import torch
+
+        class EulerScheduler(SchedulerMixin):
+            def step(self, model_output, sigma, sigma_hat, sample):
+                return sample + torch.randn_like(sample) * (sigma_hat**2 - sigma**2) ** 0.5
+
+        @torch.no_grad()
+        def sample_euler(x, sigma, sigma_hat):
+            return x + torch.randn_like(x) * (sigma_hat**2 - sigma**2) ** 0.5
+
+        class Head(torch.nn.Module):
+            def forward(self, model_output, sigma, sigma_hat, sample):
+                return sample + model_output * (sigma_hat**2 - sigma**2) ** 0.5
+    '''
+    assert codes(source) == [("NAN212", 13)]

@@ -119,6 +119,23 @@ class Calls:
 
     # ---- parameters ----
     def parameter(self, definition, frame: "Frame") -> Value:
+        out = self._parameter(definition, frame)
+        if out.grad is not False and self._without_grad(frame):
+            out = replace(out, grad=False)  # whatever is passed in, nothing computed here is differentiated
+        return out
+
+    def _without_grad(self, frame: "Frame") -> bool:
+        """The function runs without gradient: decorated ``no_grad``/``inference_mode``, or a method of a
+        data-processing or schedule class."""
+        from nanlint.analysis.flow import _is_no_grad
+        from nanlint.analysis.gradient import without_grad_class
+
+        fn = frame.flow.node
+        if isinstance(fn, cst.FunctionDef) and any(_is_no_grad(d.decorator, self.ev.resolver) for d in fn.decorators):
+            return True
+        return frame.cls is not None and any(without_grad_class(k) for k in self.ev.scopes.lineage(frame.cls))
+
+    def _parameter(self, definition, frame: "Frame") -> Value:
         name = definition.name
         if frame.bindings is not None and name in frame.bindings:
             return frame.bindings[name]

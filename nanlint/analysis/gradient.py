@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from nanlint.analysis.context import FileContext
 
 DATA_CLASS = re.compile(r"(FeatureExtractor|ImageProcessor|Processor|Processing|Tokenizer|Collator|Dataset|Sampler|DataModule|Transform|Augmentation|Augment)s?(Mixin|Base|Fast)?$")
+# schedules of noise levels and learning rates: inference-time or bookkeeping numerics that no gradient flows through
+SCHEDULE_CLASS = re.compile(r"Scheduler(Mixin|Base)?$")
 _DATA_FUNCTION = re.compile(r"^_*(post_?process\w*|pre_?process\w*|postprocess\w*|preprocess\w*|collate\w*|decode_\w+|evaluate\w*|compute_metrics?|__getitem__|apply_transform|augment\w*)$")
 
 
@@ -38,7 +40,7 @@ def no_grad_here(ctx: "FileContext") -> bool:
             if node.name.value in _called_without_grad(ctx):
                 return True
     for klass in ctx.class_stack:
-        if DATA_CLASS.search(klass.name.value) or any(DATA_CLASS.search(_base(b)) for b in klass.bases):
+        if without_grad_class(klass):
             return True
     function = ctx.current_function
     if function is not None and function.name.value == "backward" and ctx.class_stack:
@@ -46,6 +48,12 @@ def no_grad_here(ctx: "FileContext") -> bool:
         if any(b.endswith("Function") for b in bases):
             return True
     return False
+
+
+def without_grad_class(klass: cst.ClassDef) -> bool:
+    """A data-processing or schedule class (by its name or a base's): what its methods compute has no gradient."""
+    return any(pattern.search(klass.name.value) or any(pattern.search(_base(b)) for b in klass.bases)
+               for pattern in (DATA_CLASS, SCHEDULE_CLASS))
 
 
 def _base(base: cst.Arg) -> str:
