@@ -22,6 +22,39 @@ NORM_LAYERS = frozenset({
 NORM_EPS_NAME = re.compile(r"norm|ln_|_ln|bn_|_bn|layernorm|batchnorm", re.I)
 
 
+def _is_norm_layer(name: str | None) -> bool:
+    return bool(name) and (name in NORM_LAYERS or bool(re.search(r"Norm(\dd)?$|_norm$|^norm$", name)))
+
+
+def _feeds_only_norms(fn: cst.FunctionDef, name: str) -> bool:
+    """Every use of the parameter ``name`` in ``fn`` is the ``eps`` of a normalization layer (which adds it to
+    the variance in a float32 accumulator whatever the input dtype)."""
+    uses: list[bool] = []
+
+    class Uses(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.stack: list[cst.Call] = []
+
+        def visit_Call(self, node: cst.Call) -> None:
+            for a in node.args:
+                if isinstance(a.value, cst.Name) and a.value.value == name:
+                    uses.append(a.keyword is not None and a.keyword.value in ("eps", "epsilon") and _is_norm_layer(C.call_name(node)))
+                elif a.value is not None:
+                    a.value.visit(self)
+            node.func.visit(self)
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                uses.append(False)
+
+        def visit_Param(self, node: cst.Param) -> bool:
+            return False  # the parameter itself is no use
+
+    fn.body.visit(Uses())
+    return bool(uses) and all(uses)
+
+
 def _fmt(value: float) -> str:
     """``-1e9`` rather than ``-1e+09``."""
     return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
@@ -240,9 +273,23 @@ class EpsUnderflowsInHalf(FamilyRule):
         if value is None or not 0 < value < C.FP16_TINY:
             return
         target = self.target(node)
-        if target.op in NORM_LAYERS or re.search(r"Norm(\dd)?$|_norm$|^norm$", target.op):
+        if _is_norm_layer(target.op):
             return  # normalization layers compute in float32 internally
+        callee = self._local_callee(target.op)
+        if callee is not None and _feeds_only_norms(callee, "eps" if C.keyword(node, "eps") is not None else "epsilon"):
+            return  # a block of this file that hands its eps to its normalization layers only
         self._flag(eps, value, f"passed as `eps` to `{target.op}`")
+
+    def _local_callee(self, name: str | None) -> cst.FunctionDef | None:
+        """The function, or the class's ``__init__``, this module defines under ``name``."""
+        for statement in self.ctx.module.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                return statement
+            if isinstance(statement, cst.ClassDef) and statement.name.value == name:
+                for item in statement.body.body:
+                    if isinstance(item, cst.FunctionDef) and item.name.value == "__init__":
+                        return item
+        return None
 
     def visit_Param(self, node: cst.Param) -> None:
         if node.default is None or not EPS_NAME.search(node.name.value) or NORM_EPS_NAME.search(node.name.value):
@@ -250,6 +297,9 @@ class EpsUnderflowsInHalf(FamilyRule):
         if self._defaults_exempt():
             return
         value = literal_value(node.default)
+        function = self.ctx.current_function
+        if function is not None and _feeds_only_norms(function, node.name.value):
+            return  # `def __init__(self, ..., eps=1e-12): self.norm = nn.LayerNorm(d, eps=eps)`
         if value is not None and 0 < value < C.FP16_TINY:
             self._flag(node.default, value, f"the default of `{node.name.value}`")
 

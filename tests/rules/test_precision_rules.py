@@ -326,3 +326,32 @@ def test_the_constants_behave_as_documented_in_torch():
     row = torch.full((3,), float("-inf"))
     assert torch.isnan(row.softmax(-1)).all()
     assert torch.isnan(torch.tensor([1.0, float("inf")]).softmax(-1)).any()
+
+
+def test_an_eps_that_only_feeds_normalization_layers_does_not_underflow_in_half():
+    """``def __init__(self, ..., eps=1e-12): self.norm = nn.LayerNorm(d, eps=eps)`` and ``ProjLayer(eps=1e-12)``:
+    the LayerNorm adds its eps in a float32 accumulator; an eps kept for a division still rounds to 0 in float16."""
+    source = """
+        import torch
+        import torch.nn as nn
+
+        class ProjLayer(nn.Module):
+            def __init__(self, in_dim, out_dim, eps=1e-12):
+                super().__init__()
+                self.norm = nn.LayerNorm(out_dim, eps=eps)
+
+            def forward(self, x):
+                return self.norm(x).half()
+
+        class Guard(nn.Module):
+            def __init__(self, eps=1e-12):
+                super().__init__()
+                self.eps = eps
+
+            def forward(self, x):
+                return (x / (x.norm() + self.eps)).half()
+
+        def build():
+            return ProjLayer(4, 4, eps=1e-12), Guard(eps=1e-12)
+        """
+    assert hits("NAN354", source) == [("NAN354", 13), ("NAN354", 21)]
