@@ -1103,3 +1103,20 @@ def test_the_parameters_of_a_schedule_or_no_grad_function_carry_no_gradient():
                 return sample + model_output * (sigma_hat**2 - sigma**2) ** 0.5
     '''
     assert codes(source) == [("NAN212", 13)]
+
+
+def test_limits_and_settings_named_after_a_signal_are_not_signals():
+    """``max_pixels``, ``min_depth``, ``pixel_shuffle_factor``, ``video_fps``: a limit or a factor named after
+    pixels or frames is a setting, not a black image; ``image_max`` (a value of the data) still is one."""
+    source = '''
+        import math
+        import torch
+
+        def smart_resize(height, width, max_pixels, pixel_shuffle_factor, video_fps):
+            beta = math.sqrt((height * width) / max_pixels)
+            return beta / pixel_shuffle_factor, 1.0 / video_fps
+
+        def rescale(x, image_max):
+            return x / image_max
+    '''
+    assert codes(source) == [("NAN201", 9)]
