@@ -1116,7 +1116,10 @@ def test_limits_and_settings_named_after_a_signal_are_not_signals():
             beta = math.sqrt((height * width) / max_pixels)
             return beta / pixel_shuffle_factor, 1.0 / video_fps
 
+        def anchors(ref_y, valid_ratios, height, image_shapes, frames_indices):
+            return ref_y / (valid_ratios[:, 1] * height), ref_y / image_shapes[0], ref_y / frames_indices
+
         def rescale(x, image_max):
             return x / image_max
     '''
-    assert codes(source) == [("NAN201", 9)]
+    assert codes(source) == [("NAN201", 12)]

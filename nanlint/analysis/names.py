@@ -15,10 +15,10 @@ from nanlint.analysis.domain import Evidence, Tier, Value
 
 EPS_NAME = re.compile(r"(^|_)(eps|epsilon|tiny|smooth|smoothing|stability|numerical_stab\w*|min_norm|min_std)(_|$|\d)", re.I)
 MASK_NAME = re.compile(r"(^|_)(mask|masks|valid|keep|selected|is_\w+|has_\w+)(_|$)", re.I)
-NOT_MASK = re.compile(r"(^|_)(attention|attn|causal|head|mask_value|mask_token|masking|mask_ratio|mask_prob|mask_length|mask_len|num_masks?|lengths?|len|size|ratio|prob|fill|logits?|scores?|probs?|preds?|predictions?|embeds?|embeddings?|features?|feats?|tokens?|loss|weights?)(_|$)", re.I)
+NOT_MASK = re.compile(r"(^|_)(attention|attn|causal|head|mask_value|mask_token|masking|mask_ratio|mask_prob|mask_length|mask_len|num_masks?|lengths?|len|size|ratios?|prob|fill|logits?|scores?|probs?|preds?|predictions?|embeds?|embeddings?|features?|feats?|tokens?|loss|weights?)(_|$)", re.I)
 SIGNAL_NAME = re.compile(r"(^|_)(images?|imgs?|waveforms?|wavs?|audios?|signals?|spectrograms?|specs?|stfts?|mels?|frames?|depths?|depth_map|videos?|traces?|pixels?|intensit(y|ies)|raw|clean|noisy)(_|$|\d)", re.I)
 NOT_SIGNAL = re.compile(r"(^|_)(n|nb|total|size|sizes|shape|len|length|lengths|num|count|idx|index|ids?|path|paths|name|names|file|dir|dtype|mean|std|scale|feat|feats|features|embeds?|embeddings?|encoder|decoder|processor|model|token|tokens|patch|patches|size|height|width|channels?|mask|masks|rate|sr|key|keys|logits?|scores?|preds?|predictions?|probs?|activations?|hidden|latents?|"
-                        r"factor|ratio|fps|duration|per)(_|$)|^(max|min)_", re.I)  # settings and limits: `video_fps`, `max_pixels`
+                        r"factor|ratios?|fps|duration|per|shapes|indices|coefficients?|steps?|ranges?)(_|$)|^(max|min)_", re.I)  # settings and limits: `video_fps`, `max_pixels`
 TARGET_NAME = re.compile(r"^(gt|target|targets|y_true|ground_truth)$|^gt_|_gt$|(^|_)(gt|target)_(score|map|mask|heatmap|prob|probs)(_|$)", re.I)
 ADJACENCY_NAME = re.compile(r"^(adj|adjs|adj_t|adjacency|adj_matrix|adjacency_matrix|adj_mat)$", re.I)
 COORDINATE_NAME = re.compile(r"^(boxes|bboxes?|box|gt_boxes|anchors|points|pts|coords|coordinates|keypoints|kpts|vertices|verts|train_x|train_inputs|x_train|knots)$", re.I)
