@@ -1123,3 +1123,24 @@ def test_limits_and_settings_named_after_a_signal_are_not_signals():
             return x / image_max
     '''
     assert codes(source) == [("NAN201", 12)]
+
+
+def test_every_value_computed_in_a_scheduler_step_is_without_gradient():
+    """``sigma_hat = sigma * (gamma + 1)`` read from the scheduler's own table: nothing in a scheduler's step
+    carries a gradient, so its ``(sigma_hat**2 - sigma**2) ** 0.5`` going below 0 is a degenerate schedule."""
+    source = '''
+        import torch
+
+        class EulerDiscreteScheduler(SchedulerMixin, ConfigMixin):
+            def step(self, model_output, sample, s_churn=0.0):
+                sigma = self.sigmas[self.step_index]
+                gamma = min(s_churn / (len(self.sigmas) - 1), 2**0.5 - 1)
+                sigma_hat = sigma * (gamma + 1)
+                eps = torch.randn_like(model_output)
+                return sample + eps * (sigma_hat**2 - sigma**2) ** 0.5
+
+        class Noise(torch.nn.Module):
+            def forward(self, sample, sigma, sigma_hat):
+                return sample + (sigma_hat**2 - sigma**2) ** 0.5
+    '''
+    assert [c for c in codes(source) if c[0] == "NAN212"] == [("NAN212", 13)]

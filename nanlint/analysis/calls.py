@@ -120,11 +120,11 @@ class Calls:
     # ---- parameters ----
     def parameter(self, definition, frame: "Frame") -> Value:
         out = self._parameter(definition, frame)
-        if out.grad is not False and self._without_grad(frame):
+        if out.grad is not False and self.without_grad(frame):
             out = replace(out, grad=False)  # whatever is passed in, nothing computed here is differentiated
         return out
 
-    def _without_grad(self, frame: "Frame") -> bool:
+    def without_grad(self, frame: "Frame") -> bool:
         """The function runs without gradient: decorated ``no_grad``/``inference_mode``, or a method of a
         data-processing or schedule class."""
         from nanlint.analysis.flow import _is_no_grad

@@ -56,6 +56,7 @@ class Evaluator(NameValues, CallValues):
         self.active: dict[tuple, int] = {}
         self._lowest_cut = _NO_CUT
         self._provisional: dict[tuple, Value] = {}
+        self._no_grad_frames: dict = {}
         self.masked = False  # evaluating the elements a `where` masks out
         self.extra: tuple = ()  # guards carried into a definition evaluated for a use under them
         self._frames: list[Frame] = []
@@ -303,11 +304,19 @@ class Evaluator(NameValues, CallValues):
         outer = self.enter(key)
         try:
             found = self._eval(node, frame)
+            if found.grad is not False and self._without_grad(frame):
+                found = replace(found, grad=False)  # computed where no gradient flows (a scheduler's step, no_grad)
         except RecursionError:
             found = UNKNOWN
         finally:
             self._frames.pop()
             self.leave(key, outer, found, self.memo)
+        return found
+
+    def _without_grad(self, frame: Frame) -> bool:
+        found = self._no_grad_frames.get(frame.key)
+        if found is None:
+            found = self._no_grad_frames[frame.key] = self.calls.without_grad(frame)
         return found
 
     # ---- cycles ----
