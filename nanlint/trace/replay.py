@@ -12,7 +12,7 @@ import torch
 
 from nanlint.trace.bundle import COMPUTED, set_rng_states
 from nanlint.trace.patches import Patcher
-from nanlint.trace.stephooks import is_training_call, loader_source, patch_loader_items
+from nanlint.trace.stephooks import loader_source, patch_loader_items, patch_outermost_calls
 
 
 @contextlib.contextmanager
@@ -71,7 +71,6 @@ class Injector:
         self._load(0)
         self.restored_opts = False
         self.saved_params: dict[int, torch.Tensor] = {}  # id(param) -> saved value
-        self._depth = 0
         self.substituted = {"items": 0, "calls": 0, "modules": 0, "optimizers": 0}
 
     def install(self) -> None:
@@ -88,18 +87,7 @@ class Injector:
         self.patcher.wrap(torch.optim.Optimizer, "__init__", init_wrapper)
         self._handle = optimizer_mod.register_optimizer_step_pre_hook(self._before_step)
         self._post = optimizer_mod.register_optimizer_step_post_hook(self._after_step)
-        call = torch.nn.Module.__call__
-
-        def __call__(module, *args, **kwargs):
-            if injector._depth == 0 and is_training_call(module):
-                args, kwargs = injector._at_call(module, args, kwargs)
-            injector._depth += 1
-            try:
-                return call(module, *args, **kwargs)
-            finally:
-                injector._depth -= 1
-
-        self.patcher.set(torch.nn.Module, "__call__", __call__)
+        patch_outermost_calls(self.patcher, self._at_call)
 
         patch_loader_items(self.patcher, self._at_item)
 

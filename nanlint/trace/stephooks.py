@@ -37,6 +37,29 @@ def patch_loader_items(patcher: Patcher, on_item) -> None:
     patcher.wrap(dl._BaseDataLoaderIter, "__next__", next_wrapper)
 
 
+def patch_outermost_calls(patcher: Patcher, at_call):
+    """``nn.Module.__call__`` patched so that ``at_call(module, args, kwargs)`` sees each outermost training call
+    (a model called while no other module runs), and may return ``(args, kwargs)`` to call it with instead
+    (the watch records the batch; the replay puts the saved one in its place). Returns the original."""
+    original = torch.nn.Module.__call__
+    depth = 0
+
+    def __call__(module, *args, **kwargs):
+        nonlocal depth
+        if depth == 0 and is_training_call(module):
+            replaced = at_call(module, args, kwargs)
+            if replaced is not None:
+                args, kwargs = replaced
+        depth += 1
+        try:
+            return original(module, *args, **kwargs)
+        finally:
+            depth -= 1
+
+    patcher.set(torch.nn.Module, "__call__", __call__)
+    return original
+
+
 def is_training_call(module) -> bool:
     return torch.is_grad_enabled() and (module.training or not any(True for _ in module.parameters()))
 
@@ -58,7 +81,6 @@ class StepHooks:
         self.loader = loader  # False: a framework prefetches batches; the caller records the step's batch
         self.top: dict[int, torch.nn.Module] = {}
         self.handles: list = []
-        self._depth = 0
         self._discovering = modules is None
         self._given = modules or []
         self.stopped: str | None = None
@@ -153,20 +175,11 @@ class StepHooks:
 
     # ---- module calls --------------------------------------------------------------------------
     def _patch_call(self) -> None:
-        hooks = self
-        original = self._original_call = torch.nn.Module.__call__
+        def seen(module, args, kwargs):
+            self.top.setdefault(id(module), module)
+            self.watch.on_call(module, args, kwargs)
 
-        def __call__(module, *args, **kwargs):
-            if hooks._depth == 0 and is_training_call(module):
-                hooks.top.setdefault(id(module), module)
-                hooks.watch.on_call(module, args, kwargs)
-            hooks._depth += 1
-            try:
-                return original(module, *args, **kwargs)
-            finally:
-                hooks._depth -= 1
-
-        self.patcher.set(torch.nn.Module, "__call__", __call__)
+        self._original_call = patch_outermost_calls(self.patcher, seen)
 
     def _end_discovery(self) -> None:
         self._discovering = False
