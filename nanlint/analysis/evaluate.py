@@ -293,9 +293,7 @@ class Evaluator(NameValues, CallValues):
             return UNKNOWN
         frame = frame or self.frame
         key = (id(node), frame.key, self.masked, self.extra)
-        found = self.memo.get(key)
-        if found is None:
-            found = self._provisional.get((id(self.memo), key))
+        found = self.remembered(self.memo, key)
         if found is not None:
             return found
         if self.cut(key):
@@ -320,6 +318,11 @@ class Evaluator(NameValues, CallValues):
         return found
 
     # ---- cycles ----
+    def remembered(self, memo: dict, key) -> Value | None:
+        """What ``memo`` holds for ``key``, for good or for the outermost evaluation running now."""
+        found = memo.get(key)
+        return found if found is not None else self._provisional.get((id(memo), key))
+
     def cut(self, key) -> bool:
         """``key`` is being evaluated further up (a loop's back edge, a value that reads itself): the read is
         cut, and what is computed under the cut is provisional."""

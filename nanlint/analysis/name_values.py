@@ -224,9 +224,7 @@ class NameValues:
 
     def definition_value(self, definition: Def, frame: Frame) -> Value:
         key = (id(definition), frame.key, self.masked, self.extra)
-        found = self._def_memo.get(key)
-        if found is None:
-            found = self._provisional.get((id(self._def_memo), key))
+        found = self.remembered(self._def_memo, key)
         if found is not None:
             return found
         if self.cut(key):
