@@ -18,7 +18,6 @@ import libcst as cst
 
 from nanlint.analysis import construct, domain as d, elementwise, names, optable as ops
 from nanlint.analysis.domain import UNKNOWN, Tier, Value
-from nanlint.analysis.opcall import OpCall
 from nanlint.analysis.registered import registered
 from nanlint.resolver import Target
 from nanlint.traversal import Plan, iter_nodes
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 _MAX_DEPTH = 3
 _MAX_CONTEXTS = 6
-_CALL_PLAN = Plan({"Call", "FunctionDef", "ClassDef"})
+_CALL_PLAN = Plan({"Call", "FunctionDef", "ClassDef", "With"})
 
 
 def interesting(v: Value) -> bool:
@@ -47,6 +46,7 @@ class Calls:
         self._partial: dict[tuple, list] = {}  # the values of an attribute found so far, while it is evaluated
         self._registrations: dict[int, dict] = {}  # method -> its register_buffer / add_state calls
         self._index: dict[str, list] | None = None
+        self.no_grad_calls: set[int] = set()  # ids of the calls made under no_grad (filled with the index)
         self._contexts: dict[int, list] = {}
 
     # ---- calling ----
@@ -278,7 +278,7 @@ class Calls:
         return Value(module=NNModule(op, (), node), node=node, grad=False)
 
     def apply_module(self, held, x: Value, node: cst.Call, frame: "Frame") -> Value:
-        from nanlint.analysis.evaluate import Instance, LocalFunction, NNModule
+        from nanlint.analysis.evaluate import Instance, NNModule
 
         name = held.name
         text = self.ev.text(node)
@@ -364,15 +364,26 @@ class Calls:
         return cls.name.value
 
     def _call_index(self) -> dict[str, list]:
+        """name -> the calls of it in the module, each with the scope it is made from; the ids of those made
+        under ``no_grad`` (a block or a decorator) go to ``no_grad_calls``."""
         if self._index is None:
+            from nanlint.analysis.flow import _is_no_grad
+
             index: dict[str, list] = {}
             scopes = [self.ev.module]
+            quiet: list[bool] = []
             for entering, node in iter_nodes(self.ev.module, _CALL_PLAN):
-                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                    if entering:
-                        scopes.append(node)
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.With)):
+                    if not entering:
+                        quiet.pop()
+                        if not isinstance(node, cst.With):
+                            scopes.pop()
+                    elif isinstance(node, cst.With):
+                        quiet.append(any(_is_no_grad(item.item, self.ev.resolver) for item in node.items))
                     else:
-                        scopes.pop()
+                        scopes.append(node)
+                        quiet.append(isinstance(node, cst.FunctionDef)
+                                     and any(_is_no_grad(d.decorator, self.ev.resolver) for d in node.decorators))
                     continue
                 if entering and isinstance(node, cst.Call):
                     func = node.func
@@ -380,8 +391,13 @@ class Calls:
                     if name is not None:
                         scope = scopes[-1] if not isinstance(scopes[-1], cst.ClassDef) else self.ev.module
                         index.setdefault(name, []).append((node, scope))
+                        if any(quiet):
+                            self.no_grad_calls.add(id(node))
             self._index = index
         return self._index
+
+    def call_index(self) -> dict[str, list]:
+        return self._call_index()
 
 
 def _evidence(v: Value) -> bool:

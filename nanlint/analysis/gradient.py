@@ -72,55 +72,25 @@ def _base(base: cst.Arg) -> str:
 _CALLED_BY_FRAMEWORKS = frozenset({"forward", "__call__", "step", "backward", "training_step", "closure", "loss"})
 
 
-class _CallSites(cst.CSTVisitor):
-    """Each call of a name (``f(...)``, ``obj.f(...)``) in a module: the function it is made from, and whether
-    it sits under ``no_grad`` there (a block or a decorator)."""
-
-    def __init__(self, resolver) -> None:
-        self.resolver = resolver
-        self.no_grad: list[bool] = []
-        self.functions: list[str] = []
-        self.calls: dict[str, list[tuple[str | None, bool]]] = {}
-
-    def visit_With(self, node: cst.With) -> None:
-        self.no_grad.append(any(_is_no_grad(item.item, self.resolver) for item in node.items))
-
-    def leave_With(self, node: cst.With) -> None:
-        self.no_grad.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.no_grad.append(any(_is_no_grad(d.decorator, self.resolver) for d in node.decorators))
-        self.functions.append(node.name.value)
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.no_grad.pop()
-        self.functions.pop()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
-        if name is not None:
-            caller = self.functions[-1] if self.functions else None
-            self.calls.setdefault(name, []).append((caller, any(self.no_grad)))
-
-
 def _called_without_grad(ctx: "FileContext") -> frozenset[str]:
     """Names of the functions this module calls, every time, where no gradient flows: under ``no_grad`` or
     from a function that is itself only called so. A function it never calls is not one of them."""
     found = getattr(ctx, "_called_without_grad", None)
     if found is not None:
         return found
-    sites = _CallSites(ctx.resolver)
-    ctx.module.visit(sites)
+    calls = ctx.ev.calls
+    index = calls.call_index()
+    sites = {name: [(scope.name.value if isinstance(scope, cst.FunctionDef) else None, id(call) in calls.no_grad_calls)
+                    for call, scope in entries] for name, entries in index.items()}
     quiet: set[str] = set()
     changed = True
     while changed:
         changed = False
-        for name, calls in sites.calls.items():
+        for name, made in sites.items():
             if name in _CALLED_BY_FRAMEWORKS:
                 continue
-            if name not in quiet and all(no_grad or (caller is not None and caller in quiet) for caller, no_grad in calls):
-                if all(caller != name for caller, _ in calls):  # recursion proves nothing
+            if name not in quiet and all(no_grad or (caller is not None and caller in quiet) for caller, no_grad in made):
+                if all(caller != name for caller, _ in made):  # recursion proves nothing
                     quiet.add(name)
                     changed = True
     found = frozenset(quiet)
